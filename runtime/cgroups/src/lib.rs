@@ -1,0 +1,1 @@
+//! Cgroup drivers for berth.
