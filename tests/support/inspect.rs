@@ -1,0 +1,147 @@
+//! Parsing what containers print and what the host shows: mountinfo and
+//! `/proc/<pid>/status`.
+
+use std::path::{Path, PathBuf};
+
+/// A shell snippet printing the shell's own `/proc/<pid>/status` with builtins
+/// only: `cat` would show the status of `cat`, whose capabilities are
+/// recomputed by execve.
+pub const SHELL_STATUS: &str =
+    r#"while IFS= read -r line; do echo "$line"; done < /proc/$$/status"#;
+
+/// The value of `Key:` in a `/proc/<pid>/status` text, whitespace trimmed.
+pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
+    status.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        (name == key).then(|| value.trim())
+    })
+}
+
+/// One line of `/proc/<pid>/mountinfo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Mount id.
+    pub id: u32,
+    /// Parent mount id.
+    pub parent: u32,
+    /// The root of the mount within its filesystem.
+    pub root: String,
+    /// Where it is mounted, as seen by the reader.
+    pub mount_point: String,
+    /// Per-mount options (ro, nosuid, nodev, noexec, relatime...).
+    pub mount_options: Vec<String>,
+    /// Optional fields: `shared:N`, `master:N`, `unbindable`.
+    pub optional: Vec<String>,
+    /// Filesystem type.
+    pub fstype: String,
+    /// Mount source.
+    pub source: String,
+    /// Per-superblock options (size=, mode=, controllers...).
+    pub super_options: Vec<String>,
+}
+
+impl MountEntry {
+    /// Whether the per-mount options include `option`.
+    pub fn has_option(&self, option: &str) -> bool {
+        self.mount_options.iter().any(|o| o == option)
+    }
+
+    /// Whether the superblock options include `option`.
+    pub fn has_super_option(&self, option: &str) -> bool {
+        self.super_options.iter().any(|o| o == option)
+    }
+
+    /// Whether it propagates as shared (`shared:N`).
+    pub fn is_shared(&self) -> bool {
+        self.optional.iter().any(|o| o.starts_with("shared:"))
+    }
+
+    /// Whether it receives from a master (`master:N`, i.e. slave).
+    pub fn is_slave(&self) -> bool {
+        self.optional.iter().any(|o| o.starts_with("master:"))
+    }
+}
+
+/// Parses a mountinfo text; malformed lines are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    text.lines().filter_map(parse_mountinfo_line).collect()
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
+    let (head, tail) = line.split_once(" - ")?;
+    let mut fields = head.split(' ');
+    let id = fields.next()?.parse().ok()?;
+    let parent = fields.next()?.parse().ok()?;
+    let _device = fields.next()?;
+    let root = unescape(fields.next()?);
+    let mount_point = unescape(fields.next()?);
+    let mount_options = fields.next()?.split(',').map(str::to_owned).collect();
+    let optional = fields.map(str::to_owned).collect();
+    let mut tail = tail.split(' ');
+    let fstype = tail.next()?.to_owned();
+    let source = unescape(tail.next()?);
+    let super_options = tail.next().unwrap_or("").split(',').map(str::to_owned).collect();
+    Some(MountEntry {
+        id,
+        parent,
+        root,
+        mount_point,
+        mount_options,
+        optional,
+        fstype,
+        source,
+        super_options,
+    })
+}
+
+/// Undoes mountinfo's octal escapes (`\040` for a space).
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            std::str::from_utf8(d).ok().and_then(|d| u8::from_str_radix(d, 8).ok())
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The topmost mount at `mount_point` (the last one listed there).
+pub fn mount_at<'a>(mounts: &'a [MountEntry], mount_point: &str) -> Option<&'a MountEntry> {
+    mounts.iter().rev().find(|m| m.mount_point == mount_point)
+}
+
+/// The test process's own mounts.
+pub fn host_mounts() -> Vec<MountEntry> {
+    parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo"))
+}
+
+/// Mount points in the test's mount namespace at or below `dir`, in
+/// mountinfo order.
+pub fn host_mounts_under(dir: &Path) -> Vec<PathBuf> {
+    host_mounts()
+        .into_iter()
+        .map(|m| PathBuf::from(m.mount_point))
+        .filter(|point| point.starts_with(dir))
+        .collect()
+}
+
+/// Whether `pid` has exited: no longer in /proc, or a zombie waiting for its
+/// (possibly reparented) parent to reap it.
+pub fn is_gone_or_zombie(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Ok(status) => status_field(&status, "State").is_some_and(|s| s.starts_with('Z')),
+        Err(_) => true,
+    }
+}
