@@ -1,0 +1,201 @@
+//! The OCI image format types berth-img reads and writes: descriptors,
+//! manifests, indexes and the image configuration (with docker's fields).
+//!
+//! Own serde types rather than oci-spec's builders: every field a real-world
+//! image may leave out or set to null is optional here, and digests are
+//! validated while parsing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// `application/vnd.oci.image.manifest.v1+json`.
+pub const MEDIA_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `application/vnd.oci.image.index.v1+json`.
+pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// `application/vnd.oci.image.config.v1+json`.
+pub const MEDIA_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// An uncompressed OCI layer.
+pub const MEDIA_OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+/// A gzip OCI layer.
+pub const MEDIA_OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// A zstd OCI layer.
+pub const MEDIA_OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// Docker's schema 2 manifest.
+pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker's manifest list.
+pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The annotation naming a manifest in an OCI layout index.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A content descriptor.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// The media type of the referenced content.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The platform of a manifest in an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+impl Descriptor {
+    /// A descriptor without platform or annotations.
+    pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
+        Self { media_type: media_type.to_string(), digest, size, platform: None, annotations: None }
+    }
+
+    /// The value of annotation `key`.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.as_ref()?.get(key).map(String::as_str)
+    }
+
+    /// This descriptor names an index (OCI or docker manifest list).
+    pub fn is_index(&self) -> bool {
+        self.media_type == MEDIA_OCI_INDEX || self.media_type == MEDIA_DOCKER_LIST
+    }
+}
+
+/// The platform of a manifest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Platform {
+    /// CPU architecture (GOARCH spelling).
+    pub architecture: String,
+    /// Operating system.
+    pub os: String,
+    /// CPU variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// This machine's architecture in GOARCH spelling.
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// An image manifest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// The manifest's own media type (optional in OCI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The image configuration.
+    pub config: Descriptor,
+    /// The layers, base first.
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// An image index (or docker manifest list).
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// The index's own media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The manifests.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+impl Index {
+    /// The manifest for this machine's platform (linux, this architecture),
+    /// or the only one when no platform is given.
+    pub fn pick_platform(&self) -> Option<&Descriptor> {
+        let arch = host_architecture();
+        self.manifests
+            .iter()
+            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
+            .or_else(|| self.manifests.iter().find(|m| m.platform.is_none() && !m.is_index()))
+    }
+}
+
+/// The image configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageConfig {
+    /// CPU architecture.
+    #[serde(default)]
+    pub architecture: String,
+    /// Operating system.
+    #[serde(default)]
+    pub os: String,
+    /// Creation time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// How a container runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ExecConfig>,
+    /// The uncompressed layer digests.
+    pub rootfs: RootFs,
+    /// Build history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<serde_json::Value>>,
+}
+
+/// `rootfs` of the image configuration.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct RootFs {
+    /// Always `layers`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// One per layer, base first.
+    #[serde(default)]
+    pub diff_ids: Vec<Digest>,
+}
+
+/// `config` of the image configuration: how a container of it runs.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecConfig {
+    /// `user`, `uid`, `user:group` or `uid:gid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `port/proto` keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
+    /// `NAME=value` entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// The command prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// The default arguments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// Paths that hold volumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    /// The working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The stop signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+}

@@ -1,0 +1,262 @@
+//! Adding images to the store as one transaction: blobs are staged (and
+//! verified while they stream in), images checked, layers unpacked, and only
+//! then is anything moved into the store and the index rewritten. A
+//! transaction dropped before `commit` leaves the store as it was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use super::{check_layers, index, unique_name, Image, Store, StoreError, MAX_JSON_SIZE};
+use crate::digest::{Digest, HashingWriter};
+use crate::layer::{self, LayerJob, UnpackOptions, Whiteouts};
+use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};
+use crate::progress::Progress;
+use crate::reference::Reference;
+
+/// Where a transaction fetches the blobs an image needs (a registry client,
+/// for `pull`): one reader per blob, checked against the descriptor.
+pub trait ImageSource {
+    /// Open the blob `descriptor` names.
+    fn open_blob(&mut self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>>;
+}
+
+/// An image added by a transaction.
+#[derive(Clone, Debug)]
+pub struct Added {
+    /// The reference it got, if any.
+    pub reference: Option<Reference>,
+    /// The manifest descriptor.
+    pub descriptor: Descriptor,
+}
+
+/// A set of blobs and references on their way into a store.
+pub struct Transaction<'s> {
+    store: &'s Store,
+    staging: PathBuf,
+    staged: HashMap<Digest, PathBuf>,
+    added: Vec<Added>,
+}
+
+impl<'s> Transaction<'s> {
+    /// Start a transaction on `store`.
+    pub fn new(store: &'s Store) -> Result<Self, StoreError> {
+        let staging = store.tmp_path().join(unique_name("txn"));
+        fs::create_dir(&staging).map_err(StoreError::io("mkdir", &staging))?;
+        Ok(Self { store, staging, staged: HashMap::new(), added: Vec::new() })
+    }
+
+    /// The blob is in the store or staged.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.staged.contains_key(digest) || self.store.has_blob(digest)
+    }
+
+    /// The file holding a staged or stored blob.
+    pub fn blob_file(&self, digest: &Digest) -> Result<PathBuf, StoreError> {
+        if let Some(path) = self.staged.get(digest) {
+            return Ok(path.clone());
+        }
+        if self.store.has_blob(digest) {
+            return Ok(self.store.blob_path(digest));
+        }
+        Err(StoreError::MissingBlob { digest: digest.clone() })
+    }
+
+    /// Stream a blob in. With `expected`, its digest and size are checked
+    /// (and a blob already present is not read at all); without, the blob is
+    /// named by what it hashes to. Returns the digest and size.
+    pub fn ingest(&mut self, reader: impl Read, expected: Option<(&Digest, u64)>, progress: &Progress) -> Result<(Digest, u64), StoreError> {
+        if let Some((digest, size)) = expected {
+            if self.has_blob(digest) {
+                return Ok((digest.clone(), size));
+            }
+        }
+        let path = self.staging.join(unique_name("blob"));
+        let file = File::create(&path).map_err(StoreError::io("create", &path))?;
+        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+        let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
+        io::copy(&mut progress.reader(reader).take(limit), &mut writer).map_err(|e| super::blob_read_error(e, &path))?;
+        let (buffered, digest, size) = writer.finish();
+        let file = buffered.into_inner().map_err(|e| StoreError::Io { call: "write", path: path.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(StoreError::io("fsync", &path))?;
+        if let Some((expected_digest, expected_size)) = expected {
+            if digest != *expected_digest || size != expected_size {
+                let _ = fs::remove_file(&path);
+                let mismatch = super::BlobMismatch { expected: expected_digest.clone(), expected_size, actual: digest, actual_size: size };
+                return Err(StoreError::Mismatch(mismatch));
+            }
+        }
+        self.stage(path, &digest)?;
+        Ok((digest, size))
+    }
+
+    /// Stage a blob held in memory (a manifest or config we wrote).
+    pub fn ingest_bytes(&mut self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        let digest = Digest::of_bytes(bytes);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let path = self.staging.join(unique_name("blob"));
+        let mut file = File::create(&path).map_err(StoreError::io("create", &path))?;
+        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(StoreError::io("write", &path))?;
+        self.stage(path, &digest)?;
+        Ok(digest)
+    }
+
+    fn stage(&mut self, path: PathBuf, digest: &Digest) -> Result<(), StoreError> {
+        let named = self.staging.join(digest.hex());
+        fs::rename(&path, &named).map_err(StoreError::io("rename", &path))?;
+        self.staged.insert(digest.clone(), named);
+        Ok(())
+    }
+
+    /// Read and parse a staged or stored JSON blob, verified.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, what: &'static str, descriptor: &Descriptor) -> Result<T, StoreError> {
+        if descriptor.size > MAX_JSON_SIZE {
+            return Err(StoreError::TooLarge { what, digest: descriptor.digest.clone(), size: descriptor.size });
+        }
+        let path = self.blob_file(&descriptor.digest)?;
+        let file = File::open(&path).map_err(StoreError::io("open", &path))?;
+        let mut bytes = Vec::new();
+        super::VerifyingReader::new(file, descriptor.digest.clone(), descriptor.size).read_to_end(&mut bytes).map_err(|e| super::blob_read_error(e, &path))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { what, digest: descriptor.digest.clone(), source })
+    }
+
+    /// Add the image `descriptor` names (an index picks this platform's
+    /// manifest), with `reference` if given. Its manifest, config and layers
+    /// must be staged or stored already.
+    pub fn add_image(&mut self, reference: Option<Reference>, descriptor: &Descriptor) -> Result<Image, StoreError> {
+        let mut descriptor = descriptor.clone();
+        descriptor.annotations = None;
+        descriptor.platform = None;
+        if descriptor.is_index() {
+            let index: Index = self.read_json("index", &descriptor)?;
+            let arch = oci::host_architecture();
+            descriptor = index.pick_platform().cloned().ok_or(StoreError::NoPlatform { digest: descriptor.digest.clone(), arch })?;
+            descriptor.annotations = None;
+            descriptor.platform = None;
+        }
+        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST {
+            return Err(StoreError::NotAnImage { digest: descriptor.digest, media_type: descriptor.media_type });
+        }
+        let manifest: Manifest = self.read_json("manifest", &descriptor)?;
+        let config: ImageConfig = self.read_json("config", &manifest.config)?;
+        check_layers(&descriptor.digest, &manifest, &config)?;
+        for layer in &manifest.layers {
+            let path = self.blob_file(&layer.digest)?;
+            let size = fs::metadata(&path).map_err(StoreError::io("stat", &path))?.len();
+            if size != layer.size {
+                let actual = Digest::of_bytes(b"");
+                let mismatch = super::BlobMismatch { expected: layer.digest.clone(), expected_size: layer.size, actual, actual_size: size };
+                return Err(StoreError::Mismatch(mismatch));
+            }
+        }
+        self.added.push(Added { reference, descriptor: descriptor.clone() });
+        Ok(Image { descriptor, manifest, config })
+    }
+
+    /// Receive an image from a source (the seam `pull` uses): the manifest
+    /// bytes as fetched, then every blob it names that the store lacks,
+    /// each verified against its descriptor as it streams in.
+    pub fn receive_image(&mut self, reference: Option<Reference>, manifest: &[u8], media_type: &str, source: &mut dyn ImageSource, progress: &Progress) -> Result<Image, StoreError> {
+        let digest = self.ingest_bytes(manifest)?;
+        let descriptor = Descriptor::new(media_type, digest.clone(), manifest.len() as u64);
+        let parsed: Manifest = serde_json::from_slice(manifest).map_err(|source| StoreError::Json { what: "manifest", digest, source })?;
+        for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
+            if self.has_blob(&blob.digest) {
+                continue;
+            }
+            let reader = source.open_blob(blob).map_err(|e| StoreError::Io { call: "fetch", path: PathBuf::from(blob.digest.to_string()), source: e })?;
+            self.ingest(reader, Some((&blob.digest, blob.size)), progress)?;
+        }
+        self.add_image(reference, &descriptor)
+    }
+
+    /// Unpack the new images' layers that the store lacks, then move the
+    /// blobs and layers into place and record the references.
+    pub fn commit(self, unpack: bool, progress: &Progress) -> Result<Vec<Added>, StoreError> {
+        let _lock = self.store.lock()?;
+        // 1. Unpack missing layers into staging, in parallel.
+        let mut jobs: Vec<LayerJob> = Vec::new();
+        if unpack {
+            for added in &self.added {
+                let manifest: Manifest = self.read_json("manifest", &added.descriptor)?;
+                for layer in manifest.layers {
+                    if self.store.layer_path(&layer.digest).is_dir() || jobs.iter().any(|j| j.descriptor.digest == layer.digest) {
+                        continue;
+                    }
+                    let blob = self.blob_file(&layer.digest)?;
+                    let target = self.staging.join(format!("layer-{}", layer.digest.hex()));
+                    jobs.push(LayerJob { descriptor: layer, blob, target });
+                }
+            }
+        }
+        let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits: layer::Limits::default() };
+        layer::unpack_parallel(&jobs, &options, progress)?;
+        // 2. Move blobs into the store (content-addressed: an existing one is the same).
+        for (digest, path) in &self.staged {
+            let destination = self.store.blob_path(digest);
+            if !destination.exists() {
+                fs::rename(path, &destination).map_err(StoreError::io("rename", &destination))?;
+            }
+        }
+        // 3. Move unpacked layers into place.
+        for job in &jobs {
+            let destination = self.store.layer_path(&job.descriptor.digest);
+            if fs::rename(&job.target, &destination).is_err() && !destination.is_dir() {
+                return Err(StoreError::io("rename", &destination)(io::Error::last_os_error()));
+            }
+        }
+        // 4. Record the references.
+        let mut store_index = self.store.read_index()?;
+        for added in &self.added {
+            match &added.reference {
+                Some(reference) => index::set(&mut store_index, reference, &added.descriptor),
+                None if !store_index.manifests.iter().any(|d| d.digest == added.descriptor.digest) => {
+                    store_index.manifests.push(added.descriptor.clone())
+                }
+                None => {}
+            }
+        }
+        self.store.write_index(&store_index)?;
+        Ok(self.added.clone())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        let _ = layer::remove_path(&self.staging);
+    }
+}
+
+impl Store {
+    /// Make sure the layers of `image` are unpacked in the store (for
+    /// bundles); unpacks the missing ones in parallel.
+    pub fn ensure_unpacked(&self, image: &Image, progress: &Progress) -> Result<(), StoreError> {
+        let missing: Vec<&Descriptor> = image.manifest.layers.iter().filter(|l| !self.layer_path(&l.digest).is_dir()).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        let mut jobs = Vec::new();
+        let mut seen = BTreeMap::new();
+        for layer in missing {
+            if self.layer_path(&layer.digest).is_dir() || seen.insert(layer.digest.clone(), ()).is_some() {
+                continue;
+            }
+            if !self.has_blob(&layer.digest) {
+                return Err(StoreError::MissingBlob { digest: layer.digest.clone() });
+            }
+            let target = self.tmp_path().join(unique_name("layer"));
+            jobs.push(LayerJob { descriptor: layer.clone(), blob: self.blob_path(&layer.digest), target });
+        }
+        let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits: layer::Limits::default() };
+        layer::unpack_parallel(&jobs, &options, progress)?;
+        for job in &jobs {
+            let destination = self.layer_path(&job.descriptor.digest);
+            fs::rename(&job.target, &destination).map_err(StoreError::io("rename", &destination))?;
+        }
+        Ok(())
+    }
+}
