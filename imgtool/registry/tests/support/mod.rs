@@ -1,0 +1,389 @@
+//! Real peers for the registry tests: Debian's docker-registry on a free
+//! loopback port, skopeo, tiny OCI layouts, and a token server.
+//!
+//! Every resource is owned by a guard that cleans up in Drop, also when a
+//! test fails.
+#![allow(dead_code)] // each test file uses a different part
+
+pub mod token_server;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_registry::{Digest, Reference};
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path =
+            std::env::temp_dir().join(format!("berth-registry-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How the test registry authenticates.
+pub enum RegistryAuth {
+    None,
+    /// htpasswd with one bcrypt user.
+    Htpasswd {
+        user: String,
+        password: String,
+    },
+    /// Token auth trusting `cert` (PEM), with tokens from `realm`.
+    Token {
+        realm: String,
+        service: String,
+        issuer: String,
+        cert: PathBuf,
+    },
+}
+
+/// A docker-registry process on 127.0.0.1, killed by pid on drop.
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl Registry {
+    pub fn start(auth: RegistryAuth) -> Registry {
+        let mut dir = TempDir::new("registry");
+        let auth_yaml = match &auth {
+            RegistryAuth::None => String::new(),
+            RegistryAuth::Htpasswd { user, password } => {
+                let hash = bcrypt::hash(password, 5).unwrap();
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, format!("{user}:{hash}\n")).unwrap();
+                format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", path.display())
+            }
+            RegistryAuth::Token { realm, service, issuer, cert } => format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+                cert.display()
+            ),
+        };
+        // A port is free when we bind it; the registry binds it a moment later,
+        // so a lost race is retried with another port.
+        let log_path = dir.path().join("registry.log");
+        for _attempt in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+                    dir.path().join("storage").display()
+                ),
+            )
+            .unwrap();
+            let log = std::fs::File::create(&log_path).unwrap();
+            let child = Command::new("/usr/bin/docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
+            // The guard owns the process from here: a panic below kills it.
+            let mut registry = Registry { child, port, dir };
+            if registry.wait_ready() {
+                return registry;
+            }
+            let _ = registry.child.kill();
+            let _ = registry.child.wait();
+            dir = registry.take_dir();
+        }
+        panic!(
+            "docker-registry did not start: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+    }
+
+    /// Moves the temp dir out of a registry that failed to start.
+    fn take_dir(mut self) -> TempDir {
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+    }
+
+    /// Until the port accepts connections (false after 15 s or if the
+    /// process exited, e.g. because another process took the port).
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Where the registry keeps blob `digest` on disk (its filesystem driver's layout).
+    pub fn blob_data_path(&self, digest: &Digest) -> PathBuf {
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs")
+            .join(digest.algorithm().name())
+            .join(&digest.hex()[..2])
+            .join(digest.hex())
+            .join("data")
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn reference(&self, repo_and_tag: &str) -> Reference {
+        Reference::parse(&format!("{}/{repo_and_tag}", self.host())).unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs skopeo; panics with its stderr when it fails.
+pub fn skopeo(args: &[&str]) -> Vec<u8> {
+    let output = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(args)
+        .output()
+        .expect("run skopeo (apt-get install skopeo)");
+    assert!(
+        output.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// A blob: media type, bytes, digest.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    pub digest: Digest,
+}
+
+impl Blob {
+    pub fn new(media_type: &str, bytes: Vec<u8>) -> Blob {
+        let digest = Digest::sha256_of(&bytes);
+        Blob {
+            media_type: media_type.to_owned(),
+            bytes,
+            digest,
+        }
+    }
+
+    pub fn descriptor(&self) -> serde_json::Value {
+        serde_json::json!({
+            "mediaType": self.media_type,
+            "digest": self.digest.to_string(),
+            "size": self.bytes.len(),
+        })
+    }
+}
+
+pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// A one-file tar made by tar(1), raw or piped through `compressor`.
+pub fn layer(file_name: &str, content: &[u8], compressor: Option<&str>) -> Vec<u8> {
+    let dir = TempDir::new("layer");
+    std::fs::write(dir.path().join(file_name), content).unwrap();
+    let tar = Command::new("tar")
+        .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "-C"])
+        .arg(dir.path())
+        .args(["-cf", "-", file_name])
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    match compressor {
+        None => tar.stdout,
+        Some(program) => {
+            let mut child = Command::new(program)
+                .arg("-c")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let input = tar.stdout.clone();
+            let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+            let output = child.wait_with_output().unwrap();
+            writer.join().unwrap();
+            assert!(output.status.success(), "{program} failed");
+            output.stdout
+        }
+    }
+}
+
+/// An image: config, layers and the manifest that ties them.
+pub struct Image {
+    pub config: Blob,
+    pub layers: Vec<Blob>,
+    pub manifest: Blob,
+}
+
+impl Image {
+    /// A small image for `architecture` with a gzip, a zstd and a raw tar layer.
+    pub fn three_layers(architecture: &str) -> Image {
+        let layers = vec![
+            Blob::new(
+                LAYER_GZIP,
+                layer(
+                    "a.txt",
+                    format!("gzip layer {architecture}\n").as_bytes(),
+                    Some("gzip"),
+                ),
+            ),
+            Blob::new(
+                LAYER_ZSTD,
+                layer(
+                    "b.txt",
+                    format!("zstd layer {architecture}\n").as_bytes(),
+                    Some("zstd"),
+                ),
+            ),
+            Blob::new(
+                LAYER_TAR,
+                layer(
+                    "c.txt",
+                    format!("raw layer {architecture}\n").as_bytes(),
+                    None,
+                ),
+            ),
+        ];
+        Image::with_layers(architecture, layers)
+    }
+
+    pub fn with_layers(architecture: &str, layers: Vec<Blob>) -> Image {
+        let config = serde_json::json!({
+            "architecture": architecture,
+            "os": "linux",
+            "config": {"Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
+        });
+        let config = Blob::new(CONFIG, serde_json::to_vec(&config).unwrap());
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": berth_registry::OCI_MANIFEST,
+            "config": config.descriptor(),
+            "layers": layers.iter().map(Blob::descriptor).collect::<Vec<_>>(),
+        });
+        let manifest = Blob::new(
+            berth_registry::OCI_MANIFEST,
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        );
+        Image {
+            config,
+            layers,
+            manifest,
+        }
+    }
+
+    pub fn blobs(&self) -> Vec<&Blob> {
+        let mut blobs: Vec<&Blob> = self.layers.iter().collect();
+        blobs.push(&self.config);
+        blobs.push(&self.manifest);
+        blobs
+    }
+}
+
+/// An OCI index over images, each entry with its platform.
+pub fn index(images: &[(&Image, &str)]) -> Blob {
+    let manifests: Vec<serde_json::Value> = images
+        .iter()
+        .map(|(image, architecture)| {
+            let mut descriptor = image.manifest.descriptor();
+            descriptor["platform"] =
+                serde_json::json!({"os": "linux", "architecture": architecture});
+            descriptor
+        })
+        .collect();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": berth_registry::OCI_INDEX,
+        "manifests": manifests,
+    });
+    Blob::new(
+        berth_registry::OCI_INDEX,
+        serde_json::to_vec_pretty(&index).unwrap(),
+    )
+}
+
+/// Writes an OCI image layout holding `blobs`, with `top` tagged `tag`.
+pub fn write_layout(dir: &Path, blobs: &[&Blob], top: &Blob, tag: &str) {
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let blob_dir = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blob_dir).unwrap();
+    for blob in blobs.iter().chain([&top]) {
+        std::fs::write(blob_dir.join(blob.digest.hex()), &blob.bytes).unwrap();
+    }
+    let mut descriptor = top.descriptor();
+    descriptor["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": tag});
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [descriptor]});
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+/// Puts `image` into `registry` as `repo:tag` with skopeo.
+pub fn skopeo_push(registry: &Registry, image: &Image, repo_tag: &str, creds: Option<&str>) {
+    let layout = TempDir::new("layout");
+    write_layout(layout.path(), &image.blobs(), &image.manifest, "t");
+    let source = format!("oci:{}:t", layout.path().display());
+    let dest = format!("docker://{}/{repo_tag}", registry.host());
+    // --preserve-digests: no recompression of the raw layer, manifest bytes kept.
+    let mut args = vec!["copy", "--preserve-digests", "--dest-tls-verify=false"];
+    if let Some(creds) = creds {
+        args.extend(["--dest-creds", creds]);
+    }
+    args.extend([source.as_str(), dest.as_str()]);
+    skopeo(&args);
+}
+
+/// Reads blob `digest` of an OCI layout.
+pub fn layout_blob(dir: &Path, digest: &Digest) -> Vec<u8> {
+    std::fs::read(
+        dir.join("blobs")
+            .join(digest.algorithm().name())
+            .join(digest.hex()),
+    )
+    .unwrap()
+}
