@@ -1,1 +1,31 @@
-fn main() {}
+//! `berth`: parse the command line, run the verb, map the outcome to an exit code.
+
+use berth_runtime::cli::{self, Cli, LogFormat};
+use berth_runtime::log::Log;
+use clap::Parser;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are not errors; bad usage exits 1 like runc's.
+            std::process::exit(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    let mut log = match Log::open(cli.log.as_deref(), cli.log_format == LogFormat::Json, cli.debug) {
+        Ok(log) => log,
+        Err(e) => {
+            Log::stderr_only().error(&e.to_string());
+            std::process::exit(1);
+        }
+    };
+    let code = match cli::dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            log.error(&e.to_string());
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,93 @@
+use super::Globals;
+use crate::container;
+use crate::error::Error;
+use clap::{Args, ValueEnum};
+use std::io::Write;
+
+/// `berth list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print ids only.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output format.
+    #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+}
+
+/// `list --format`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+impl ListArgs {
+    pub fn run(&self, globals: &Globals) -> Result<i32, Error> {
+        let containers = container::list(&globals.root)?;
+        let mut out = std::io::stdout().lock();
+        if self.quiet {
+            for (state, _) in &containers {
+                let _ = writeln!(out, "{}", state.id);
+            }
+            return Ok(0);
+        }
+        match self.format {
+            ListFormat::Json => {
+                let items: Vec<_> = containers
+                    .iter()
+                    .map(|(state, status)| {
+                        let mut value = state.public_json(*status);
+                        value["owner"] = owner_name().into();
+                        value
+                    })
+                    .collect();
+                // runc prints null for an empty list; managers accept both, people prefer [].
+                let _ = writeln!(out, "{}", serde_json::Value::from(items));
+            }
+            ListFormat::Table => {
+                let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+                for (state, status) in &containers {
+                    let pid = if *status == crate::state::Status::Stopped { 0 } else { state.pid };
+                    rows.push(vec![
+                        state.id.clone(),
+                        pid.to_string(),
+                        status.as_str().to_owned(),
+                        state.bundle.display().to_string(),
+                        state.created.clone(),
+                        owner_name(),
+                    ]);
+                }
+                print_table(&mut out, &rows);
+            }
+        }
+        Ok(0)
+    }
+}
+
+/// Columns at least 12 wide, three spaces apart, as runc's tabwriter lays them out.
+fn print_table(out: &mut impl Write, rows: &[Vec<String>]) {
+    let columns = rows[0].len();
+    let widths: Vec<usize> = (0..columns).map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12)).collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == columns {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}", width = widths[c]));
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// The user running berth, by name as runc shows it.
+fn owner_name() -> String {
+    let uid = nix::unistd::getuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}

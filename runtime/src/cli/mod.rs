@@ -1,0 +1,98 @@
+//! The command line, runc's: global flags, then one verb. Each verb's clap type and its
+//! translation into library calls lives in a file of its own.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use crate::error::Error;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// berth: a low-level OCI container runtime with runc's command line.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version = VERSION, disable_version_flag = true)]
+pub struct Cli {
+    /// Directory for container state (tmpfs recommended).
+    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Write errors (and debug records) to this file too.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Format of --log records.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug records.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Treat linux.cgroupsPath as systemd's "slice:prefix:name".
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility; berth has no CRIU support yet.
+    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    pub criu: Option<String>,
+    /// Accepted for runc compatibility ("auto", "true", "false"); berth runs as root.
+    #[arg(long, global = true, hide = true, value_name = "VALUE")]
+    pub rootless: Option<String>,
+    /// Print the version.
+    #[arg(short = 'v', long, action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
+/// Format of --log records.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; its process waits for `start`.
+    Create(create::CreateArgs),
+    /// Start the process of a created container.
+    Start(start::StartArgs),
+    /// Print the state of a container as JSON.
+    State(state::StateArgs),
+    /// Send a signal to a container's init (or all its processes).
+    Kill(kill::KillArgs),
+    /// Delete a container and what it owns on the host.
+    Delete(delete::DeleteArgs),
+    /// Create and start a container, and wait for it unless detached.
+    Run(run::RunArgs),
+    /// List containers.
+    List(list::ListArgs),
+    /// Write a default config.json.
+    Spec(spec::SpecArgs),
+}
+
+/// Global settings every verb may need.
+pub struct Globals {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+/// Run the verb; the result is the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32, Error> {
+    let globals = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
+    match cli.command {
+        Command::Create(args) => args.run(&globals),
+        Command::Start(args) => args.run(&globals),
+        Command::State(args) => args.run(&globals),
+        Command::Kill(args) => args.run(&globals),
+        Command::Delete(args) => args.run(&globals),
+        Command::Run(args) => args.run(&globals),
+        Command::List(args) => args.run(&globals),
+        Command::Spec(args) => args.run(),
+    }
+}

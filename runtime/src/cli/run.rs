@@ -1,0 +1,23 @@
+use super::create::CreateFlags;
+use super::Globals;
+use crate::container;
+use crate::error::Error;
+use clap::Args;
+
+/// `berth run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CreateFlags,
+    /// Return once the process has started instead of waiting for it.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Container id.
+    pub id: String,
+}
+
+impl RunArgs {
+    pub fn run(&self, globals: &Globals) -> Result<i32, Error> {
+        Ok(container::run(&globals.root, &self.common.options(&self.id, globals), self.detach)?)
+    }
+}

@@ -1,0 +1,18 @@
+use super::Globals;
+use crate::container;
+use crate::error::Error;
+use clap::Args;
+
+/// `berth start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Container id.
+    pub id: String,
+}
+
+impl StartArgs {
+    pub fn run(&self, globals: &Globals) -> Result<i32, Error> {
+        container::start(&globals.root, &self.id)?;
+        Ok(0)
+    }
+}

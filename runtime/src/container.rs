@@ -1,0 +1,375 @@
+//! The container verbs: create, start, state, kill, delete, list, and run (create + start +
+//! wait). Each reads like the lifecycle it implements; the details live in the modules.
+
+use crate::process::{self, SpawnError, SpawnOptions};
+use crate::spec::{self, Plan, SpecError};
+use crate::state::{self, State, StateDir, StateError, Status};
+use berth_cgroups::{CgroupRequest, Manager};
+use nix::sys::signal::Signal;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A failed container operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] berth_cgroups::Error),
+    /// The verb does not apply in the container's current status (runc's wording).
+    #[error("{0}")]
+    WrongStatus(String),
+    /// A signal name or number that does not exist.
+    #[error("invalid signal: {0}")]
+    BadSignal(String),
+    /// A syscall failed.
+    #[error("{op} {what}: {source}")]
+    Syscall { op: &'static str, what: String, source: std::io::Error },
+    /// process.terminal is set but there is nowhere to send the terminal.
+    #[error("process.terminal: cannot allocate a tty without --console-socket")]
+    TerminalWithoutSocket,
+}
+
+fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let what = what.into();
+    move |source| ContainerError::Syscall { op, what, source }
+}
+
+/// Options of `create` (and `run`).
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+}
+
+/// A container that `create` made, with what `run` needs to drive it further.
+pub struct Created {
+    pub state: State,
+    pub dir: StateDir,
+}
+
+/// Create a container: validate the bundle, claim the id, make the cgroup, spawn the init
+/// and wait until it is set up. Anything made along the way is undone if a later step fails.
+pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerError> {
+    // 1. Validate everything before touching anything.
+    state::validate_id(&opts.id)?;
+    let spec = spec::load(&opts.bundle)?;
+    let plan = Plan::new(&spec, &opts.bundle)?;
+    if plan.process.terminal && opts.console_socket.is_none() {
+        return Err(ContainerError::TerminalWithoutSocket);
+    }
+    // 2. Claim the id: the state directory and the exec fifo the init will wait on.
+    let dir = StateDir::create(root, &opts.id)?;
+    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None };
+    let exec_fifo = dir.make_exec_fifo()?;
+    // 3. The cgroup, with its limits, before any process is in it.
+    let linux = spec.linux().clone().unwrap_or_default();
+    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroup = undo.cgroup.insert(berth_cgroups::resolve(&CgroupRequest {
+        cgroups_path: cgroups_path.as_deref(),
+        systemd: opts.systemd_cgroup,
+        container_id: &opts.id,
+    })?);
+    cgroup.create()?;
+    let cgroup = &**cgroup;
+    cgroup.apply(&spec::cgroup_resources(&linux))?;
+    // 4. The init, in its namespaces and cgroup, set up and waiting for start.
+    let init = process::spawn(&SpawnOptions {
+        plan: &plan,
+        cgroup,
+        exec_fifo: &exec_fifo,
+        no_pivot: opts.no_pivot,
+        preserve_fds: opts.preserve_fds,
+        console_socket: opts.console_socket.as_deref(),
+    })?;
+    // 5. Record it.
+    let state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.clone(),
+        pid: init.pid,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: state::rfc3339_now(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        init_start_time: init.start_time,
+        cgroup: Some(cgroup.state()),
+        own_pid_namespace: plan.namespaces.has_new(libc::CLONE_NEWPID),
+    };
+    let recorded = dir.save(&state).and_then(|()| match &opts.pid_file {
+        Some(path) => write_pid_file(path, init.pid),
+        None => Ok(()),
+    });
+    if let Err(e) = recorded {
+        kill_and_wait(&state);
+        return Err(e.into());
+    }
+    undo.defuse();
+    Ok(Created { state, dir })
+}
+
+/// Release a created container's init: open the exec fifo, read the byte the init writes
+/// once it is unblocked, and remove the fifo (which marks the container running).
+pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
+    let dir = StateDir::open(root, id)?;
+    let state = dir.load()?;
+    match status(&state, &dir) {
+        Status::Created => {}
+        Status::Stopped => return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into())),
+        _ => return Err(ContainerError::WrongStatus("cannot start an already running container".into())),
+    }
+    release(&state, &dir)
+}
+
+fn release(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
+    use nix::fcntl::OFlag;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let fifo_path = dir.exec_fifo();
+    // The init holds a pidfd-watched open for writing; a non-blocking read open never hangs
+    // even if the init has died, and poll tells us which of the two happened.
+    let pidfd = crate::sys::pidfd_open(state.pid).map_err(syscall("pidfd_open", format!("pid {}", state.pid)))?;
+    if !state.init_alive() {
+        return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into()));
+    }
+    let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| syscall("open", fifo_path.display().to_string())(e.into()))?;
+    let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(syscall("poll", "exec fifo")(e.into())),
+            Ok(_) => break,
+        }
+    }
+    let mut byte = [0u8; 1];
+    let got = nix::unistd::read(fifo.as_fd(), &mut byte).unwrap_or(0);
+    if got != 1 {
+        return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into()));
+    }
+    std::fs::remove_file(&fifo_path).map_err(syscall("remove", fifo_path.display().to_string()))
+}
+
+/// The container's status now.
+pub fn status(state: &State, dir: &StateDir) -> Status {
+    if !state.init_alive() {
+        return Status::Stopped;
+    }
+    if dir.exec_fifo().exists() {
+        return Status::Created;
+    }
+    let frozen = state
+        .cgroup
+        .as_ref()
+        .and_then(|saved| berth_cgroups::load(saved).ok())
+        .is_some_and(|cg| cg.is_frozen().unwrap_or(false));
+    if frozen {
+        Status::Paused
+    } else {
+        Status::Running
+    }
+}
+
+/// Load a container and its status.
+pub fn load(root: &Path, id: &str) -> Result<(State, Status, StateDir), ContainerError> {
+    let dir = StateDir::open(root, id)?;
+    let state = dir.load()?;
+    let status = status(&state, &dir);
+    Ok((state, status, dir))
+}
+
+/// Parse a signal as runc does: a number, or a name with or without SIG.
+pub fn parse_signal(text: &str) -> Result<Signal, ContainerError> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| ContainerError::BadSignal(text.to_owned()));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().map_err(|_| ContainerError::BadSignal(text.to_owned()))
+}
+
+/// Send `signal` to the container's init, or with `all` to every process in its cgroup.
+pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<(), ContainerError> {
+    let (state, status, _) = load(root, id)?;
+    if status == Status::Stopped {
+        return Err(ContainerError::WrongStatus("container not running".into()));
+    }
+    if all {
+        let cgroup = saved_cgroup(&state)?;
+        for pid in cgroup.pids()? {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+        return Ok(());
+    }
+    signal_init(&state, signal as i32)
+}
+
+/// Signal the init through a pidfd opened and then checked against the recorded start time,
+/// so a recycled pid is never signalled.
+fn signal_init(state: &State, signal: i32) -> Result<(), ContainerError> {
+    let pidfd = crate::sys::pidfd_open(state.pid).map_err(syscall("pidfd_open", format!("pid {}", state.pid)))?;
+    if !state.init_alive() {
+        return Err(ContainerError::WrongStatus("container not running".into()));
+    }
+    crate::sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(syscall("kill", format!("pid {}", state.pid)))
+}
+
+fn saved_cgroup(state: &State) -> Result<Box<dyn Manager>, ContainerError> {
+    match &state.cgroup {
+        Some(saved) => Ok(berth_cgroups::load(saved)?),
+        None => Err(ContainerError::WrongStatus("container has no cgroup".into())),
+    }
+}
+
+/// Delete a container: a stopped or created one always, a running or paused one only with
+/// `force` (killing it). An unknown id with `force` is not an error, as in runc.
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
+    let (state, status, dir) = match load(root, id) {
+        Ok(found) => found,
+        Err(ContainerError::State(StateError::NotFound)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match status {
+        Status::Stopped | Status::Created => {}
+        Status::Running | Status::Paused if force => {}
+        other => {
+            return Err(ContainerError::WrongStatus(format!(
+                "cannot delete container {id} that is not stopped: {}",
+                other.as_str()
+            )))
+        }
+    }
+    if status != Status::Stopped {
+        kill_and_wait(&state);
+    }
+    destroy(&state, &dir)
+}
+
+/// Remove what the container owns on the host: its cgroup (killing stragglers) and state.
+fn destroy(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
+    if let Some(saved) = &state.cgroup {
+        berth_cgroups::load(saved)?.destroy(true)?;
+    }
+    dir.remove()?;
+    Ok(())
+}
+
+/// SIGKILL the init (thawing it first if frozen, so it can die) and wait until it is gone.
+fn kill_and_wait(state: &State) {
+    let Ok(pidfd) = crate::sys::pidfd_open(state.pid) else { return };
+    if !state.init_alive() {
+        return;
+    }
+    if let Some(cg) = state.cgroup.as_ref().and_then(|s| berth_cgroups::load(s).ok()) {
+        let _ = cg.thaw();
+    }
+    let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+    // A pidfd polls readable once its process has exited.
+    let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::try_from(Duration::from_secs(10)).unwrap_or(nix::poll::PollTimeout::NONE));
+    // If we are its parent (run, or a failed create), reap it.
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(state.pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+}
+
+/// Every container under `root`, with its status.
+pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
+    let mut out = Vec::new();
+    for id in state::list_ids(root)? {
+        // A container deleted while we list is simply not listed.
+        if let Ok((state, status, _)) = load(root, &id) {
+            out.push((state, status));
+        }
+    }
+    Ok(out)
+}
+
+/// `run`: create, start, and unless detached, wait for the container's exit, forwarding
+/// signals, then delete it. Returns the exit code to exit with (128+N for signal N).
+pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32, ContainerError> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    // Block forwarded signals before the clone so none is lost; the init unblocks them.
+    let mut forwarded = SigSet::all();
+    for never in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+        forwarded.remove(never);
+    }
+    if !detach {
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).map_err(|e| syscall("sigprocmask", "")(e.into()))?;
+    }
+    let created = create(root, opts)?;
+    if let Err(e) = release(&created.state, &created.dir) {
+        kill_and_wait(&created.state);
+        let _ = destroy(&created.state, &created.dir);
+        return Err(e);
+    }
+    if detach {
+        return Ok(0);
+    }
+    let code = wait_forwarding(created.state.pid, &forwarded)?;
+    destroy(&created.state, &created.dir)?;
+    Ok(code)
+}
+
+/// Wait for our child `pid`, forwarding every signal we receive to it.
+fn wait_forwarding(pid: i32, forwarded: &nix::sys::signal::SigSet) -> Result<i32, ContainerError> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let child = nix::unistd::Pid::from_raw(pid);
+    let signals = nix::sys::signalfd::SignalFd::new(forwarded).map_err(|e| syscall("signalfd", "")(e.into()))?;
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
+            Ok(_) => {}
+            Err(nix::errno::Errno::ECHILD) => return Ok(0),
+            Err(e) => return Err(syscall("waitpid", format!("pid {pid}"))(e.into())),
+        }
+        match signals.read_signal() {
+            Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
+                let _ = nix::sys::signal::kill(child, Signal::try_from(info.ssi_signo as i32).ok());
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(syscall("read", "signalfd")(e.into())),
+        }
+    }
+}
+
+/// Write the init's pid to `path` atomically, as runc does (managers read it while we write).
+fn write_pid_file(path: &Path, pid: i32) -> Result<(), StateError> {
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|source| StateError::Io { op: "write pid file", path: path.to_owned(), source })
+}
+
+/// Undoes a half-made create: removes the cgroup and the state directory.
+struct Undo {
+    dir: Option<StateDir>,
+    cgroup: Option<Box<dyn Manager>>,
+}
+
+impl Undo {
+    fn defuse(&mut self) {
+        self.dir = None;
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.destroy(true);
+        }
+        if let Some(dir) = &self.dir {
+            let _ = dir.remove();
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The crate's error: every module's error folded in, each message naming what failed.
+
+use std::path::PathBuf;
+
+/// Anything a berth command can fail with. Every variant exits 1, as runc does.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Container(#[from] crate::container::ContainerError),
+    #[error(transparent)]
+    Log(#[from] crate::log::LogError),
+    /// `spec` will not overwrite a config.json.
+    #[error("{0}: file exists, remove it first")]
+    SpecExists(PathBuf),
+    /// A file could not be written.
+    #[error("write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+}

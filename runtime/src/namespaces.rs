@@ -1,0 +1,190 @@
+//! Namespaces: which to create, which to join by path, and the order to do it in.
+//!
+//! New namespaces come from the clone flags of the container's init, except two that act on
+//! children only: a joined pid namespace and a new time namespace are entered by the parent
+//! just before the clone (setns / unshare "for children") and left again right after.
+//! Joined namespaces of other types are entered by the child first thing.
+
+use crate::spec::SpecError;
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{Linux, LinuxNamespaceType};
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+/// A failed namespace operation, naming the namespace and syscall.
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    /// setns or unshare refused.
+    #[error("{syscall} {kind} namespace{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Enter { syscall: &'static str, kind: &'static str, path: Option<PathBuf>, source: nix::Error },
+    /// /proc/self/timens_offsets could not be written.
+    #[error("write /proc/self/timens_offsets: {0}")]
+    TimeOffsets(std::io::Error),
+    /// The caller's own namespace could not be opened to return to it.
+    #[error("open {path}: {source}")]
+    OpenOwn { path: &'static str, source: std::io::Error },
+}
+
+/// A namespace to join, opened while validating so a bad path fails early.
+#[derive(Debug)]
+pub struct Join {
+    pub flag: CloneFlags,
+    pub kind: &'static str,
+    pub path: PathBuf,
+    pub file: File,
+}
+
+/// The validated `linux.namespaces` and `linux.timeOffsets`.
+#[derive(Debug)]
+pub struct NamespacePlan {
+    /// CLONE_NEW* flags of the namespaces to create (time excluded, see module docs).
+    new: CloneFlags,
+    /// Namespaces to join, in the order they are entered (mount last).
+    pub joins: Vec<Join>,
+    /// Create a time namespace with these lines for /proc/self/timens_offsets.
+    pub time_offsets: Option<String>,
+}
+
+fn describe(typ: LinuxNamespaceType) -> (CloneFlags, &'static str) {
+    match typ {
+        LinuxNamespaceType::Mount => (CloneFlags::CLONE_NEWNS, "mount"),
+        LinuxNamespaceType::Cgroup => (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
+        LinuxNamespaceType::Uts => (CloneFlags::CLONE_NEWUTS, "uts"),
+        LinuxNamespaceType::Ipc => (CloneFlags::CLONE_NEWIPC, "ipc"),
+        LinuxNamespaceType::User => (CloneFlags::CLONE_NEWUSER, "user"),
+        LinuxNamespaceType::Pid => (CloneFlags::CLONE_NEWPID, "pid"),
+        LinuxNamespaceType::Network => (CloneFlags::CLONE_NEWNET, "network"),
+        LinuxNamespaceType::Time => (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
+    }
+}
+
+impl NamespacePlan {
+    /// Validate the namespaces of `linux`.
+    pub fn new(linux: &Linux) -> Result<NamespacePlan, SpecError> {
+        let mut plan = NamespacePlan { new: CloneFlags::empty(), joins: Vec::new(), time_offsets: None };
+        let mut seen = CloneFlags::empty();
+        let mut new_time = false;
+        for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+            let field = format!("linux.namespaces[{i}]");
+            let (flag, kind) = describe(ns.typ());
+            if seen.contains(flag) {
+                return Err(SpecError::invalid(format!("{field}.type"), format!("{kind} namespace listed twice")));
+            }
+            seen |= flag;
+            if ns.typ() == LinuxNamespaceType::User {
+                return Err(SpecError::invalid(format!("{field}.type"), "user namespaces are not supported yet"));
+            }
+            match ns.path() {
+                Some(path) if !path.as_os_str().is_empty() => {
+                    let file = File::open(path).map_err(|e| {
+                        SpecError::invalid(format!("{field}.path"), format!("open {}: {e}", path.display()))
+                    })?;
+                    plan.joins.push(Join { flag, kind, path: path.clone(), file });
+                }
+                _ if ns.typ() == LinuxNamespaceType::Time => new_time = true,
+                _ => plan.new |= flag,
+            }
+        }
+        // Enter the mount namespace last: the others are found by path before it changes.
+        plan.joins.sort_by_key(|j| j.flag == CloneFlags::CLONE_NEWNS);
+        let offsets = linux.time_offsets().clone().unwrap_or_default();
+        if !offsets.is_empty() && !new_time {
+            return Err(SpecError::invalid("linux.timeOffsets", "needs a new time namespace"));
+        }
+        if new_time {
+            let mut lines = String::new();
+            for (clock, offset) in &offsets {
+                if clock != "monotonic" && clock != "boottime" {
+                    return Err(SpecError::invalid(
+                        format!("linux.timeOffsets.{clock}"),
+                        "only monotonic and boottime clocks can be offset",
+                    ));
+                }
+                let nanos = offset.nanosecs().unwrap_or(0);
+                if nanos >= 1_000_000_000 {
+                    return Err(SpecError::invalid(format!("linux.timeOffsets.{clock}.nanosecs"), "must be below 1e9"));
+                }
+                lines.push_str(&format!("{clock} {} {nanos}\n", offset.secs().unwrap_or(0)));
+            }
+            plan.time_offsets = Some(lines);
+        }
+        Ok(plan)
+    }
+
+    /// Does the container get a new namespace of this CLONE_NEW* type?
+    pub fn has_new(&self, flag: libc::c_int) -> bool {
+        self.new.contains(CloneFlags::from_bits_retain(flag))
+    }
+
+    /// The flags for clone: every new namespace except cgroup, which the child unshares itself
+    /// once it is inside its cgroup (the namespace's root is the cgroup it is created in),
+    /// unless `in_cgroup_at_clone` says clone itself places it there.
+    pub fn clone_flags(&self, in_cgroup_at_clone: bool) -> u64 {
+        let mut flags = self.new;
+        if !in_cgroup_at_clone {
+            flags.remove(CloneFlags::CLONE_NEWCGROUP);
+        }
+        flags.bits() as u64
+    }
+
+    /// Must the child unshare its cgroup namespace itself (see [`Self::clone_flags`])?
+    pub fn child_unshares_cgroup(&self, in_cgroup_at_clone: bool) -> bool {
+        !in_cgroup_at_clone && self.new.contains(CloneFlags::CLONE_NEWCGROUP)
+    }
+
+    /// Parent side, just before the clone: point this process's children at a joined pid
+    /// namespace and at a new time namespace with its offsets. The guard undoes it on drop.
+    pub fn enter_for_children(&self) -> Result<ChildrenNamespaces, NamespaceError> {
+        let mut guard = ChildrenNamespaces { own_pid: None, own_time: None };
+        if let Some(join) = self.joins.iter().find(|j| j.flag == CloneFlags::CLONE_NEWPID) {
+            guard.own_pid = Some(open_own("/proc/self/ns/pid")?);
+            setns(join.file.as_fd(), CloneFlags::CLONE_NEWPID)
+                .map_err(|source| enter_error("setns", join.kind, Some(&join.path), source))?;
+        }
+        if let Some(offsets) = &self.time_offsets {
+            guard.own_time = Some(open_own("/proc/self/ns/time_for_children")?);
+            let newtime = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
+            unshare(newtime).map_err(|source| enter_error("unshare", "time", None, source))?;
+            std::fs::write("/proc/self/timens_offsets", offsets).map_err(NamespaceError::TimeOffsets)?;
+        }
+        Ok(guard)
+    }
+
+    /// Child side, first thing after the clone: join the namespaces given by path, except the
+    /// pid namespace, which the clone already put us in.
+    pub fn join_in_child(&self) -> Result<(), NamespaceError> {
+        for join in self.joins.iter().filter(|j| j.flag != CloneFlags::CLONE_NEWPID) {
+            setns(join.file.as_fd(), join.flag).map_err(|source| enter_error("setns", join.kind, Some(&join.path), source))?;
+        }
+        Ok(())
+    }
+}
+
+fn enter_error(syscall: &'static str, kind: &'static str, path: Option<&PathBuf>, source: nix::Error) -> NamespaceError {
+    NamespaceError::Enter { syscall, kind, path: path.cloned(), source }
+}
+
+fn open_own(path: &'static str) -> Result<File, NamespaceError> {
+    File::open(path).map_err(|source| NamespaceError::OpenOwn { path, source })
+}
+
+/// Restores the caller's pid and time namespaces for children when dropped.
+#[must_use]
+pub struct ChildrenNamespaces {
+    own_pid: Option<File>,
+    own_time: Option<File>,
+}
+
+impl Drop for ChildrenNamespaces {
+    fn drop(&mut self) {
+        // Best effort: failing here only affects children this process makes later (none in
+        // the normal flow), and there is no caller to report to from a destructor.
+        if let Some(file) = &self.own_pid {
+            let _ = setns(file.as_fd(), CloneFlags::CLONE_NEWPID);
+        }
+        if let Some(file) = &self.own_time {
+            let _ = setns(file.as_fd(), CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
+        }
+    }
+}

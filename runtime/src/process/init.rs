@@ -1,0 +1,205 @@
+//! The container's init: runs in the child of the clone, sets the container up, reports to
+//! the parent, waits for `start` on the exec fifo, and execs the container's process.
+//!
+//! It never returns: it either execs or exits. It runs on a copy of the parent's memory, in
+//! a process that was single-threaded at the clone, so allocating here is safe.
+
+use super::sync::{Channel, ToChild, ToParent};
+use crate::namespaces::NamespaceError;
+use crate::rootfs::RootfsError;
+use crate::security::{self, SecurityError};
+use crate::spec::Plan;
+use crate::{sys, tty};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// What the init needs besides the plan.
+pub struct InitContext<'a> {
+    pub plan: &'a Plan,
+    /// The child's end of the sync socket.
+    pub channel: Channel,
+    /// The exec fifo, opened O_PATH by the parent; reopened for writing to block until start.
+    pub exec_fifo: OwnedFd,
+    /// --no-pivot.
+    pub no_pivot: bool,
+    /// --preserve-fds: fds 3 .. 3+N pass through to the process.
+    pub preserve_fds: i32,
+    /// Wait for the parent's CgroupJoined before unsharing the cgroup namespace.
+    pub unshare_cgroup_namespace: bool,
+    /// --console-socket, connected by the parent, when process.terminal is set.
+    pub console_socket: Option<OwnedFd>,
+}
+
+/// Why setup failed inside the container.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+    #[error(transparent)]
+    Sync(#[from] super::sync::SyncError),
+    #[error(transparent)]
+    Tty(#[from] tty::TtyError),
+    /// process.args[0] is not an executable in the container.
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotInPath(String),
+    /// An explicit path in process.args[0] does not name an executable file.
+    #[error("exec: {path}: {reason}")]
+    NotExecutable { path: PathBuf, reason: String },
+    /// Another syscall failed.
+    #[error("{op} {what}: {source}")]
+    Syscall { op: &'static str, what: String, source: std::io::Error },
+}
+
+fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+    let what = what.into();
+    move |e| InitError::Syscall { op, what, source: e.into() }
+}
+
+/// Run the init. Never returns.
+pub fn run(ctx: InitContext<'_>) -> ! {
+    let (step, error) = match setup(&ctx) {
+        Ok(program) => match wait_for_start_and_exec(&ctx, program) {
+            // Setup was reported fine; there is no one to report to any more but stderr.
+            Err((step, error)) => {
+                let _ = writeln!(std::io::stderr(), "berth init: {step}: {error}");
+                sys::exit_immediately(127)
+            }
+        },
+        Err(failure) => failure,
+    };
+    let _ = ctx.channel.send(&ToParent::Failed { step: step.to_owned(), message: error.to_string() });
+    sys::exit_immediately(1)
+}
+
+type Step<T> = Result<T, (&'static str, InitError)>;
+
+fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, E>) -> Step<T> {
+    result.map_err(|e| (name, e.into()))
+}
+
+/// The container's setup, in the order the kernel needs it. Returns the program to exec.
+fn setup(ctx: &InitContext<'_>) -> Step<CString> {
+    let plan = ctx.plan;
+    // Exact modes for the nodes and directories we create; the process's umask comes later.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    // 1. Join the namespaces given by path (the new ones came with the clone).
+    step("join namespaces", plan.namespaces.join_in_child())?;
+    // 2. A new cgroup namespace is rooted at the cgroup we are in: wait until we are in ours.
+    let mut cgroup_joined = false;
+    if ctx.unshare_cgroup_namespace {
+        step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
+        cgroup_joined = true;
+        step("unshare cgroup namespace", nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(syscall("unshare", "cgroup namespace")))?;
+    }
+    // 3. Host and domain name, in the new uts namespace.
+    if let Some(name) = &plan.hostname {
+        step("set hostname", nix::unistd::sethostname(name).map_err(syscall("sethostname", name.as_str())))?;
+    }
+    if let Some(name) = &plan.domainname {
+        step("set domainname", sys::set_domainname(name).map_err(|source| InitError::Syscall { op: "setdomainname", what: name.clone(), source }))?;
+    }
+    // 4. Process limits, while the host's /proc is still reachable.
+    if let Some(adj) = plan.process.oom_score_adj {
+        step("set oom_score_adj", std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| InitError::Syscall { op: "write", what: "/proc/self/oom_score_adj (process.oomScoreAdj)".into(), source }))?;
+    }
+    step("set rlimits", security::apply_rlimits(&plan.process.rlimits))?;
+    // 5. The filesystem: mounts, /dev, pivot_root, masked and read-only paths.
+    if plan.namespaces.has_new(libc::CLONE_NEWNS) {
+        step("prepare rootfs", crate::rootfs::prepare(plan, ctx.no_pivot))?;
+    } else {
+        step("chroot", nix::unistd::chroot(&plan.rootfs).map_err(syscall("chroot", plan.rootfs.display().to_string())))?;
+    }
+    // 6. Kernel parameters, in the container's own /proc.
+    for (key, value) in &plan.sysctl {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        step("set sysctl", std::fs::write(&path, value).map_err(|source| InitError::Syscall { op: "write", what: format!("{} (linux.sysctl.{key})", path.display()), source }))?;
+    }
+    // 7. A terminal, handed to whoever listens on the console socket.
+    if let Some(socket) = &ctx.console_socket {
+        step("set up console", tty::setup_console(socket.as_fd()))?;
+    }
+    // 8. The program must exist in the container before we say we are ready.
+    let program = step("find executable", find_executable(plan))?;
+    // 9. Nothing of the container runs before it is in its cgroup.
+    if !cgroup_joined {
+        step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
+    }
+    // 10. Who the process is and what it may do.
+    step("drop capabilities", security::limit_bounding_set(&plan.process))?;
+    step("switch user", security::switch_user(&plan.process))?;
+    step("set capabilities", security::apply_capabilities(&plan.process))?;
+    let cwd = &plan.process.cwd;
+    step("chdir", nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display()))))?;
+    // 11. Ready: the parent records the container and returns.
+    step("report ready", ctx.channel.send(&ToParent::Ready))?;
+    Ok(program)
+}
+
+fn wait_cgroup_joined(channel: &Channel) -> Result<(), InitError> {
+    match channel.recv::<ToChild>()? {
+        ToChild::CgroupJoined => Ok(()),
+    }
+}
+
+/// Block on the exec fifo until `berth start` opens it, then exec the process.
+fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString) -> Step<std::convert::Infallible> {
+    let plan = ctx.plan;
+    // Reopen the O_PATH fifo for writing through our own fd table: the open blocks until
+    // `start` opens the other end. /proc/self/fd of our own process is always accessible.
+    let fifo_path = format!("/proc/self/fd/{}", ctx.exec_fifo.as_raw_fd());
+    let fifo = step("wait for start", nix::fcntl::open(fifo_path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(syscall("open", "exec fifo")))?;
+    step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
+    drop(fifo);
+    let umask = plan.process.umask.unwrap_or(0o022);
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    if plan.process.no_new_privileges {
+        step("set no_new_privs", security::set_no_new_privs())?;
+    }
+    step("pass file descriptors", pass_fds(ctx.preserve_fds))?;
+    // Signals blocked by the parent (berth run forwards them) must not stay blocked.
+    step("reset signal mask", nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None).map_err(syscall("sigprocmask", "")))?;
+    let args: Vec<CString> = plan.process.args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+    let env: Vec<CString> = plan.process.env.iter().map(|e| CString::new(e.as_bytes()).unwrap_or_default()).collect();
+    let err = nix::unistd::execve(&program, &args, &env).unwrap_err();
+    Err(("exec", syscall("execve", program.to_string_lossy().into_owned())(err)))
+}
+
+/// fds 3 .. 3+N stay open across exec; everything above is closed by it.
+fn pass_fds(preserve: i32) -> Result<(), InitError> {
+    for fd in 3..3 + preserve {
+        // The caller handed these over; clear close-on-exec so they survive. A number the
+        // caller left closed is not an error (runc skips it too).
+        let _ = sys::clear_close_on_exec(fd);
+    }
+    sys::close_range_on_exec(3 + preserve as u32).map_err(|source| InitError::Syscall { op: "close_range", what: "inherited fds".into(), source })
+}
+
+/// Look process.args[0] up on the container's PATH, as execvp would, inside the new root.
+fn find_executable(plan: &Plan) -> Result<CString, InitError> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = &plan.process.args[0];
+    let executable = |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+    let found = if name.contains('/') {
+        let path = plan.process.cwd.join(name);
+        match std::fs::metadata(&path) {
+            Err(e) => return Err(InitError::NotExecutable { path, reason: e.to_string() }),
+            Ok(_) if !executable(&path) => return Err(InitError::NotExecutable { path, reason: "not an executable file".into() }),
+            Ok(_) => path,
+        }
+    } else {
+        plan.process
+            .search_path()
+            .split(':')
+            .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+            .find(|candidate| executable(candidate))
+            .ok_or_else(|| InitError::NotInPath(name.clone()))?
+    };
+    CString::new(found.as_os_str().as_bytes()).map_err(|_| InitError::NotInPath(name.clone()))
+}

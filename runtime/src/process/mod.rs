@@ -1,0 +1,8 @@
+//! The container's processes: the parent that spawns the init, the init itself, and the typed
+//! protocol between them.
+
+mod init;
+pub mod spawn;
+pub mod sync;
+
+pub use spawn::{spawn, Init, SpawnError, SpawnOptions};

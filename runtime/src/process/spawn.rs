@@ -1,0 +1,128 @@
+//! Parent side of container creation: clone the init into its namespaces and cgroup, and
+//! drive it through the sync protocol until it is ready or has failed.
+
+use super::init::{self, InitContext};
+use super::sync::{channel_pair, SyncError, ToChild, ToParent};
+use crate::namespaces::NamespaceError;
+use crate::spec::Plan;
+use crate::state::process_start_time;
+use crate::sys::{self, Forked};
+use berth_cgroups::Manager;
+use nix::fcntl::OFlag;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// Why the init could not be started or set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Cgroup(#[from] berth_cgroups::Error),
+    /// A syscall of the parent failed.
+    #[error("{op} {what}: {source}")]
+    Syscall { op: &'static str, what: String, source: std::io::Error },
+    /// The init reported a failed setup step.
+    #[error("container init: {step}: {message}")]
+    InitFailed { step: String, message: String },
+    /// The init died without a word.
+    #[error("container init exited during setup")]
+    InitDied,
+}
+
+/// The container's first process, set up and waiting for `start`.
+pub struct Init {
+    /// Host pid.
+    pub pid: i32,
+    /// Its start time, to tell it from a later process with the same pid.
+    pub start_time: u64,
+}
+
+/// How to spawn.
+pub struct SpawnOptions<'a> {
+    pub plan: &'a Plan,
+    pub cgroup: &'a dyn Manager,
+    pub exec_fifo: &'a Path,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    pub console_socket: Option<&'a Path>,
+}
+
+/// Clone the init and wait until it reports ready. On failure the init is killed and reaped.
+///
+/// Must be called while the process is single-threaded (see [`sys::clone_process`]).
+pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
+    let plan = opts.plan;
+    let (parent_end, child_end) = channel_pair()?;
+    let exec_fifo = nix::fcntl::open(opts.exec_fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| SpawnError::Syscall { op: "open", what: opts.exec_fifo.display().to_string(), source: e.into() })?;
+    let console_socket = opts.console_socket.map(connect_console).transpose()?;
+    let cgroup_fd = opts.cgroup.clone_into_fd();
+    let in_cgroup_at_clone = cgroup_fd.is_some();
+    let flags = plan.namespaces.clone_flags(in_cgroup_at_clone);
+
+    let children_namespaces = plan.namespaces.enter_for_children()?;
+    let forked = sys::clone_process(flags, cgroup_fd)
+        .map_err(|source| SpawnError::Syscall { op: "clone3", what: "container init".into(), source })?;
+    let pid = match forked {
+        Forked::Child => {
+            drop(parent_end);
+            init::run(InitContext {
+                plan,
+                channel: child_end,
+                exec_fifo,
+                no_pivot: opts.no_pivot,
+                preserve_fds: opts.preserve_fds,
+                unshare_cgroup_namespace: plan.namespaces.child_unshares_cgroup(in_cgroup_at_clone),
+                console_socket,
+            })
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(children_namespaces);
+    drop(child_end);
+    let reaper = KillOnDrop(Some(pid));
+
+    // Put the init in its cgroup while it works on its mounts: on v1 this write waits for an
+    // RCU grace period, which we overlap with the child's setup instead of adding it.
+    if !in_cgroup_at_clone {
+        opts.cgroup.add_task(pid)?;
+    }
+    parent_end.send(&ToChild::CgroupJoined)?;
+    match parent_end.recv::<ToParent>() {
+        Ok(ToParent::Ready) => {}
+        Ok(ToParent::Failed { step, message }) => return Err(SpawnError::InitFailed { step, message }),
+        Err(SyncError::Closed) => return Err(SpawnError::InitDied),
+        Err(e) => return Err(e.into()),
+    }
+    let start_time = process_start_time(pid).map(|(t, _)| t).ok_or(SpawnError::InitDied)?;
+    reaper.defuse();
+    Ok(Init { pid, start_time })
+}
+
+fn connect_console(path: &Path) -> Result<OwnedFd, SpawnError> {
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|source| SpawnError::Syscall { op: "connect --console-socket", what: path.display().to_string(), source })?;
+    Ok(stream.into())
+}
+
+/// Kills and reaps the init unless defused: a failed create leaves no process behind.
+struct KillOnDrop(Option<i32>);
+
+impl KillOnDrop {
+    fn defuse(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+    }
+}

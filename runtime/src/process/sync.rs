@@ -1,0 +1,79 @@
+//! The typed protocol between `berth create` (the parent) and the container's init (the child).
+//!
+//! One SOCK_SEQPACKET socket pair; each message is one packet of JSON. The stages, in order:
+//!
+//! 1. parent → child `CgroupJoined`: the init is in its cgroup(s). The child waits for it
+//!    before unsharing its cgroup namespace (when it must) and before it reports ready, so
+//!    nothing of the container runs outside its cgroup. On cgroup v1 the join blocks for an
+//!    RCU grace period, so the parent does it while the child is busy with its own setup.
+//! 2. child → parent `Ready`, or `Failed` naming the step: setup is finished; the init is
+//!    about to block on the exec fifo until `berth start`.
+
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// What the parent tells the child.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ToChild {
+    /// The init has been placed in its cgroup(s).
+    CgroupJoined,
+}
+
+/// What the child tells the parent.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToParent {
+    /// Setup is complete; the init waits for `start`.
+    Ready,
+    /// Setup failed at `step`; the init exits.
+    Failed { step: String, message: String },
+}
+
+/// One end of the socket pair.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A message could not be exchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("sync socket {op}: {source}")]
+    Io { op: &'static str, source: io::Error },
+    #[error("sync socket: the other side closed it")]
+    Closed,
+    #[error("sync socket: malformed message: {0}")]
+    Malformed(serde_json::Error),
+}
+
+/// A connected pair: (parent's end, child's end). Both are close-on-exec.
+pub fn channel_pair() -> Result<(Channel, Channel), SyncError> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| SyncError::Io { op: "socketpair", source: e.into() })?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    /// Send one message.
+    pub fn send<T: Serialize>(&self, message: &T) -> Result<(), SyncError> {
+        let bytes = serde_json::to_vec(message).map_err(SyncError::Malformed)?;
+        nix::sys::socket::send(self.fd.as_raw_fd(), &bytes, nix::sys::socket::MsgFlags::MSG_NOSIGNAL)
+            .map_err(|e| SyncError::Io { op: "send", source: e.into() })?;
+        Ok(())
+    }
+
+    /// Wait for one message; `Closed` if the peer went away first.
+    pub fn recv<T: for<'de> Deserialize<'de>>(&self) -> Result<T, SyncError> {
+        let mut buf = [0u8; 8192];
+        let n = loop {
+            match nix::unistd::read(self.fd.as_fd(), &mut buf) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.map_err(|e| SyncError::Io { op: "recv", source: e.into() })?,
+            }
+        };
+        if n == 0 {
+            return Err(SyncError::Closed);
+        }
+        serde_json::from_slice(&buf[..n]).map_err(SyncError::Malformed)
+    }
+}

@@ -1,0 +1,64 @@
+//! Device nodes and the standard links in the container's /dev.
+
+use super::paths::{mkdir_all, open_path, split};
+use super::{op_error, RootfsError};
+use crate::spec::DevicePlan;
+use nix::errno::Errno;
+use nix::sys::stat::{mknodat, Mode, SFlag};
+use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+
+/// Links every Linux system has in /dev, pointing into the container's own /proc.
+const LINKS: [(&str, &str); 5] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+
+/// Create the device nodes (replacing what the image had at those paths) and the links.
+/// The init runs with umask 0 during setup, so the modes are exactly the planned ones.
+pub fn populate(root: BorrowedFd<'_>, devices: &[DevicePlan]) -> Result<(), RootfsError> {
+    for dev in devices {
+        make_node(root, dev)?;
+    }
+    let dev = mkdir_all(root, Path::new("/dev"), 0o755).map_err(op_error("mkdir (inside rootfs)", Path::new("/dev")))?;
+    let has_pts = open_path(root, Path::new("/dev/pts/ptmx")).is_ok();
+    for (name, target) in LINKS {
+        if name == "ptmx" {
+            if !has_pts {
+                continue;
+            }
+            // A ptmx node from the image would bypass the container's own devpts instance.
+            let _ = unlinkat(dev.as_fd(), name, UnlinkatFlags::NoRemoveDir);
+        }
+        match symlinkat(target, dev.as_fd(), name) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(op_error("symlink", &Path::new("/dev").join(name))(e.into())),
+        }
+    }
+    Ok(())
+}
+
+fn make_node(root: BorrowedFd<'_>, dev: &DevicePlan) -> Result<(), RootfsError> {
+    let (parent, name) = split(&dev.path).map_err(op_error("mknod", &dev.path))?;
+    let dir = mkdir_all(root, parent, 0o755).map_err(op_error("mkdir (inside rootfs)", parent))?;
+    let kind = SFlag::from_bits_truncate(dev.kind);
+    let mode = Mode::from_bits_truncate(dev.mode);
+    let number = nix::sys::stat::makedev(dev.major, dev.minor);
+    match mknodat(dir.as_fd(), name, kind, mode, number) {
+        Ok(()) => {}
+        Err(Errno::EEXIST) => {
+            unlinkat(dir.as_fd(), name, UnlinkatFlags::NoRemoveDir).map_err(|e| op_error("unlink", &dev.path)(e.into()))?;
+            mknodat(dir.as_fd(), name, kind, mode, number).map_err(|e| op_error("mknod", &dev.path)(e.into()))?;
+        }
+        Err(e) => return Err(op_error("mknod", &dev.path)(e.into())),
+    }
+    if dev.uid != 0 || dev.gid != 0 {
+        fchownat(dir.as_fd(), name, Some(Uid::from_raw(dev.uid)), Some(Gid::from_raw(dev.gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| op_error("chown", &dev.path)(e.into()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The container's filesystem view: mounts, /dev, the pivot into the rootfs, masked and
+//! read-only paths. Runs in the container's init, inside its new mount namespace.
+
+mod devices;
+mod mounts;
+pub mod paths;
+
+use crate::spec::{Plan, Propagation};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use std::io;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+/// A failed step of building the container's filesystem, naming the field and path.
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    /// A mount listed in config.json failed.
+    #[error("{field}: mount {fstype} on {destination}: {source}")]
+    Mount { field: String, fstype: String, destination: PathBuf, source: io::Error },
+    /// Another filesystem operation failed.
+    #[error("{op} {path}: {source}")]
+    Op { op: &'static str, path: PathBuf, source: io::Error },
+}
+
+pub(crate) fn op_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> RootfsError + 'a {
+    move |source| RootfsError::Op { op, path: path.to_owned(), source }
+}
+
+fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> RootfsError + 'a {
+    move |e| RootfsError::Op { op, path: path.to_owned(), source: e.into() }
+}
+
+/// Build the container's filesystem and make it the root: the kernel recipe, in order.
+pub fn prepare(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
+    let rootfs = plan.rootfs.as_path();
+    // 1. Nothing we mount from here on may propagate back to the host.
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(nix_op("make / rslave", Path::new("/")))?;
+    // 2. The rootfs must be a mount point of its own for pivot_root (and for MS_MOVE).
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(nix_op("bind the rootfs onto itself", rootfs))?;
+    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(nix_op("open", rootfs))?;
+    // 3. The mounts of config.json, in order, each resolved inside the rootfs.
+    for m in &plan.mounts {
+        mounts::mount_entry(root.as_fd(), m)?;
+    }
+    // 4. /dev: device nodes and the standard links.
+    devices::populate(root.as_fd(), &plan.devices)?;
+    // 5. Enter the rootfs and let go of the host's tree.
+    nix::unistd::fchdir(&root).map_err(nix_op("chdir", rootfs))?;
+    drop(root);
+    if no_pivot {
+        move_root(rootfs)?;
+    } else {
+        pivot_root(rootfs)?;
+    }
+    // 6. Hide and freeze what the container must not change (paths inside the new root).
+    for path in &plan.masked_paths {
+        mounts::mask(path)?;
+    }
+    for path in &plan.readonly_paths {
+        mounts::make_readonly(path)?;
+    }
+    // 7. Propagation of the container's root as asked, then read-only if asked.
+    if plan.rootfs_propagation != Propagation::RSlave {
+        mount(None::<&str>, "/", None::<&str>, MsFlags::from_bits_retain(plan.rootfs_propagation.flags()), None::<&str>)
+            .map_err(nix_op("set rootfsPropagation on", Path::new("/")))?;
+    }
+    if plan.rootfs_readonly {
+        mounts::remount_readonly(Path::new("/"))?;
+    }
+    Ok(())
+}
+
+/// pivot_root(".", "."): the old root ends up stacked on the new one and is detached at once,
+/// so no directory for it is needed inside the rootfs (runc's way).
+fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
+    nix::unistd::pivot_root(".", ".").map_err(nix_op("pivot_root", rootfs))?;
+    // The old root may be shared with the host: make it slave before detaching it, so the
+    // unmount does not propagate back.
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(nix_op("make old root rslave", rootfs))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(nix_op("detach old root", rootfs))?;
+    nix::unistd::chdir("/").map_err(nix_op("chdir", Path::new("/")))
+}
+
+/// --no-pivot: move the rootfs mount over / and chroot into it (for ramfs roots).
+fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(nix_op("move rootfs to /", rootfs))?;
+    nix::unistd::chroot(".").map_err(nix_op("chroot", rootfs))?;
+    nix::unistd::chdir("/").map_err(nix_op("chdir", Path::new("/")))
+}

@@ -1,0 +1,201 @@
+//! One entry of config.json `mounts[]` onto the rootfs, and the masked / read-only paths.
+
+use super::paths::{ensure_file, mkdir_all, open_path, proc_fd_path};
+use super::{op_error, RootfsError};
+use crate::spec::{MountKind, MountPlan};
+use crate::sys;
+use nix::mount::{mount, MsFlags};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+fn mount_error(m: &MountPlan, fstype: &str) -> impl FnOnce(nix::Error) -> RootfsError {
+    let (field, fstype, destination) = (m.field.clone(), fstype.to_owned(), m.destination.clone());
+    move |e| RootfsError::Mount { field, fstype, destination, source: e.into() }
+}
+
+fn flags(bits: libc::c_ulong) -> MsFlags {
+    MsFlags::from_bits_retain(bits)
+}
+
+/// Flags that only make sense on the first mount call, not on a remount.
+const NOT_FOR_REMOUNT: libc::c_ulong = libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT;
+
+/// Mount one entry under `root`.
+pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+    match &m.kind {
+        MountKind::Bind => bind(root, m)?,
+        MountKind::Cgroup => cgroup(root, m)?,
+        MountKind::Fresh(fstype) => {
+            let target = destination_dir(root, m)?;
+            let source = m.source.as_deref().unwrap_or(Path::new(fstype));
+            let data = (!m.data.is_empty()).then_some(m.data.as_str());
+            mount(Some(source), &proc_fd_path(&target), Some(fstype.as_str()), flags(m.flags), data)
+                .map_err(mount_error(m, fstype))?;
+        }
+    }
+    finish(root, m)
+}
+
+fn destination_dir(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
+    mkdir_all(root, &m.destination, 0o755).map_err(op_error("mkdir (inside rootfs)", &m.destination))
+}
+
+/// Bind or rbind a host path, then apply ro/nosuid/... with a bind remount (the kernel
+/// ignores them on the bind itself).
+fn bind(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+    let source = m.source.as_deref().expect("validated: binds have a source");
+    let is_dir = std::fs::metadata(source).map_err(op_error("stat", source))?.is_dir();
+    let target = if is_dir {
+        destination_dir(root, m)?
+    } else {
+        ensure_file(root, &m.destination).map_err(op_error("create (inside rootfs)", &m.destination))?
+    };
+    let bind_flags = libc::MS_BIND | (m.flags & libc::MS_REC);
+    mount(Some(source), &proc_fd_path(&target), None::<&str>, flags(bind_flags), None::<&str>)
+        .map_err(mount_error(m, "bind"))?;
+    let extra = m.flags & !NOT_FOR_REMOUNT;
+    if extra != 0 {
+        let mounted = reopen(root, m)?;
+        mount(None::<&str>, &proc_fd_path(&mounted), None::<&str>, flags(extra | libc::MS_BIND | libc::MS_REMOUNT), None::<&str>)
+            .map_err(mount_error(m, "bind remount"))?;
+    }
+    Ok(())
+}
+
+/// The destination again, now resolving to the root of what was just mounted there.
+fn reopen(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
+    open_path(root, &m.destination).map_err(op_error("open (inside rootfs)", &m.destination))
+}
+
+/// Propagation and recursive read-only, which act on the finished mount.
+fn finish(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+    if m.propagation.is_empty() && !m.recursive_readonly {
+        return Ok(());
+    }
+    let mounted = reopen(root, m)?;
+    for p in &m.propagation {
+        mount(None::<&str>, &proc_fd_path(&mounted), None::<&str>, flags(p.flags()), None::<&str>)
+            .map_err(mount_error(m, "propagation"))?;
+    }
+    if m.recursive_readonly {
+        sys::make_tree_readonly(mounted.as_fd()).map_err(|source| RootfsError::Mount {
+            field: format!("{}.options", m.field),
+            fstype: "rro (mount_setattr)".into(),
+            destination: m.destination.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// A cgroup filesystem that matches the host: cgroup2 on a unified host; on v1 and hybrid
+/// hosts a tmpfs with one cgroup mount per hierarchy, as runc lays it out.
+fn cgroup(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+    let target = destination_dir(root, m)?;
+    let hierarchies = host_cgroup_hierarchies();
+    let unified_only = hierarchies.iter().all(|h| h.fstype == "cgroup2") && !hierarchies.is_empty();
+    if unified_only {
+        return mount(Some("cgroup2"), &proc_fd_path(&target), Some("cgroup2"), flags(m.flags), None::<&str>)
+            .map_err(mount_error(m, "cgroup2"));
+    }
+    let tmpfs_flags = m.flags & !libc::MS_RDONLY;
+    mount(Some("tmpfs"), &proc_fd_path(&target), Some("tmpfs"), flags(tmpfs_flags), Some("mode=755"))
+        .map_err(mount_error(m, "tmpfs"))?;
+    for h in &hierarchies {
+        let dest = m.destination.join(&h.name);
+        let sub = mkdir_all(root, &dest, 0o755).map_err(op_error("mkdir (inside rootfs)", &dest))?;
+        let data = (!h.options.is_empty()).then_some(h.options.as_str());
+        mount(Some(h.fstype.as_str()), &proc_fd_path(&sub), Some(h.fstype.as_str()), flags(m.flags), data)
+            .map_err(mount_error(m, &h.fstype))?;
+        // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
+        if h.name.contains(',') {
+            let dir = open_path(root, &m.destination).map_err(op_error("open (inside rootfs)", &m.destination))?;
+            for alias in h.name.split(',') {
+                match nix::unistd::symlinkat(h.name.as_str(), dir.as_fd(), alias) {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(op_error("symlink", &m.destination.join(alias))(e.into())),
+                }
+            }
+        }
+    }
+    if m.flags & libc::MS_RDONLY != 0 {
+        let mounted = reopen(root, m)?;
+        let ro = tmpfs_flags | libc::MS_RDONLY | libc::MS_REMOUNT | libc::MS_BIND;
+        mount(None::<&str>, &proc_fd_path(&mounted), None::<&str>, flags(ro), None::<&str>)
+            .map_err(mount_error(m, "tmpfs remount"))?;
+    }
+    Ok(())
+}
+
+/// One cgroup hierarchy mounted on the host.
+struct Hierarchy {
+    /// Directory name under the cgroup root ("memory", "cpu,cpuacct", "unified").
+    name: String,
+    fstype: String,
+    /// Controller options to pass to mount ("cpu,cpuacct", "name=systemd").
+    options: String,
+}
+
+fn host_cgroup_hierarchies() -> Vec<Hierarchy> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else { continue };
+        let mut post = post.split(' ');
+        let (Some(fstype), Some(_source), Some(super_opts)) = (post.next(), post.next(), post.next()) else { continue };
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let Some(mount_point) = pre.split(' ').nth(4) else { continue };
+        let Some(name) = Path::new(mount_point).file_name().and_then(|n| n.to_str()) else { continue };
+        let options = super_opts
+            .split(',')
+            .filter(|o| !matches!(*o, "rw" | "ro" | "xattr" | "nsdelegate" | "memory_recursiveprot" | "noprefix"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let options = if fstype == "cgroup2" { String::new() } else { options };
+        out.push(Hierarchy { name: name.to_owned(), fstype: fstype.to_owned(), options });
+    }
+    out
+}
+
+/// Hide `path` (inside the new root): /dev/null over a file, an empty read-only tmpfs over a
+/// directory. A path that does not exist needs no hiding.
+pub fn mask(path: &Path) -> Result<(), RootfsError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(op_error("stat masked path", path)(e)),
+    };
+    let result = if meta.is_dir() {
+        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+    } else {
+        mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+    };
+    result.map_err(|e| op_error("mask (linux.maskedPaths)", path)(e.into()))
+}
+
+/// Make `path` (inside the new root) read-only: bind it onto itself, then remount read-only
+/// keeping its other flags. A path that does not exist is skipped.
+pub fn make_readonly(path: &Path) -> Result<(), RootfsError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(op_error("stat read-only path", path)(e)),
+    }
+    mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(|e| op_error("bind (linux.readonlyPaths)", path)(e.into()))?;
+    remount_readonly(path)
+}
+
+/// Remount the mount at `path` read-only, keeping nosuid/nodev/noexec/atime flags it has.
+pub fn remount_readonly(path: &Path) -> Result<(), RootfsError> {
+    let current = nix::sys::statvfs::statvfs(path).map_err(|e| op_error("statvfs", path)(e.into()))?;
+    // ST_* and MS_* share their values for the per-mount flags.
+    let keep = current.flags().bits() as libc::c_ulong
+        & (libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | libc::MS_NOATIME | libc::MS_NODIRATIME | libc::MS_RELATIME);
+    let bits = keep | libc::MS_RDONLY | libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC;
+    mount(None::<&str>, path, None::<&str>, flags(bits), None::<&str>)
+        .map_err(|e| op_error("remount read-only", path)(e.into()))
+}

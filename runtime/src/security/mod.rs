@@ -1,0 +1,82 @@
+//! What the container's process may do: its user and groups, capabilities, resource limits,
+//! no_new_privs. Applied by the init, in the order the kernel needs.
+
+use crate::spec::{ProcessPlan, Rlimit};
+use crate::sys;
+use caps::CapSet;
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+
+/// A failed security setting, naming the field of config.json and the syscall.
+#[derive(Debug, thiserror::Error)]
+pub enum SecurityError {
+    /// A syscall on the process's credentials failed.
+    #[error("{field}: {syscall}: {source}")]
+    Syscall { field: &'static str, syscall: &'static str, source: std::io::Error },
+    /// The caps crate refused a capability set.
+    #[error("process.capabilities.{set}: {source}")]
+    Caps { set: &'static str, source: caps::errors::CapsError },
+}
+
+fn syscall_error(field: &'static str, syscall: &'static str) -> impl FnOnce(nix::Error) -> SecurityError {
+    move |e| SecurityError::Syscall { field, syscall, source: e.into() }
+}
+
+/// Apply process.rlimits.
+pub fn apply_rlimits(limits: &[Rlimit]) -> Result<(), SecurityError> {
+    for limit in limits {
+        sys::set_rlimit(limit.resource, limit.soft, limit.hard)
+            .map_err(|source| SecurityError::Syscall { field: "process.rlimits", syscall: "setrlimit", source })?;
+    }
+    Ok(())
+}
+
+/// Shrink the bounding set to what the config allows; needs CAP_SETPCAP, so it comes first.
+pub fn limit_bounding_set(process: &ProcessPlan) -> Result<(), SecurityError> {
+    let wanted = &process.capabilities.bounding;
+    for cap in caps::runtime::thread_all_supported() {
+        if !wanted.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap).map_err(|source| SecurityError::Caps { set: "bounding", source })?;
+        }
+    }
+    Ok(())
+}
+
+/// Become process.user, keeping the permitted capabilities across the uid change so that
+/// [`apply_capabilities`] can then set exactly the configured ones.
+pub fn switch_user(process: &ProcessPlan) -> Result<(), SecurityError> {
+    nix::sys::prctl::set_keepcaps(true).map_err(syscall_error("process.user", "prctl(PR_SET_KEEPCAPS)"))?;
+    let groups: Vec<Gid> = process.additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
+    setgroups(&groups).map_err(syscall_error("process.user.additionalGids", "setgroups"))?;
+    let gid = Gid::from_raw(process.gid);
+    setresgid(gid, gid, gid).map_err(syscall_error("process.user.gid", "setresgid"))?;
+    let uid = Uid::from_raw(process.uid);
+    setresuid(uid, uid, uid).map_err(syscall_error("process.user.uid", "setresuid"))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(syscall_error("process.user", "prctl(PR_SET_KEEPCAPS)"))
+}
+
+/// Set the capability sets. Each capset must keep effective inside permitted and inheritable
+/// inside inheritable+bounding, so the order is: inheritable and effective while the permitted
+/// set is still full, then permitted, then ambient (which needs both permitted and inheritable).
+pub fn apply_capabilities(process: &ProcessPlan) -> Result<(), SecurityError> {
+    let c = &process.capabilities;
+    // The kernel holds an ambient capability only while it is both permitted and inheritable;
+    // like runc, raise those and leave the rest out rather than fail (`runc spec` lists ambient
+    // capabilities without inheritable ones).
+    let ambient: caps::CapsHashSet =
+        c.ambient.iter().filter(|cap| c.inheritable.contains(cap) && c.permitted.contains(cap)).copied().collect();
+    let steps = [
+        (CapSet::Inheritable, "inheritable", &c.inheritable),
+        (CapSet::Effective, "effective", &c.effective),
+        (CapSet::Permitted, "permitted", &c.permitted),
+        (CapSet::Ambient, "ambient", &ambient),
+    ];
+    for (which, name, value) in steps {
+        caps::set(None, which, value).map_err(|source| SecurityError::Caps { set: name, source })?;
+    }
+    Ok(())
+}
+
+/// process.noNewPrivileges: from here on, exec cannot gain privileges (setuid bits, file caps).
+pub fn set_no_new_privs() -> Result<(), SecurityError> {
+    nix::sys::prctl::set_no_new_privs().map_err(syscall_error("process.noNewPrivileges", "prctl(PR_SET_NO_NEW_PRIVS)"))
+}

@@ -1,0 +1,263 @@
+//! From config.json to a validated [`Plan`].
+//!
+//! All validation of the bundle happens here, in the caller's process, before anything is
+//! created: a bad field is reported with its JSON path and nothing is left behind. The plan
+//! holds resolved values (clone flags, mount flags, rlimit numbers, capability sets), so the
+//! container's init only carries them out.
+
+mod mounts;
+mod process;
+
+pub use mounts::{MountKind, MountPlan, Propagation};
+pub use process::{CapsPlan, ProcessPlan, Rlimit};
+
+use crate::namespaces::NamespacePlan;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
+use std::path::{Path, PathBuf};
+
+/// Why a bundle cannot be run. Every message names the file, field or path at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// config.json could not be opened.
+    #[error("open {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    /// config.json is not valid JSON, or a field has the wrong shape.
+    #[error("{path}: {field}: {message}")]
+    Parse { path: PathBuf, field: String, message: String },
+    /// A field is present and well-formed but its value cannot be used.
+    #[error("config.json: {field}: {message}")]
+    Invalid { field: String, message: String },
+    /// root.path does not name a directory.
+    #[error("config.json: root.path: rootfs {path} does not exist or is not a directory")]
+    MissingRootfs { path: PathBuf },
+}
+
+impl SpecError {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError::Invalid { field: field.into(), message: message.into() }
+    }
+}
+
+/// Read and parse `<bundle>/config.json`, naming the JSON path of any field that does not fit.
+pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
+    let path = bundle.join("config.json");
+    let bytes = std::fs::read(&path).map_err(|source| SpecError::Open { path: path.clone(), source })?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = err.path().to_string();
+        SpecError::Parse {
+            path,
+            field: if field == "." { "(document)".into() } else { field },
+            message: err.into_inner().to_string(),
+        }
+    })
+}
+
+/// A device node to create in the container's /dev.
+#[derive(Debug, Clone)]
+pub struct DevicePlan {
+    /// Absolute path inside the container.
+    pub path: PathBuf,
+    /// S_IFCHR, S_IFBLK or S_IFIFO.
+    pub kind: libc::mode_t,
+    pub major: u64,
+    pub minor: u64,
+    /// Permission bits.
+    pub mode: libc::mode_t,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Everything the runtime will do for one container, resolved and validated.
+#[derive(Debug)]
+pub struct Plan {
+    /// Absolute path of the bundle directory.
+    pub bundle: PathBuf,
+    /// Absolute path of the root filesystem.
+    pub rootfs: PathBuf,
+    /// Remount the root read-only at the end of setup.
+    pub rootfs_readonly: bool,
+    /// Propagation of the container's / (rootfsPropagation); rslave when unset, as runc.
+    pub rootfs_propagation: Propagation,
+    pub namespaces: NamespacePlan,
+    pub mounts: Vec<MountPlan>,
+    /// linux.devices plus the default devices every container gets.
+    pub devices: Vec<DevicePlan>,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub sysctl: Vec<(String, String)>,
+    pub process: ProcessPlan,
+}
+
+impl Plan {
+    /// Validate `spec` (loaded from `bundle`) and resolve it into a plan.
+    pub fn new(spec: &Spec, bundle: &Path) -> Result<Plan, SpecError> {
+        let bundle = std::path::absolute(bundle)
+            .map_err(|e| SpecError::invalid("--bundle", format!("{}: {e}", bundle.display())))?;
+        let root = spec.root().as_ref().ok_or_else(|| SpecError::invalid("root", "missing"))?;
+        let rootfs = bundle.join(root.path());
+        if !rootfs.is_dir() {
+            return Err(SpecError::MissingRootfs { path: rootfs });
+        }
+        let process = spec.process().as_ref().ok_or_else(|| SpecError::invalid("process", "missing"))?;
+        let linux = spec.linux().clone().unwrap_or_default();
+        if spec.hooks().is_some() {
+            return Err(SpecError::invalid("hooks", "hooks are not supported yet"));
+        }
+        if linux.seccomp().is_some() {
+            return Err(SpecError::invalid("linux.seccomp", "seccomp is not supported yet"));
+        }
+        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        {
+            return Err(SpecError::invalid("linux.uidMappings", "user namespaces are not supported yet"));
+        }
+        let namespaces = NamespacePlan::new(&linux)?;
+        let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+        if hostname.is_some() && !namespaces.has_new(libc::CLONE_NEWUTS) {
+            return Err(SpecError::invalid("hostname", "setting the hostname needs a new uts namespace"));
+        }
+        let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
+        if domainname.is_some() && !namespaces.has_new(libc::CLONE_NEWUTS) {
+            return Err(SpecError::invalid("domainname", "setting the domainname needs a new uts namespace"));
+        }
+        let mounts = match spec.mounts() {
+            Some(list) => list
+                .iter()
+                .enumerate()
+                .map(|(i, m)| MountPlan::new(i, m, &bundle))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        if !mounts.is_empty() && !namespaces.has_new(libc::CLONE_NEWNS) {
+            return Err(SpecError::invalid("mounts", "mounts need a new mount namespace"));
+        }
+        let rootfs_propagation = match linux.rootfs_propagation().as_deref() {
+            None | Some("") => Propagation::RSlave,
+            Some(name) => Propagation::parse(name)
+                .ok_or_else(|| SpecError::invalid("linux.rootfsPropagation", format!("unknown propagation {name:?}")))?,
+        };
+        let sysctl = linux.sysctl().clone().unwrap_or_default().into_iter().collect::<Vec<_>>();
+        for (key, _) in &sysctl {
+            if key.is_empty() || key.split(['.', '/']).any(|part| part.is_empty() || part == "..") {
+                return Err(SpecError::invalid(format!("linux.sysctl.{key}"), "not a valid sysctl name"));
+            }
+        }
+        Ok(Plan {
+            rootfs_readonly: root.readonly().unwrap_or(false),
+            rootfs_propagation,
+            devices: device_plans(linux.devices().as_deref().unwrap_or_default())?,
+            masked_paths: container_paths("linux.maskedPaths", linux.masked_paths())?,
+            readonly_paths: container_paths("linux.readonlyPaths", linux.readonly_paths())?,
+            process: ProcessPlan::new(process)?,
+            namespaces,
+            mounts,
+            hostname,
+            domainname,
+            sysctl,
+            rootfs,
+            bundle,
+        })
+    }
+}
+
+fn container_paths(field: &str, paths: &Option<Vec<String>>) -> Result<Vec<PathBuf>, SpecError> {
+    let mut out = Vec::new();
+    for (i, p) in paths.iter().flatten().enumerate() {
+        if !p.starts_with('/') {
+            return Err(SpecError::invalid(format!("{field}[{i}]"), format!("{p:?} is not an absolute path")));
+        }
+        out.push(PathBuf::from(p));
+    }
+    Ok(out)
+}
+
+/// The devices runc gives every container, whatever the config says.
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
+    [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)];
+
+fn device_plans(devices: &[LinuxDevice]) -> Result<Vec<DevicePlan>, SpecError> {
+    let mut plans: Vec<DevicePlan> = DEFAULT_DEVICES
+        .iter()
+        .map(|&(path, major, minor)| DevicePlan {
+            path: path.into(),
+            kind: libc::S_IFCHR,
+            major,
+            minor,
+            mode: 0o666,
+            uid: 0,
+            gid: 0,
+        })
+        .collect();
+    for (i, dev) in devices.iter().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        let path = dev.path();
+        if !path.is_absolute() || !path.starts_with("/dev") {
+            return Err(SpecError::invalid(format!("{field}.path"), format!("{} is not under /dev", path.display())));
+        }
+        let kind = match dev.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(SpecError::invalid(format!("{field}.type"), "\"a\" is only valid in cgroup device rules"))
+            }
+        };
+        let plan = DevicePlan {
+            path: path.clone(),
+            kind,
+            major: dev.major() as u64,
+            minor: dev.minor() as u64,
+            mode: dev.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: dev.uid().unwrap_or(0),
+            gid: dev.gid().unwrap_or(0),
+        };
+        // A configured device replaces a default one at the same path.
+        plans.retain(|p| p.path != plan.path);
+        plans.push(plan);
+    }
+    Ok(plans)
+}
+
+/// Device cgroup rules every container gets after its own (runc's list): creating any node,
+/// and using the default devices, the pty devices and /dev/net/tun.
+const DEFAULT_DEVICE_RULES: &[(LinuxDeviceType, Option<i64>, Option<i64>, &str)] = &[
+    (LinuxDeviceType::C, None, None, "m"),
+    (LinuxDeviceType::B, None, None, "m"),
+    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),
+    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),
+    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),
+    (LinuxDeviceType::C, Some(5), Some(1), "rwm"),
+    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),
+    (LinuxDeviceType::C, Some(136), None, "rwm"),
+    (LinuxDeviceType::C, Some(10), Some(200), "rwm"),
+];
+
+/// The resources to give the cgroup driver: config.json's, with the device rules completed by
+/// the defaults and by an allow rule for every device in linux.devices.
+pub fn cgroup_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::LinuxDeviceCgroup;
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(typ));
+        r.set_major(major);
+        r.set_minor(minor);
+        r.set_access(Some(access.to_owned()));
+        r
+    };
+    rules.extend(DEFAULT_DEVICE_RULES.iter().map(|&(typ, major, minor, access)| rule(typ, major, minor, access)));
+    for dev in linux.devices().iter().flatten() {
+        let typ = if dev.typ() == LinuxDeviceType::U { LinuxDeviceType::C } else { dev.typ() };
+        rules.push(rule(typ, Some(dev.major()), Some(dev.minor()), "rwm"));
+    }
+    resources.set_devices(Some(rules));
+    resources
+}

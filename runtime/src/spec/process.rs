@@ -1,0 +1,164 @@
+//! config.json `process`: what the container's first process is and what it may do.
+
+use super::SpecError;
+use caps::{CapSet, Capability, CapsHashSet};
+use oci_spec::runtime::{Capabilities, PosixRlimitType, Process};
+use std::path::PathBuf;
+
+/// One resource limit, resolved to the kernel's RLIMIT_* number.
+#[derive(Debug, Clone, Copy)]
+pub struct Rlimit {
+    pub resource: libc::c_int,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// The five capability sets of the process; `None` leaves a set as inherited.
+#[derive(Debug, Clone, Default)]
+pub struct CapsPlan {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+/// The validated `process` object.
+#[derive(Debug, Clone)]
+pub struct ProcessPlan {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
+    pub no_new_privileges: bool,
+    /// `None` when the config has no capabilities object: then every set is emptied, as runc.
+    pub capabilities: CapsPlan,
+    pub terminal: bool,
+}
+
+impl ProcessPlan {
+    /// Validate `process`.
+    pub fn new(process: &Process) -> Result<ProcessPlan, SpecError> {
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() || args[0].is_empty() {
+            return Err(SpecError::invalid("process.args", "must name the program to run"));
+        }
+        let cwd = process.cwd().clone();
+        if !cwd.is_absolute() {
+            return Err(SpecError::invalid("process.cwd", format!("{} is not an absolute path", cwd.display())));
+        }
+        let env = process.env().clone().unwrap_or_default();
+        for (i, var) in env.iter().enumerate() {
+            if !var.contains('=') || var.starts_with('=') || var.contains('\0') {
+                return Err(SpecError::invalid(format!("process.env[{i}]"), format!("{var:?} is not NAME=value")));
+            }
+        }
+        let mut rlimits = Vec::new();
+        for (i, limit) in process.rlimits().iter().flatten().enumerate() {
+            if limit.soft() > limit.hard() {
+                return Err(SpecError::invalid(
+                    format!("process.rlimits[{i}]"),
+                    format!("soft limit {} is above hard limit {}", limit.soft(), limit.hard()),
+                ));
+            }
+            rlimits.push(Rlimit { resource: rlimit_number(limit.typ()), soft: limit.soft(), hard: limit.hard() });
+        }
+        if let Some(adj) = process.oom_score_adj() {
+            if !(-1000..=1000).contains(&adj) {
+                return Err(SpecError::invalid("process.oomScoreAdj", format!("{adj} is outside -1000..1000")));
+            }
+        }
+        let user = process.user();
+        if let Some(umask) = user.umask() {
+            if umask > 0o777 {
+                return Err(SpecError::invalid("process.user.umask", format!("{umask:o} is not a permission mask")));
+            }
+        }
+        let capabilities = match process.capabilities() {
+            None => CapsPlan::default(),
+            Some(c) => CapsPlan {
+                bounding: cap_set(c.bounding()),
+                effective: cap_set(c.effective()),
+                permitted: cap_set(c.permitted()),
+                inheritable: cap_set(c.inheritable()),
+                ambient: cap_set(c.ambient()),
+            },
+        };
+        Ok(ProcessPlan {
+            args,
+            env,
+            cwd,
+            uid: user.uid(),
+            gid: user.gid(),
+            additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            umask: user.umask(),
+            rlimits,
+            oom_score_adj: process.oom_score_adj(),
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            capabilities,
+            terminal: process.terminal().unwrap_or(false),
+        })
+    }
+
+    /// The value of PATH in the process environment, or the default search path.
+    pub fn search_path(&self) -> &str {
+        self.env
+            .iter()
+            .rev()
+            .find_map(|var| var.strip_prefix("PATH="))
+            .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    }
+}
+
+impl CapsPlan {
+    /// The set named `set`.
+    pub fn get(&self, set: CapSet) -> &CapsHashSet {
+        match set {
+            CapSet::Bounding => &self.bounding,
+            CapSet::Effective => &self.effective,
+            CapSet::Permitted => &self.permitted,
+            CapSet::Inheritable => &self.inheritable,
+            CapSet::Ambient => &self.ambient,
+        }
+    }
+}
+
+/// Map the spec's capability names onto the caps crate's, dropping those this kernel does not know.
+fn cap_set(set: &Option<Capabilities>) -> CapsHashSet {
+    let known = caps::runtime::thread_all_supported();
+    set.iter()
+        .flatten()
+        .filter_map(|cap| {
+            let name = serde_json::to_value(cap).ok()?;
+            name.as_str()?.parse::<Capability>().ok()
+        })
+        .filter(|cap| known.contains(cap))
+        .collect()
+}
+
+fn rlimit_number(typ: PosixRlimitType) -> libc::c_int {
+    let number = match typ {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+    };
+    number as libc::c_int
+}

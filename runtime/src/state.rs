@@ -1,0 +1,296 @@
+//! The state directory: one directory per container under `--root`, holding state.json
+//! (written atomically) and the exec fifo that holds a created container's init until start.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A failed state-directory operation, naming the container or path.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The id has characters that could name a path outside the root, or is empty.
+    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.' only")]
+    InvalidId(String),
+    /// No container with this id.
+    #[error("container does not exist")]
+    NotFound,
+    /// A container with this id exists already.
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    /// A file of the state directory could not be read or written.
+    #[error("{op} {path}: {source}")]
+    Io { op: &'static str, path: PathBuf, source: io::Error },
+    /// state.json is not what berth wrote.
+    #[error("{path}: {source}")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+}
+
+fn io_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StateError + 'a {
+    move |source| StateError::Io { op, path: path.to_owned(), source }
+}
+
+/// Accept the ids runc accepts: `[A-Za-z0-9_+.-]+`, not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.to_owned()))
+    }
+}
+
+/// What berth records about a container; `berth state` prints the public part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// The runtime-spec version of the bundle.
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container's init.
+    pub pid: i32,
+    /// Absolute bundle path.
+    pub bundle: PathBuf,
+    /// Absolute rootfs path.
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time, UTC, nanoseconds.
+    pub created: String,
+    /// Who created it; runc leaves this empty unless rootless.
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+    /// Start time of the init (field 22 of /proc/PID/stat), to tell it from a reused pid.
+    pub init_start_time: u64,
+    /// The container's cgroup, as the cgroup driver saved it.
+    #[serde(default)]
+    pub cgroup: Option<berth_cgroups::CgroupState>,
+    /// Whether the container was created with a new pid namespace: then killing the init
+    /// kills everything, and `kill --all` is not needed for cleanup.
+    #[serde(default)]
+    pub own_pid_namespace: bool,
+}
+
+/// Where a container stands, as `berth state` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    /// The word runc prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// A container's directory under the state root.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+const STATE_FILE: &str = "state.json";
+const EXEC_FIFO: &str = "exec.fifo";
+
+impl StateDir {
+    /// Create the directory for a new container; fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<StateDir, StateError> {
+        validate_id(id)?;
+        fs::create_dir_all(root).map_err(io_error("mkdir", root))?;
+        let path = root.join(id);
+        match fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists(id.to_owned())),
+            Err(e) => return Err(io_error("mkdir", &path)(e)),
+        }
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o711)).map_err(io_error("chmod", &path))?;
+        Ok(StateDir { path })
+    }
+
+    /// The directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<StateDir, StateError> {
+        validate_id(id)?;
+        let path = root.join(id);
+        if !path.join(STATE_FILE).exists() {
+            return Err(StateError::NotFound);
+        }
+        Ok(StateDir { path })
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The fifo the created container's init blocks on until `start`.
+    pub fn exec_fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Make the exec fifo; writable by everyone, so an init that changed user can still open it.
+    pub fn make_exec_fifo(&self) -> Result<PathBuf, StateError> {
+        let fifo = self.exec_fifo();
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .map_err(|e| io_error("mkfifo", &fifo)(e.into()))?;
+        // mkfifo applies the umask; set the mode we asked for.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&fifo, fs::Permissions::from_mode(0o622)).map_err(io_error("chmod", &fifo))?;
+        Ok(fifo)
+    }
+
+    /// Write state.json atomically (temporary file, fsync-free rename: the state root is tmpfs).
+    pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let tmp = self.path.join(".state.json.tmp");
+        let json = serde_json::to_vec(state).map_err(|source| StateError::Corrupt { path: tmp.clone(), source })?;
+        let mut file = fs::File::create(&tmp).map_err(io_error("create", &tmp))?;
+        file.write_all(&json).map_err(io_error("write", &tmp))?;
+        let dest = self.path.join(STATE_FILE);
+        fs::rename(&tmp, &dest).map_err(io_error("rename", &dest))
+    }
+
+    /// Read state.json.
+    pub fn load(&self) -> Result<State, StateError> {
+        let path = self.path.join(STATE_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotFound),
+            Err(e) => return Err(io_error("read", &path)(e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
+    }
+
+    /// Remove the directory and everything in it.
+    pub fn remove(&self) -> Result<(), StateError> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &self.path)(e)),
+        }
+    }
+}
+
+/// Ids of every container under `root`, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_error("read", root)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Start time (clock ticks since boot) and state letter of `pid`, or None if it is gone.
+pub fn process_start_time(pid: i32) -> Option<(u64, char)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces; fields follow the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let state = fields.next()?.chars().next()?;
+    // `rest` starts at field 3 (state); start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
+}
+
+impl State {
+    /// Is the recorded init still the same live process?
+    pub fn init_alive(&self) -> bool {
+        match process_start_time(self.pid) {
+            Some((start, state)) => start == self.init_start_time && state != 'Z' && state != 'X',
+            None => false,
+        }
+    }
+
+    /// The JSON `berth state` prints: the OCI state plus runc's extra fields.
+    pub fn public_json(&self, status: Status) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        });
+        if !self.annotations.is_empty() {
+            value["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+        }
+        value
+    }
+}
+
+/// The current time as RFC 3339 with nanoseconds, UTC (what runc writes in "created").
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_nanos()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Annotations as a sorted map, for stable output.
+pub fn sorted(annotations: &HashMap<String, String>) -> BTreeMap<&str, &str> {
+    annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_could_escape_the_root_are_refused() {
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["a", "my-container_1.2+x", "..."] {
+            assert!(validate_id(good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_784), (2026, 11, 27));
+    }
+}

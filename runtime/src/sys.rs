@@ -1,0 +1,223 @@
+//! The one door to the kernel.
+//!
+//! Every raw syscall the runtime makes that nix does not wrap safely lives here, behind a
+//! safe function that returns `io::Result`. This is the only module with `unsafe`; each block
+//! names the invariant that makes it sound. Callers add context (path, field, step) to errors.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+/// Turn a libc-style return value into `io::Result`, reading errno on -1.
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cstring(path: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+/// Which side of a clone we are on.
+pub enum Forked {
+    /// In the parent, with the child's pid (as seen from the parent's pid namespace).
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// The kernel's `struct clone_args` (linux/sched.h), version 2 (with cgroup).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `CLONE_INTO_CGROUP` from linux/sched.h (not yet in every libc crate release).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// Fork-like clone3: the child runs on a copy-on-write copy of this process, starting in the
+/// namespaces named by `namespace_flags`, and in the cgroup `cgroup_dir` when given (v2 only).
+///
+/// The caller must be single-threaded: the child inherits only the calling thread, so a lock
+/// held by another thread (the allocator's, stdio's) would stay locked forever in the child.
+pub fn clone_process(namespace_flags: u64, cgroup_dir: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    let mut args = CloneArgs {
+        flags: namespace_flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup_dir {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid, initialised clone_args of the size we pass. With no CLONE_VM
+    // and a zero stack the child gets a private copy of our memory and continues on it, exactly
+    // like fork(2); the single-threaded precondition is documented above and upheld by callers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match check(ret)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// `struct open_how` for openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// Resolve every component as if `dirfd` were the root: `..` and absolute symlinks stay inside.
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+/// Refuse /proc magic links (/proc/self/fd/N and the like) during resolution.
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+
+/// openat2(2): open `path` relative to `dirfd` with `resolve` restrictions.
+pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: u64::from(mode),
+        resolve,
+    };
+    // SAFETY: `cpath` is a NUL-terminated string and `how` a valid open_how, both alive for the
+    // call; the kernel copies them and returns a new descriptor or -1.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd.as_raw_fd(),
+            cpath.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `struct mount_attr` for mount_setattr(2).
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const AT_RECURSIVE: libc::c_int = 0x8000;
+
+/// Make the mount at `fd` and every mount below it read-only (mount_setattr, Linux 5.12+).
+pub fn make_tree_readonly(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // SAFETY: the empty path is a valid C string, `attr` a valid mount_attr alive for the call,
+    // and AT_EMPTY_PATH makes the kernel act on `fd` itself.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// pidfd_open(2): a descriptor that refers to process `pid` for as long as it is held.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; the kernel returns a new descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: pidfd_open just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// pidfd_send_signal(2): signal the process behind `pidfd`, immune to pid reuse.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: a valid descriptor, a signal number, a null siginfo (allowed) and zero flags.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    check(ret).map(drop)
+}
+
+/// setdomainname(2); nix wraps sethostname but not this one.
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, alive for the call; the kernel
+    // copies at most `len` bytes and needs no terminator.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    check(ret.into()).map(drop)
+}
+
+/// setrlimit(2) with the raw resource number from the spec's RLIMIT_* name.
+pub fn set_rlimit(resource: libc::c_int, soft: u64, hard: u64) -> io::Result<()> {
+    let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: `limit` is a valid rlimit alive for the call; the resource is checked by the kernel.
+    let ret = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &limit) };
+    check(ret.into()).map(drop)
+}
+
+/// Send `fds` over the connected unix socket `socket` as SCM_RIGHTS, with `payload` bytes.
+pub fn send_fds(socket: BorrowedFd<'_>, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [io::IoSlice::new(payload)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    Ok(())
+}
+
+/// Leave the process at once with `code`, without running destructors or atexit handlers.
+/// Used by the container's init after a fork, where unwinding into the parent's code is wrong.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// close_range(first, ~0, CLOSE_RANGE_CLOEXEC): every fd from `first` up closes at exec.
+pub fn close_range_on_exec(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: plain integer arguments; marking descriptors close-on-exec affects no memory.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    check(ret).map(drop)
+}
+
+/// ioctl(TIOCSCTTY): make the terminal behind `fd` our controlling terminal.
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY takes an integer argument (0: do not steal), no pointers.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    check(ret.into()).map(drop)
+}
+
+/// Clear FD_CLOEXEC on `fd`, a descriptor number the caller handed us (--preserve-fds).
+pub fn clear_close_on_exec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl(F_SETFD) on any integer is memory-safe; an fd that is not open gives EBADF.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    check(ret.into()).map(drop)
+}
