@@ -1,1 +1,120 @@
-//! Cgroup drivers for berth.
+//! Cgroup drivers for berth: v1, v2 and the hybrid layout (v1 controllers plus a cgroup2
+//! mount), behind one [`Manager`] trait.
+//!
+//! The runtime resolves where a container's cgroup goes with [`resolve`], creates it, applies
+//! `linux.resources` (device rules included: v1 devices.allow/deny, a v2 eBPF device program),
+//! moves processes in, and later freezes, reads stats of and destroys it. Everything a later
+//! invocation needs is in [`CgroupState`], which the runtime stores in state.json and hands
+//! back to [`load`].
+
+#![deny(missing_docs)]
+
+mod convert;
+mod devices;
+mod error;
+mod files;
+mod hierarchy;
+pub mod oom;
+mod path;
+mod stats;
+mod sys;
+mod v1;
+mod v2;
+
+use std::collections::BTreeMap;
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::Error;
+pub use hierarchy::Layout;
+pub use stats::{Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling};
+
+use hierarchy::Host;
+
+/// What config.json and the command line ask for.
+#[derive(Clone, Copy, Debug)]
+pub struct CgroupRequest<'a> {
+    /// linux.cgroupsPath: absolute, relative, unset, or "slice:prefix:name" with `systemd`.
+    pub cgroups_path: Option<&'a str>,
+    /// `--systemd-cgroup` was given.
+    pub systemd: bool,
+    /// The container id (the cgroup's name when the path is unset).
+    pub container_id: &'a str,
+}
+
+/// The container's cgroup directories, saved in state.json and handed back to [`load`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CgroupState {
+    /// The host's layout when the cgroup was made.
+    pub layout: Layout,
+    /// The cgroup directory per hierarchy: v1 controller names ("memory", "cpu",
+    /// "name=systemd"; co-mounted controllers repeat the same directory) and "unified" for
+    /// the cgroup2 hierarchy (pure v2, or hybrid's process-tracking cgroup).
+    pub paths: BTreeMap<String, PathBuf>,
+    /// Directories this manager created, outermost first; destroy removes them innermost first.
+    #[serde(default)]
+    pub created: Vec<PathBuf>,
+}
+
+/// The key of the cgroup2 hierarchy in [`CgroupState::paths`].
+pub const UNIFIED_KEY: &str = "unified";
+
+/// One container's cgroup, on whichever layout the host has.
+pub trait Manager: Send {
+    /// What to save in state.json.
+    fn state(&self) -> CgroupState;
+    /// mkdir the cgroup in every hierarchy, remembering what it made; on failure nothing
+    /// it made is left.
+    fn create(&mut self) -> Result<(), Error>;
+    /// Write linux.resources. `resources.devices`, when present, is the complete rule list
+    /// (the runtime's default devices included). Fields this host cannot honour are an error
+    /// naming the field.
+    fn apply(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<(), Error>;
+    /// On pure v2, after create: an O_PATH directory fd of the cgroup for
+    /// clone3(CLONE_INTO_CGROUP). None on v1 and hybrid.
+    fn clone_into_fd(&self) -> Option<BorrowedFd<'_>>;
+    /// Move a process (all its threads) into the cgroup in every hierarchy.
+    fn add_task(&self, pid: i32) -> Result<(), Error>;
+    /// Freeze every process of the cgroup, and wait until the kernel says it is frozen.
+    fn freeze(&self) -> Result<(), Error>;
+    /// Thaw the cgroup.
+    fn thaw(&self) -> Result<(), Error>;
+    /// Whether the cgroup is frozen (or freezing).
+    fn is_frozen(&self) -> Result<bool, Error>;
+    /// The pids of every process in the cgroup and its sub-cgroups.
+    fn pids(&self) -> Result<Vec<i32>, Error>;
+    /// Current resource usage.
+    fn stats(&self) -> Result<Stats, Error>;
+    /// Kill what is left if asked (thawing first), then rmdir every directory of the cgroup
+    /// and those it created above it. A cgroup that is already gone is fine.
+    fn destroy(&self, kill_remaining: bool) -> Result<(), Error>;
+}
+
+/// The host's cgroup layout, detected from /proc/self/mountinfo.
+pub fn layout() -> Result<Layout, Error> {
+    Ok(Host::detect()?.layout)
+}
+
+/// Work out where the container's cgroup goes on this host. Reads /proc/self/cgroup and
+/// /proc/self/mountinfo and changes nothing; see the `path` module docs for the path forms.
+pub fn resolve(req: &CgroupRequest<'_>) -> Result<Box<dyn Manager>, Error> {
+    let host = Host::detect()?;
+    let path = path::parse(req.cgroups_path, req.systemd, req.container_id)?;
+    Ok(match host.layout {
+        Layout::V2 => {
+            let unified = host.unified.as_ref().ok_or(Error::NoCgroupFs)?;
+            Box::new(v2::V2Manager::new(unified, &path))
+        }
+        Layout::V1 | Layout::Hybrid => Box::new(v1::V1Manager::new(&host, &path)),
+    })
+}
+
+/// Rebuild a manager from what [`Manager::state`] returned in an earlier invocation.
+pub fn load(saved: &CgroupState) -> Result<Box<dyn Manager>, Error> {
+    Ok(match saved.layout {
+        Layout::V2 => Box::new(v2::V2Manager::load(saved)?),
+        Layout::V1 | Layout::Hybrid => Box::new(v1::V1Manager::load(saved)?),
+    })
+}

@@ -1,0 +1,187 @@
+//! Where a container's cgroup goes: linux.cgroupsPath in its three forms.
+//!
+//! - Absolute (`/a/b`): that path from the root of every hierarchy.
+//! - Relative (`a/b`) or unset: below the CALLER's own cgroup, per hierarchy (on v1 the
+//!   memory cgroup may be `/process_api/x` while cpu is `/`). Unset means `<own>/<id>`,
+//!   which is what runc does.
+//! - systemd (`slice:prefix:name`, with `--systemd-cgroup`): berth does not talk to systemd
+//!   over D-Bus. When systemd is not running (no /run/systemd/system), the form is mapped onto
+//!   cgroupfs exactly where systemd would have put the unit: the slice expands by its dashes
+//!   (`a-b.slice` is `/a.slice/a-b.slice`, `-.slice` is the root, an empty slice is
+//!   `system.slice`) and the unit is `prefix-name.scope` (`name.scope` with no prefix; a name
+//!   ending in `.slice` is used as is). That path is absolute. When systemd is running this is
+//!   refused rather than creating cgroups behind systemd's back.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Where the container's cgroup lives, before it is mapped onto each hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CgroupPath {
+    /// A path from the root of each hierarchy.
+    Absolute(PathBuf),
+    /// A path below the caller's own cgroup in each hierarchy.
+    Nested(PathBuf),
+}
+
+impl CgroupPath {
+    /// The cgroup path within a hierarchy in which the caller sits at `own`.
+    pub fn in_hierarchy(&self, own: &Path) -> PathBuf {
+        match self {
+            CgroupPath::Absolute(p) => p.clone(),
+            CgroupPath::Nested(p) => own.join(p),
+        }
+    }
+}
+
+/// The prefix berth gives its scopes when `--systemd-cgroup` is used without a cgroupsPath.
+const SYSTEMD_DEFAULT_PREFIX: &str = "berth";
+
+/// Turn linux.cgroupsPath (and --systemd-cgroup) into a [`CgroupPath`].
+pub(crate) fn parse(cgroups_path: Option<&str>, systemd: bool, id: &str) -> Result<CgroupPath> {
+    let given = cgroups_path.filter(|p| !p.is_empty());
+    if systemd {
+        if Path::new("/run/systemd/system").exists() {
+            return Err(Error::SystemdRunning);
+        }
+        let spec = given.map_or_else(
+            || format!("system.slice:{SYSTEMD_DEFAULT_PREFIX}:{id}"),
+            str::to_owned,
+        );
+        return systemd_to_path(&spec).map(CgroupPath::Absolute);
+    }
+    match given {
+        None => Ok(CgroupPath::Nested(clean(id, id)?)),
+        Some(p) if p.starts_with('/') => Ok(CgroupPath::Absolute(Path::new("/").join(clean(p, p)?))),
+        Some(p) => Ok(CgroupPath::Nested(clean(p, p)?)),
+    }
+}
+
+/// Normalise a path: drop empty and `.` components; refuse `..` and the root itself.
+fn clean(path: &str, shown: &str) -> Result<PathBuf> {
+    let bad = |reason| Error::BadPath {
+        path: shown.to_owned(),
+        reason,
+    };
+    if path.contains('\0') {
+        return Err(bad("contains a NUL byte"));
+    }
+    let mut out = PathBuf::new();
+    for component in Path::new(path).components() {
+        match component {
+            Component::Normal(c) => out.push(c),
+            Component::CurDir | Component::RootDir => {}
+            Component::ParentDir => return Err(bad("must not contain '..'")),
+            Component::Prefix(_) => return Err(bad("has a prefix component")),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        return Err(bad("names the root cgroup itself"));
+    }
+    Ok(out)
+}
+
+/// Map `slice:prefix:name` onto the cgroupfs path systemd would use.
+fn systemd_to_path(spec: &str) -> Result<PathBuf> {
+    let bad = |reason| Error::BadPath {
+        path: spec.to_owned(),
+        reason,
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [slice, prefix, name] = parts[..] else {
+        return Err(bad("with --systemd-cgroup it must have the form slice:prefix:name"));
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(bad("the systemd unit name must be non-empty and contain no '/'"));
+    }
+    if prefix.contains('/') {
+        return Err(bad("the systemd prefix must contain no '/'"));
+    }
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let mut path = Path::new("/").join(expand_slice(slice).ok_or_else(|| {
+        bad("the slice must be a name ending in .slice, without '/', leading, trailing or doubled dashes")
+    })?);
+    let unit = if name.ends_with(".slice") {
+        name.to_owned()
+    } else if prefix.is_empty() {
+        format!("{name}.scope")
+    } else {
+        format!("{prefix}-{name}.scope")
+    };
+    path.push(unit);
+    Ok(path)
+}
+
+/// `a-b-c.slice` -> `a.slice/a-b.slice/a-b-c.slice`; `-.slice` -> the root (empty path).
+fn expand_slice(slice: &str) -> Option<PathBuf> {
+    let stem = slice.strip_suffix(".slice")?;
+    if stem == "-" {
+        return Some(PathBuf::new());
+    }
+    if stem.is_empty()
+        || stem.contains('/')
+        || stem.starts_with('-')
+        || stem.ends_with('-')
+        || stem.contains("--")
+    {
+        return None;
+    }
+    let mut path = PathBuf::new();
+    let mut prefix = String::new();
+    for part in stem.split('-') {
+        if !prefix.is_empty() {
+            prefix.push('-');
+        }
+        prefix.push_str(part);
+        path.push(format!("{prefix}.slice"));
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_path_nests_the_id_under_the_callers_cgroup() {
+        let p = parse(None, false, "web").unwrap();
+        assert_eq!(p.in_hierarchy(Path::new("/process_api/x")), PathBuf::from("/process_api/x/web"));
+    }
+
+    #[test]
+    fn relative_path_nests_and_absolute_does_not() {
+        let rel = parse(Some("pods/./a"), false, "id").unwrap();
+        assert_eq!(rel.in_hierarchy(Path::new("/me")), PathBuf::from("/me/pods/a"));
+        let abs = parse(Some("//pods/a/"), false, "id").unwrap();
+        assert_eq!(abs.in_hierarchy(Path::new("/me")), PathBuf::from("/pods/a"));
+    }
+
+    #[test]
+    fn dotdot_and_root_are_refused() {
+        assert!(matches!(parse(Some("a/../../b"), false, "id"), Err(Error::BadPath { .. })));
+        assert!(matches!(parse(Some("/"), false, "id"), Err(Error::BadPath { .. })));
+        assert!(matches!(parse(None, false, ".."), Err(Error::BadPath { .. })));
+    }
+
+    #[test]
+    fn systemd_form_maps_onto_the_units_cgroupfs_path() {
+        assert_eq!(
+            systemd_to_path("machine-pod-a.slice:berth:c1").unwrap(),
+            PathBuf::from("/machine.slice/machine-pod.slice/machine-pod-a.slice/berth-c1.scope")
+        );
+        assert_eq!(systemd_to_path(":runc:x").unwrap(), PathBuf::from("/system.slice/runc-x.scope"));
+        assert_eq!(systemd_to_path("-.slice::x").unwrap(), PathBuf::from("/x.scope"));
+        assert_eq!(
+            systemd_to_path("user.slice:p:sub.slice").unwrap(),
+            PathBuf::from("/user.slice/sub.slice")
+        );
+    }
+
+    #[test]
+    fn malformed_systemd_forms_are_refused() {
+        for spec in ["a:b", "nodot:p:n", "a--b.slice:p:n", "-a.slice:p:n", "a/b.slice:p:n", "x.slice:p:", "x.slice:p:a/b"] {
+            assert!(systemd_to_path(spec).is_err(), "{spec} accepted");
+        }
+    }
+}
