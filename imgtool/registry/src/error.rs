@@ -10,7 +10,7 @@ use crate::verify::VerifyError;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No connection could be made (refused, no route, DNS, TLS handshake).
-    #[error("registry {registry} is unreachable at {url}: {source}")]
+    #[error("registry {registry} is unreachable at {url}: {source}{earlier}")]
     Unreachable {
         /// The registry host\[:port\].
         registry: String,
@@ -18,6 +18,9 @@ pub enum Error {
         url: String,
         /// The transport error.
         source: Box<ureq::Error>,
+        /// The https failure when plain http was tried after it
+        /// (`"; https://...: ..."`), else "".
+        earlier: String,
     },
     /// A request failed below HTTP after the registry had answered before.
     #[error("{method} {url}: {source}")]
@@ -41,7 +44,7 @@ pub enum Error {
     },
     /// `GET /v2/` did not answer like a distribution registry.
     #[error(
-        "registry {registry}: GET {url} answered HTTP {status}, not a registry API (200 or 401)"
+        "registry {registry}: GET {url} answered HTTP {status}, not a registry API (200 or 401){earlier}"
     )]
     NotARegistry {
         /// The registry host\[:port\].
@@ -50,6 +53,9 @@ pub enum Error {
         url: String,
         /// The status received.
         status: u16,
+        /// The https failure when plain http was tried after it
+        /// (`"; https://...: ..."`), else "".
+        earlier: String,
     },
     /// Authentication is required and what was offered was refused or absent.
     #[error("{registry}/{repository}: unauthorized (HTTP 401){detail}; {hint}")]

@@ -247,14 +247,22 @@ impl Transport {
         } else {
             &["https"]
         };
-        let mut last_failure = None;
+        let mut failures: Vec<(String, ureq::Error)> = Vec::new();
+        // An https failure explains a plain-http answer that follows it
+        // (a TLS-only registry with an untrusted certificate, say).
+        let earlier = |failures: &[(String, ureq::Error)]| -> String {
+            failures
+                .iter()
+                .map(|(url, error)| format!("; {url}: {error}"))
+                .collect()
+        };
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
             let url = format!("{base}/v2/");
             let response = match self.agent.get(&url).call() {
                 Ok(response) => response,
                 Err(error) => {
-                    last_failure = Some((url, error));
+                    failures.push((url, error));
                     continue;
                 }
             };
@@ -266,6 +274,7 @@ impl Transport {
                         registry: host.to_owned(),
                         url,
                         status,
+                        earlier: earlier(&failures),
                     })
                 }
             };
@@ -276,11 +285,12 @@ impl Transport {
                 tokens: Mutex::new(HashMap::new()),
             });
         }
-        let (url, source) = last_failure.expect("at least one scheme was tried");
+        let (url, source) = failures.pop().expect("at least one scheme was tried");
         Err(Error::Unreachable {
             registry: host.to_owned(),
             url,
             source: Box::new(source),
+            earlier: earlier(&failures),
         })
     }
 

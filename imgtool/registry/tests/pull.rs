@@ -254,3 +254,49 @@ fn remote_hosts_never_fall_back_to_plain_http() {
         other => panic!("expected Unreachable, got {other:?}"),
     }
 }
+
+#[test]
+fn untrusted_https_needs_the_insecure_option() {
+    let registry = Registry::start_with(RegistryAuth::None, true);
+    let image = Image::three_layers("amd64");
+    support::skopeo_push(&registry, &image, "tls/app:v1", None);
+    let reference = registry.reference("tls/app:v1");
+
+    // The certificate is trusted by no system root: https fails, and the
+    // error keeps that reason next to the plain-http attempt that followed.
+    let error = client().fetch_manifest(&reference).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(
+            error,
+            Error::NotARegistry { .. } | Error::Unreachable { .. }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        message.contains(&format!("https://{}/v2/", registry.host())),
+        "{message}"
+    );
+
+    // With `insecure`, the same registry works over unverified https.
+    let insecure = Client::new(ClientOptions {
+        insecure: true,
+        ..ClientOptions::default()
+    });
+    let manifest = insecure
+        .get_manifest(&reference, &Platform::host())
+        .unwrap();
+    assert_eq!(manifest.digest, image.manifest.digest);
+    let layer = &image.layers[0];
+    let mut sink = Vec::new();
+    insecure
+        .get_blob(
+            &reference,
+            &layer.digest,
+            layer.bytes.len() as u64,
+            &mut sink,
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(sink, layer.bytes);
+}

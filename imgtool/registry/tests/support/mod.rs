@@ -67,7 +67,49 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(auth: RegistryAuth) -> Registry {
+        Registry::start_with(auth, false)
+    }
+
+    /// With `tls`, the registry serves https only, with a self-signed
+    /// certificate for 127.0.0.1 that no system root trusts.
+    pub fn start_with(auth: RegistryAuth, tls: bool) -> Registry {
         let mut dir = TempDir::new("registry");
+        let tls_yaml = if tls {
+            let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+            let status = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .args([
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(status.success(), "openssl req failed");
+            format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            )
+        } else {
+            String::new()
+        };
         let auth_yaml = match &auth {
             RegistryAuth::None => String::new(),
             RegistryAuth::Htpasswd { user, password } => {
@@ -90,7 +132,7 @@ impl Registry {
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_yaml}{auth_yaml}",
                     dir.path().join("storage").display()
                 ),
             )
