@@ -27,15 +27,7 @@ fn pull_everything(
     let manifest = client.get_manifest(&reference, &Platform::host())?;
     assert_eq!(manifest.digest, image.manifest.digest);
     for blob in image.layers.iter().chain([&image.config]) {
-        let mut sink = Vec::new();
-        client.get_blob(
-            &reference,
-            &blob.digest,
-            blob.bytes.len() as u64,
-            &mut sink,
-            &NoProgress,
-        )?;
-        assert_eq!(sink, blob.bytes);
+        assert_eq!(support::pull_blob(client, &reference, blob)?, blob.bytes);
     }
     Ok(())
 }

@@ -200,16 +200,7 @@ fn content_corrupted_in_the_registry_is_refused() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[100] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let mut sink = Vec::new();
-    let error = client
-        .get_blob(
-            &reference,
-            &layer.digest,
-            layer.bytes.len() as u64,
-            &mut sink,
-            &NoProgress,
-        )
-        .unwrap_err();
+    let error = support::pull_blob(&client, &reference, layer).unwrap_err();
     assert!(
         matches!(&error, Error::Verify(VerifyError::DigestMismatch { digest, .. }) if *digest == layer.digest),
         "{error:?}"
@@ -288,15 +279,8 @@ fn untrusted_https_needs_the_insecure_option() {
         .unwrap();
     assert_eq!(manifest.digest, image.manifest.digest);
     let layer = &image.layers[0];
-    let mut sink = Vec::new();
-    insecure
-        .get_blob(
-            &reference,
-            &layer.digest,
-            layer.bytes.len() as u64,
-            &mut sink,
-            &NoProgress,
-        )
-        .unwrap();
-    assert_eq!(sink, layer.bytes);
+    assert_eq!(
+        support::pull_blob(&insecure, &reference, layer).unwrap(),
+        layer.bytes
+    );
 }

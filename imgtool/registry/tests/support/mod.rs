@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_registry::{Digest, Reference};
+use berth_registry::{Client, Digest, Error, NoProgress, Reference};
 
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -75,33 +75,7 @@ impl Registry {
     pub fn start_with(auth: RegistryAuth, tls: bool) -> Registry {
         let mut dir = TempDir::new("registry");
         let tls_yaml = if tls {
-            let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
-            let status = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .args([
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
-                ])
-                .stderr(Stdio::null())
-                .status()
-                .expect("run openssl");
-            assert!(status.success(), "openssl req failed");
+            let (cert, key) = self_signed_cert(dir.path(), "/CN=127.0.0.1", Some("IP:127.0.0.1"));
             format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 cert.display(),
@@ -207,6 +181,47 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A self-signed P-256 certificate and its PKCS#8 key, made by openssl in
+/// `dir`: (cert.pem, key.pem).
+pub fn self_signed_cert(dir: &Path, subject: &str, alt_name: Option<&str>) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let mut command = Command::new("openssl");
+    command
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", subject])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null());
+    if let Some(alt_name) = alt_name {
+        command.args(["-addext", &format!("subjectAltName={alt_name}")]);
+    }
+    let status = command.status().expect("run openssl");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+/// Pulls `blob` whole into memory through `client`.
+pub fn pull_blob(client: &Client, reference: &Reference, blob: &Blob) -> Result<Vec<u8>, Error> {
+    let mut sink = Vec::new();
+    client.get_blob(
+        reference,
+        &blob.digest,
+        blob.bytes.len() as u64,
+        &mut sink,
+        &NoProgress,
+    )?;
+    Ok(sink)
 }
 
 /// A loopback port nothing listens on (at the moment of asking).

@@ -5,7 +5,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -43,27 +42,7 @@ impl TokenServer {
     /// when `required` is None).
     pub fn start(required: Option<&str>) -> TokenServer {
         let dir = TempDir::new("token");
-        let key = dir.path().join("key.pem");
-        let cert = dir.path().join("cert.pem");
-        let status = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-            ])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .args(["-days", "2", "-subj", "/CN=berth-test-token"])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("run openssl");
-        assert!(status.success(), "openssl req failed");
+        let (cert, key) = super::self_signed_cert(dir.path(), "/CN=berth-test-token", None);
         let key_der = pem_body(&std::fs::read_to_string(&key).unwrap());
         let cert_der = pem_body(&std::fs::read_to_string(&cert).unwrap());
         let signer = EcdsaKeyPair::from_pkcs8(
