@@ -235,7 +235,7 @@ fn saved_cgroup(state: &State) -> Result<Box<dyn Manager>, ContainerError> {
 pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> {
     let (state, status, dir) = match load(root, id) {
         Ok(found) => found,
-        Err(ContainerError::State(StateError::NotFound)) if force => return Ok(()),
+        Err(ContainerError::State(StateError::NotFound(_))) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     match status {

@@ -117,6 +117,12 @@ impl NamespacePlan {
         self.new.contains(CloneFlags::from_bits_retain(flag))
     }
 
+    /// Does the container get a namespace of this CLONE_NEW* type, new or joined by path?
+    pub fn has(&self, flag: libc::c_int) -> bool {
+        let flag = CloneFlags::from_bits_retain(flag);
+        self.new.contains(flag) || self.joins.iter().any(|j| j.flag == flag)
+    }
+
     /// The flags for clone: every new namespace except cgroup, which the child unshares itself
     /// once it is inside its cgroup (the namespace's root is the cgroup it is created in),
     /// unless `in_cgroup_at_clone` says clone itself places it there.

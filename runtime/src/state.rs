@@ -13,9 +13,9 @@ pub enum StateError {
     /// The id has characters that could name a path outside the root, or is empty.
     #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.' only")]
     InvalidId(String),
-    /// No container with this id.
-    #[error("container does not exist")]
-    NotFound,
+    /// No container with this id. Managers look for "does not exist" in this message.
+    #[error("container {0} does not exist")]
+    NotFound(String),
     /// A container with this id exists already.
     #[error("container with id exists: {0}")]
     Exists(String),
@@ -126,7 +126,7 @@ impl StateDir {
         validate_id(id)?;
         let path = root.join(id);
         if !path.join(STATE_FILE).exists() {
-            return Err(StateError::NotFound);
+            return Err(StateError::NotFound(id.to_owned()));
         }
         Ok(StateDir { path })
     }
@@ -167,7 +167,10 @@ impl StateDir {
         let path = self.path.join(STATE_FILE);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StateError::NotFound),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let id = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                return Err(StateError::NotFound(id));
+            }
             Err(e) => return Err(io_error("read", &path)(e)),
         };
         serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })

@@ -34,10 +34,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility; berth has no CRIU support yet.
-    #[arg(long, global = true, hide = true, value_name = "PATH")]
+    #[arg(long, hide = true, value_name = "PATH")]
     pub criu: Option<String>,
     /// Accepted for runc compatibility ("auto", "true", "false"); berth runs as root.
-    #[arg(long, global = true, hide = true, value_name = "VALUE")]
+    #[arg(long, hide = true, value_name = "VALUE")]
     pub rootless: Option<String>,
     /// Print the version.
     #[arg(short = 'v', long, action = clap::ArgAction::Version)]
@@ -46,7 +46,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
 
 /// Format of --log records.
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

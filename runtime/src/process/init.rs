@@ -29,6 +29,8 @@ pub struct InitContext<'a> {
     pub preserve_fds: i32,
     /// Wait for the parent's CgroupJoined before unsharing the cgroup namespace.
     pub unshare_cgroup_namespace: bool,
+    /// The container's cgroup directories, for cgroup mounts without a cgroup namespace.
+    pub cgroup_dirs: Vec<PathBuf>,
     /// --console-socket, connected by the parent, when process.terminal is set.
     pub console_socket: Option<OwnedFd>,
 }
@@ -75,6 +77,10 @@ pub fn run(ctx: InitContext<'_>) -> ! {
         Err(failure) => failure,
     };
     let _ = ctx.channel.send(&ToParent::Failed { step: step.to_owned(), message: error.to_string() });
+    // Exiting now could discard a message the parent has in flight to us, and a socket closed
+    // with unread data resets the connection before the parent reads our report. Wait for the
+    // parent to hang up (it kills us right after reading).
+    while ctx.channel.recv::<ToChild>().is_ok() {}
     sys::exit_immediately(1)
 }
 
@@ -112,7 +118,7 @@ fn setup(ctx: &InitContext<'_>) -> Step<CString> {
     step("set rlimits", security::apply_rlimits(&plan.process.rlimits))?;
     // 5. The filesystem: mounts, /dev, pivot_root, masked and read-only paths.
     if plan.namespaces.has_new(libc::CLONE_NEWNS) {
-        step("prepare rootfs", crate::rootfs::prepare(plan, ctx.no_pivot))?;
+        step("prepare rootfs", crate::rootfs::prepare(plan, ctx.no_pivot, &ctx.cgroup_dirs))?;
     } else {
         step("chroot", nix::unistd::chroot(&plan.rootfs).map_err(syscall("chroot", plan.rootfs.display().to_string())))?;
     }

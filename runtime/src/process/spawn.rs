@@ -77,6 +77,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
                 preserve_fds: opts.preserve_fds,
                 unshare_cgroup_namespace: plan.namespaces.child_unshares_cgroup(in_cgroup_at_clone),
                 console_socket,
+                cgroup_dirs: opts.cgroup.state().paths.into_values().collect(),
             })
         }
         Forked::Parent(pid) => pid,
@@ -90,9 +91,11 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     if !in_cgroup_at_clone {
         opts.cgroup.add_task(pid)?;
     }
-    parent_end.send(&ToChild::CgroupJoined)?;
+    // The init may have failed and gone before it needed this message; its report is then
+    // already queued on the socket, so read that before judging the send.
+    let sent = parent_end.send(&ToChild::CgroupJoined);
     match parent_end.recv::<ToParent>() {
-        Ok(ToParent::Ready) => {}
+        Ok(ToParent::Ready) => sent?,
         Ok(ToParent::Failed { step, message }) => return Err(SpawnError::InitFailed { step, message }),
         Err(SyncError::Closed) => return Err(SpawnError::InitDied),
         Err(e) => return Err(e.into()),

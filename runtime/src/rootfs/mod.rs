@@ -31,7 +31,7 @@ fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Ro
 }
 
 /// Build the container's filesystem and make it the root: the kernel recipe, in order.
-pub fn prepare(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
+pub fn prepare(plan: &Plan, no_pivot: bool, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
     // 1. Nothing we mount from here on may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
@@ -42,8 +42,9 @@ pub fn prepare(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
     let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(nix_op("open", rootfs))?;
     // 3. The mounts of config.json, in order, each resolved inside the rootfs.
+    let view = mounts::CgroupView { own_namespace: plan.namespaces.has_new(libc::CLONE_NEWCGROUP), dirs: cgroup_dirs };
     for m in &plan.mounts {
-        mounts::mount_entry(root.as_fd(), m)?;
+        mounts::mount_entry(root.as_fd(), m, &view)?;
     }
     // 4. /dev: device nodes and the standard links.
     devices::populate(root.as_fd(), &plan.devices)?;
@@ -76,7 +77,13 @@ pub fn prepare(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
 /// pivot_root(".", "."): the old root ends up stacked on the new one and is detached at once,
 /// so no directory for it is needed inside the rootfs (runc's way).
 fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
+    use nix::fcntl::OFlag;
+    let old_root = nix::fcntl::open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(nix_op("open", Path::new("/")))?;
     nix::unistd::pivot_root(".", ".").map_err(nix_op("pivot_root", rootfs))?;
+    // Stand in the old root, now stacked on the new one: "." must name it, not the new root,
+    // or the rslave below would also turn the container's shared mounts into slaves.
+    nix::unistd::fchdir(&old_root).map_err(nix_op("chdir to old root", rootfs))?;
     // The old root may be shared with the host: make it slave before detaching it, so the
     // unmount does not propagate back.
     mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)

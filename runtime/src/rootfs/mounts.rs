@@ -21,11 +21,20 @@ fn flags(bits: libc::c_ulong) -> MsFlags {
 /// Flags that only make sense on the first mount call, not on a remount.
 const NOT_FOR_REMOUNT: libc::c_ulong = libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT;
 
+/// What a cgroup mount should show: with a cgroup namespace of its own the kernel roots
+/// fresh cgroup mounts at the container's cgroup; without one, the container's own cgroup
+/// directories are bind-mounted so it never sees the host's tree.
+pub struct CgroupView<'a> {
+    pub own_namespace: bool,
+    /// The container's cgroup directory in each host hierarchy.
+    pub dirs: &'a [std::path::PathBuf],
+}
+
 /// Mount one entry under `root`.
-pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -> Result<(), RootfsError> {
     match &m.kind {
         MountKind::Bind => bind(root, m)?,
-        MountKind::Cgroup => cgroup(root, m)?,
+        MountKind::Cgroup => cgroup(root, m, view)?,
         MountKind::Fresh(fstype) => {
             let target = destination_dir(root, m)?;
             let source = m.source.as_deref().unwrap_or(Path::new(fstype));
@@ -91,23 +100,18 @@ fn finish(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
 
 /// A cgroup filesystem that matches the host: cgroup2 on a unified host; on v1 and hybrid
 /// hosts a tmpfs with one cgroup mount per hierarchy, as runc lays it out.
-fn cgroup(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
-    let target = destination_dir(root, m)?;
+fn cgroup(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -> Result<(), RootfsError> {
     let hierarchies = host_cgroup_hierarchies();
     let unified_only = hierarchies.iter().all(|h| h.fstype == "cgroup2") && !hierarchies.is_empty();
     if unified_only {
-        return mount(Some("cgroup2"), &proc_fd_path(&target), Some("cgroup2"), flags(m.flags), None::<&str>)
-            .map_err(mount_error(m, "cgroup2"));
+        return mount_hierarchy(root, &m.destination, m, view, &hierarchies[0]);
     }
+    let target = destination_dir(root, m)?;
     let tmpfs_flags = m.flags & !libc::MS_RDONLY;
     mount(Some("tmpfs"), &proc_fd_path(&target), Some("tmpfs"), flags(tmpfs_flags), Some("mode=755"))
         .map_err(mount_error(m, "tmpfs"))?;
     for h in &hierarchies {
-        let dest = m.destination.join(&h.name);
-        let sub = mkdir_all(root, &dest, 0o755).map_err(op_error("mkdir (inside rootfs)", &dest))?;
-        let data = (!h.options.is_empty()).then_some(h.options.as_str());
-        mount(Some(h.fstype.as_str()), &proc_fd_path(&sub), Some(h.fstype.as_str()), flags(m.flags), data)
-            .map_err(mount_error(m, &h.fstype))?;
+        mount_hierarchy(root, &m.destination.join(&h.name), m, view, h)?;
         // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
         if h.name.contains(',') {
             let dir = open_path(root, &m.destination).map_err(op_error("open (inside rootfs)", &m.destination))?;
@@ -128,8 +132,29 @@ fn cgroup(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// Mount one hierarchy at `dest` (inside the rootfs): fresh in a cgroup namespace, else the
+/// container's own directory of it, read-only if asked. A hierarchy the container has no
+/// directory in stays an empty directory.
+fn mount_hierarchy(root: BorrowedFd<'_>, dest: &Path, m: &MountPlan, view: &CgroupView<'_>, h: &Hierarchy) -> Result<(), RootfsError> {
+    let target = mkdir_all(root, dest, 0o755).map_err(op_error("mkdir (inside rootfs)", dest))?;
+    if view.own_namespace {
+        let data = (!h.options.is_empty()).then_some(h.options.as_str());
+        return mount(Some(h.fstype.as_str()), &proc_fd_path(&target), Some(h.fstype.as_str()), flags(m.flags), data)
+            .map_err(mount_error(m, &h.fstype));
+    }
+    let Some(dir) = view.dirs.iter().find(|d| d.starts_with(&h.mount_point)) else { return Ok(()) };
+    mount(Some(dir.as_path()), &proc_fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .map_err(mount_error(m, "bind cgroup"))?;
+    let mounted = open_path(root, dest).map_err(op_error("open (inside rootfs)", dest))?;
+    let bits = (m.flags & !NOT_FOR_REMOUNT) | libc::MS_BIND | libc::MS_REMOUNT;
+    mount(None::<&str>, &proc_fd_path(&mounted), None::<&str>, flags(bits), None::<&str>)
+        .map_err(mount_error(m, "bind cgroup remount"))
+}
+
 /// One cgroup hierarchy mounted on the host.
 struct Hierarchy {
+    /// Where the host has it mounted.
+    mount_point: std::path::PathBuf,
     /// Directory name under the cgroup root ("memory", "cpu,cpuacct", "unified").
     name: String,
     fstype: String,
@@ -155,7 +180,7 @@ fn host_cgroup_hierarchies() -> Vec<Hierarchy> {
             .collect::<Vec<_>>()
             .join(",");
         let options = if fstype == "cgroup2" { String::new() } else { options };
-        out.push(Hierarchy { name: name.to_owned(), fstype: fstype.to_owned(), options });
+        out.push(Hierarchy { mount_point: mount_point.into(), name: name.to_owned(), fstype: fstype.to_owned(), options });
     }
     out
 }

@@ -116,12 +116,12 @@ impl Plan {
         }
         let namespaces = NamespacePlan::new(&linux)?;
         let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
-        if hostname.is_some() && !namespaces.has_new(libc::CLONE_NEWUTS) {
-            return Err(SpecError::invalid("hostname", "setting the hostname needs a new uts namespace"));
+        if hostname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
+            return Err(SpecError::invalid("hostname", "setting the hostname needs a uts namespace of the container's own"));
         }
         let domainname = spec.domainname().clone().filter(|h| !h.is_empty());
-        if domainname.is_some() && !namespaces.has_new(libc::CLONE_NEWUTS) {
-            return Err(SpecError::invalid("domainname", "setting the domainname needs a new uts namespace"));
+        if domainname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
+            return Err(SpecError::invalid("domainname", "setting the domainname needs a uts namespace of the container's own"));
         }
         let mounts = match spec.mounts() {
             Some(list) => list

@@ -164,7 +164,7 @@ impl MountPlan {
             other if !filesystem_known(other) => {
                 return Err(SpecError::invalid(
                     format!("{field}.type"),
-                    format!("unknown filesystem type {other:?} (not in /proc/filesystems)"),
+                    format!("unknown filesystem type {other:?} for {} (not in /proc/filesystems)", destination.display()),
                 ));
             }
             other => MountKind::Fresh(other.to_owned()),
