@@ -621,3 +621,33 @@ fn verified_manifest_digest(
         actual: Digest::sha256_of(bytes),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::{DOCKER_MANIFEST, OCI_INDEX};
+
+    #[test]
+    fn client_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Client>();
+    }
+
+    #[test]
+    fn manifest_media_type_from_header_or_body() {
+        let r = Reference::parse("localhost/a").unwrap();
+        let body = format!(r#"{{"mediaType":"{OCI_INDEX}"}}"#);
+        let header = format!("{DOCKER_MANIFEST}; charset=utf-8");
+        assert_eq!(
+            manifest_media_type(&r, Some(&header), b"{}").unwrap(),
+            DOCKER_MANIFEST
+        );
+        assert_eq!(
+            manifest_media_type(&r, Some("application/json"), body.as_bytes()).unwrap(),
+            OCI_INDEX
+        );
+        let schema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+        let error = manifest_media_type(&r, Some(schema1), b"{}").unwrap_err();
+        assert!(error.to_string().contains(schema1), "{error}");
+    }
+}

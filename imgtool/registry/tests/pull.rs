@@ -8,7 +8,7 @@ use berth_registry::{
     Client, ClientOptions, Digest, Error, ManifestError, NoProgress, Platform, Reference,
     VerifyError,
 };
-use support::{Image, Registry, RegistryAuth, TempDir};
+use support::{Image, Listen, Registry, RegistryAuth, TempDir};
 
 fn client() -> Client {
     Client::new(ClientOptions::default())
@@ -248,7 +248,13 @@ fn remote_hosts_never_fall_back_to_plain_http() {
 
 #[test]
 fn untrusted_https_needs_the_insecure_option() {
-    let registry = Registry::start_with(RegistryAuth::None, true);
+    let registry = Registry::start_with(
+        RegistryAuth::None,
+        Listen {
+            tls: true,
+            ..Listen::default()
+        },
+    );
     let image = Image::three_layers("amd64");
     support::skopeo_push(&registry, &image, "tls/app:v1", None);
     let reference = registry.reference("tls/app:v1");
@@ -281,6 +287,48 @@ fn untrusted_https_needs_the_insecure_option() {
     let layer = &image.layers[0];
     assert_eq!(
         support::pull_blob(&insecure, &reference, layer).unwrap(),
+        layer.bytes
+    );
+}
+
+#[test]
+fn ipv6_loopback_registry_over_plain_http() {
+    let registry = Registry::start_with(
+        RegistryAuth::None,
+        Listen {
+            ipv6: true,
+            ..Listen::default()
+        },
+    );
+    let image = Image::three_layers("amd64");
+    let reference = registry.reference("v6/app:v1");
+    assert_eq!(reference.registry(), registry.host());
+    // skopeo 1.9 cannot parse [::1] references: the client pushes instead.
+    let client = client();
+    for blob in image.layers.iter().chain([&image.config]) {
+        let size = blob.bytes.len() as u64;
+        client
+            .push_blob(
+                &reference,
+                &blob.digest,
+                size,
+                blob.bytes.as_slice(),
+                &NoProgress,
+            )
+            .unwrap();
+    }
+    client
+        .put_manifest(
+            &reference,
+            &image.manifest.media_type,
+            &image.manifest.bytes,
+        )
+        .unwrap();
+    let manifest = client.get_manifest(&reference, &Platform::host()).unwrap();
+    assert_eq!(manifest.digest, image.manifest.digest);
+    let layer = &image.layers[1];
+    assert_eq!(
+        support::pull_blob(&client, &reference, layer).unwrap(),
         layer.bytes
     );
 }

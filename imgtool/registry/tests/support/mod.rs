@@ -58,24 +58,44 @@ pub enum RegistryAuth {
     },
 }
 
-/// A docker-registry process on 127.0.0.1, killed by pid on drop.
+/// How the test registry listens.
+#[derive(Default, Clone, Copy)]
+pub struct Listen {
+    /// https only, with a self-signed certificate no system root trusts.
+    pub tls: bool,
+    /// On [::1] instead of 127.0.0.1.
+    pub ipv6: bool,
+}
+
+impl Listen {
+    fn ip(self) -> &'static str {
+        if self.ipv6 {
+            "::1"
+        } else {
+            "127.0.0.1"
+        }
+    }
+}
+
+/// A docker-registry process on loopback, killed by pid on drop.
 pub struct Registry {
     child: Child,
     pub port: u16,
+    listen: Listen,
     dir: TempDir,
 }
 
 impl Registry {
     pub fn start(auth: RegistryAuth) -> Registry {
-        Registry::start_with(auth, false)
+        Registry::start_with(auth, Listen::default())
     }
 
-    /// With `tls`, the registry serves https only, with a self-signed
-    /// certificate for 127.0.0.1 that no system root trusts.
-    pub fn start_with(auth: RegistryAuth, tls: bool) -> Registry {
+    pub fn start_with(auth: RegistryAuth, listen: Listen) -> Registry {
         let mut dir = TempDir::new("registry");
-        let tls_yaml = if tls {
-            let (cert, key) = self_signed_cert(dir.path(), "/CN=127.0.0.1", Some("IP:127.0.0.1"));
+        let tls_yaml = if listen.tls {
+            let alt_name = format!("IP:{}", listen.ip());
+            let (cert, key) =
+                self_signed_cert(dir.path(), "/CN=berth-test-registry", Some(&alt_name));
             format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 cert.display(),
@@ -101,13 +121,14 @@ impl Registry {
         // so a lost race is retried with another port.
         let log_path = dir.path().join("registry.log");
         for _attempt in 0..5 {
-            let port = free_port();
+            let port = free_port_on(listen.ip());
             let config = dir.path().join("config.yml");
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_yaml}{auth_yaml}",
-                    dir.path().join("storage").display()
+                    "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: \"{}\"\n{tls_yaml}{auth_yaml}",
+                    dir.path().join("storage").display(),
+                    std::net::SocketAddr::from((listen.ip().parse::<std::net::IpAddr>().unwrap(), port)),
                 ),
             )
             .unwrap();
@@ -121,7 +142,12 @@ impl Registry {
                 .spawn()
                 .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
             // The guard owns the process from here: a panic below kills it.
-            let mut registry = Registry { child, port, dir };
+            let mut registry = Registry {
+                child,
+                port,
+                listen,
+                dir,
+            };
             if registry.wait_ready() {
                 return registry;
             }
@@ -148,7 +174,7 @@ impl Registry {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return false;
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if TcpStream::connect((self.listen.ip(), self.port)).is_ok() {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -168,7 +194,10 @@ impl Registry {
     }
 
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match self.listen.ipv6 {
+            true => format!("[::1]:{}", self.port),
+            false => format!("127.0.0.1:{}", self.port),
+        }
     }
 
     pub fn reference(&self, repo_and_tag: &str) -> Reference {
@@ -226,7 +255,11 @@ pub fn pull_blob(client: &Client, reference: &Reference, blob: &Blob) -> Result<
 
 /// A loopback port nothing listens on (at the moment of asking).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    free_port_on("127.0.0.1")
+}
+
+fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
