@@ -4,7 +4,7 @@
 mod support;
 
 use base64::Engine as _;
-use berth_registry::{Client, ClientOptions, Credentials, Error, NoProgress, Platform};
+use berth_registry::{Client, ClientOptions, Credentials, Error, Platform};
 use support::token_server::{self, TokenServer};
 use support::{Image, Registry, RegistryAuth, TempDir};
 
@@ -38,22 +38,7 @@ fn push_everything(
     repo_tag: &str,
     image: &Image,
 ) -> Result<(), Error> {
-    let reference = registry.reference(repo_tag);
-    for blob in image.layers.iter().chain([&image.config]) {
-        client.push_blob(
-            &reference,
-            &blob.digest,
-            blob.bytes.len() as u64,
-            blob.bytes.as_slice(),
-            &NoProgress,
-        )?;
-    }
-    client.put_manifest(
-        &reference,
-        &image.manifest.media_type,
-        &image.manifest.bytes,
-    )?;
-    Ok(())
+    support::push_image(client, &registry.reference(repo_tag), image).map(drop)
 }
 
 #[test]

@@ -305,25 +305,7 @@ fn ipv6_loopback_registry_over_plain_http() {
     assert_eq!(reference.registry(), registry.host());
     // skopeo 1.9 cannot parse [::1] references: the client pushes instead.
     let client = client();
-    for blob in image.layers.iter().chain([&image.config]) {
-        let size = blob.bytes.len() as u64;
-        client
-            .push_blob(
-                &reference,
-                &blob.digest,
-                size,
-                blob.bytes.as_slice(),
-                &NoProgress,
-            )
-            .unwrap();
-    }
-    client
-        .put_manifest(
-            &reference,
-            &image.manifest.media_type,
-            &image.manifest.bytes,
-        )
-        .unwrap();
+    support::push_image(&client, &reference, &image).unwrap();
     let manifest = client.get_manifest(&reference, &Platform::host()).unwrap();
     assert_eq!(manifest.digest, image.manifest.digest);
     let layer = &image.layers[1];

@@ -11,22 +11,11 @@ use berth_registry::{
 use support::{Blob, Image, Registry, RegistryAuth, TempDir};
 
 fn push_image(client: &Client, reference: &Reference, image: &Image) {
-    for blob in image.layers.iter().chain([&image.config]) {
-        let outcome = client
-            .push_blob(
-                reference,
-                &blob.digest,
-                blob.bytes.len() as u64,
-                blob.bytes.as_slice(),
-                &NoProgress,
-            )
-            .unwrap();
-        assert_eq!(outcome, BlobPush::Uploaded, "{}", blob.digest);
-    }
-    let digest = client
-        .put_manifest(reference, &image.manifest.media_type, &image.manifest.bytes)
-        .unwrap();
-    assert_eq!(digest, image.manifest.digest);
+    let outcomes = support::push_image(client, reference, image).unwrap();
+    assert!(
+        outcomes.iter().all(|o| *o == BlobPush::Uploaded),
+        "{outcomes:?}"
+    );
 }
 
 /// skopeo's view of the pushed image: its raw manifest, and every blob as
@@ -255,26 +244,9 @@ fn pushed_multi_arch_index_is_resolved_by_skopeo_and_the_client() {
     let client = Client::new(ClientOptions::default());
     let reference = registry.reference("pushed/multi:v1");
     for image in [&amd64, &arm64] {
-        for blob in image.layers.iter().chain([&image.config]) {
-            client
-                .push_blob(
-                    &reference,
-                    &blob.digest,
-                    blob.bytes.len() as u64,
-                    blob.bytes.as_slice(),
-                    &NoProgress,
-                )
-                .unwrap();
-        }
         // Children by digest, the index by tag.
         let by_digest = reference.with_digest(image.manifest.digest.clone());
-        client
-            .put_manifest(
-                &by_digest,
-                &image.manifest.media_type,
-                &image.manifest.bytes,
-            )
-            .unwrap();
+        support::push_image(&client, &by_digest, image).unwrap();
     }
     client
         .put_manifest(&reference, &index.media_type, &index.bytes)

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use berth_registry::{Client, Digest, Error, NoProgress, Reference};
+use berth_registry::{BlobPush, Client, Digest, Error, NoProgress, Reference};
 
 /// A directory removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -251,6 +251,40 @@ pub fn pull_blob(client: &Client, reference: &Reference, blob: &Blob) -> Result<
         &NoProgress,
     )?;
     Ok(sink)
+}
+
+/// Pushes `image`'s layers and config through `client`.
+pub fn push_blobs(
+    client: &Client,
+    reference: &Reference,
+    image: &Image,
+) -> Result<Vec<BlobPush>, Error> {
+    let blobs = image.layers.iter().chain([&image.config]);
+    blobs
+        .map(|blob| {
+            let size = blob.bytes.len() as u64;
+            client.push_blob(
+                reference,
+                &blob.digest,
+                size,
+                blob.bytes.as_slice(),
+                &NoProgress,
+            )
+        })
+        .collect()
+}
+
+/// Pushes all of `image` through `client`, the manifest under `reference`.
+pub fn push_image(
+    client: &Client,
+    reference: &Reference,
+    image: &Image,
+) -> Result<Vec<BlobPush>, Error> {
+    let outcomes = push_blobs(client, reference, image)?;
+    let manifest = &image.manifest;
+    let digest = client.put_manifest(reference, &manifest.media_type, &manifest.bytes)?;
+    assert_eq!(digest, manifest.digest);
+    Ok(outcomes)
 }
 
 /// A loopback port nothing listens on (at the moment of asking).
