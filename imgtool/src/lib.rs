@@ -6,11 +6,11 @@
 //! bundle; [`gc`] drops what nothing references.
 #![deny(missing_docs)]
 
-//pub mod bundle;
+pub mod bundle;
 pub mod digest;
-//pub mod export;
-//pub mod gc;
-//pub mod import;
+pub mod export;
+pub mod gc;
+pub mod import;
 pub mod layer;
 pub mod oci;
 pub mod progress;

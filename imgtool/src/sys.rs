@@ -34,7 +34,6 @@ pub fn open_below(dir: BorrowedFd<'_>, path: &Path, flags: OFlag, resolve: Resol
     };
     let how = OpenHow::new()
         .flags(flags | OFlag::O_CLOEXEC)
-        .mode(Mode::from_bits_truncate(0o600))
         .resolve(scope | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
     loop {
@@ -107,19 +106,9 @@ pub fn rmdir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
     unistd::unlinkat(dir, name, UnlinkatFlags::RemoveDir)
 }
 
-/// renameat(2).
-pub fn rename(from_dir: BorrowedFd<'_>, from: &OsStr, to_dir: BorrowedFd<'_>, to: &OsStr) -> Result<(), Errno> {
-    fcntl::renameat(from_dir, from, to_dir, to)
-}
-
 /// fstatat(2) without following a final symlink.
 pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<FileStat, Errno> {
     stat::fstatat(dir, name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-}
-
-/// fstat(2).
-pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
-    stat::fstat(fd)
 }
 
 /// fchownat(2) on an entry without following it.
@@ -152,11 +141,6 @@ pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, secs: i64, nanos: i64) ->
 pub fn set_times(fd: BorrowedFd<'_>, secs: i64, nanos: i64) -> Result<(), Errno> {
     let time = TimeSpec::new(secs, nanos);
     stat::futimens(fd, &time, &time)
-}
-
-/// fsync(2).
-pub fn fsync(fd: BorrowedFd<'_>) -> Result<(), Errno> {
-    unistd::fsync(fd)
 }
 
 /// The effective uid is 0: ownership and device nodes can be applied.

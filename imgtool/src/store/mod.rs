@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use blob::{BlobMismatch, VerifyingReader};
-pub use txn::{ImageSource, Transaction};
+pub use txn::{Added, ImageSource, Transaction};
 
 use crate::digest::{Digest, DigestError};
 use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};

@@ -3,7 +3,7 @@
 //! then is anything moved into the store and the index rewritten. A
 //! transaction dropped before `commit` leaves the store as it was.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -179,9 +179,13 @@ impl<'s> Transaction<'s> {
         let _lock = self.store.lock()?;
         // 1. Unpack missing layers into staging, in parallel.
         let mut jobs: Vec<LayerJob> = Vec::new();
-        if unpack {
-            for added in &self.added {
-                let manifest: Manifest = self.read_json("manifest", &added.descriptor)?;
+        let mut reachable: HashSet<Digest> = HashSet::new();
+        for added in &self.added {
+            let manifest: Manifest = self.read_json("manifest", &added.descriptor)?;
+            reachable.insert(added.descriptor.digest.clone());
+            reachable.insert(manifest.config.digest.clone());
+            reachable.extend(manifest.layers.iter().map(|l| l.digest.clone()));
+            if unpack {
                 for layer in manifest.layers {
                     if self.store.layer_path(&layer.digest).is_dir() || jobs.iter().any(|j| j.descriptor.digest == layer.digest) {
                         continue;
@@ -194,8 +198,9 @@ impl<'s> Transaction<'s> {
         }
         let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits: layer::Limits::default() };
         layer::unpack_parallel(&jobs, &options, progress)?;
-        // 2. Move blobs into the store (content-addressed: an existing one is the same).
-        for (digest, path) in &self.staged {
+        // 2. Move the blobs the images use into the store (content-addressed:
+        // an existing one is the same).
+        for (digest, path) in self.staged.iter().filter(|(d, _)| reachable.contains(*d)) {
             let destination = self.store.blob_path(digest);
             if !destination.exists() {
                 fs::rename(path, &destination).map_err(StoreError::io("rename", &destination))?;

@@ -1,0 +1,82 @@
+//! `gc`: remove the blobs and unpacked layers no named image (and no live
+//! bundle) uses, and staging left by processes that died.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use crate::bundle;
+use crate::digest::Digest;
+use crate::oci::{Index, Manifest};
+use crate::store::{Store, StoreError};
+
+/// What gc removed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GcReport {
+    /// Blobs removed.
+    pub blobs: usize,
+    /// Unpacked layers removed.
+    pub layers: usize,
+    /// Bytes of blobs freed.
+    pub bytes: u64,
+}
+
+/// Collect garbage in `store`.
+pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
+    let _lock = store.lock()?;
+    // 1. Everything the index reaches.
+    let mut blobs: HashSet<Digest> = HashSet::new();
+    let mut layers: HashSet<Digest> = HashSet::new();
+    for descriptor in store.read_index()?.manifests {
+        blobs.insert(descriptor.digest.clone());
+        let mut manifests = vec![descriptor.clone()];
+        if descriptor.is_index() {
+            let index: Index = store.read_json("index", &descriptor)?;
+            manifests = index.manifests.into_iter().filter(|m| store.has_blob(&m.digest)).collect();
+            blobs.extend(manifests.iter().map(|m| m.digest.clone()));
+        }
+        for manifest in manifests {
+            let manifest: Manifest = store.read_json("manifest", &manifest)?;
+            blobs.insert(manifest.config.digest.clone());
+            for layer in manifest.layers {
+                blobs.insert(layer.digest.clone());
+                layers.insert(layer.digest);
+            }
+        }
+    }
+    // 2. Layers that live bundles mount.
+    for (_, bundle_layers) in bundle::live_bundles(store) {
+        layers.extend(bundle_layers);
+    }
+    let mut report = GcReport::default();
+    // 3. Unreferenced blobs.
+    for (name, path) in list(&store.root().join("blobs/sha256"))? {
+        if Digest::from_hex(&name).is_ok_and(|d| blobs.contains(&d)) {
+            continue;
+        }
+        report.bytes += fs::metadata(&path).map_or(0, |m| m.len());
+        fs::remove_file(&path).map_err(StoreError::io("unlink", &path))?;
+        report.blobs += 1;
+    }
+    // 4. Unused layers.
+    for (name, path) in list(&store.root().join("layers"))? {
+        if Digest::from_hex(&name).is_ok_and(|d| layers.contains(&d)) {
+            continue;
+        }
+        crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
+        report.layers += 1;
+    }
+    // 5. Staging of processes that are gone (names carry the pid).
+    for (name, path) in list(&store.root().join("tmp"))? {
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+            crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
+        }
+    }
+    Ok(report)
+}
+
+fn list(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, StoreError> {
+    let entries = fs::read_dir(dir).map_err(StoreError::io("readdir", dir))?;
+    Ok(entries.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect())
+}
