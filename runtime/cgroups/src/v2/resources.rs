@@ -161,6 +161,12 @@ fn apply_cpu(dir: &Path, controllers: &Controllers, cpu: &LinuxCpu) -> Result<()
     }
     if let Some(shares) = cpu.shares().filter(|s| *s != 0) {
         controllers.require("cpu", "linux.resources.cpu.shares")?;
+        if !(2..=262_144).contains(&shares) {
+            return Err(Error::InvalidValue {
+                field: "linux.resources.cpu.shares".into(),
+                reason: format!("{shares} is outside 2 to 262144"),
+            });
+        }
         let weight = convert::shares_to_weight(shares);
         files::write(dir, "cpu.weight", &weight.to_string(), "linux.resources.cpu.shares")?;
     }

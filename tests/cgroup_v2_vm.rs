@@ -1,0 +1,113 @@
+//! The cgroup v2 drivers on a real pure-v2 kernel: this machine is hybrid v1, so boot
+//! Debian's cloud kernel under qemu (TCG) from an initramfs built by tests/vm/ and read the
+//! verdicts it writes to its second serial port.
+//!
+//! In the VM: runc runs a busybox bundle with memory, pids, cpu and device limits and the
+//! container prints its own cgroup files; berth-cgroups' own test executables run against the
+//! VM's cgroupfs (create, limits, freeze, stats, OOM, the eBPF device program, destroy); and
+//! nothing may be left in /sys/fs/cgroup afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use berth_e2e::TempDir;
+
+/// qemu's hard limit; the guest's own watchdog fires earlier.
+const VM_TIMEOUT_SECONDS: &str = "420";
+
+/// The verdicts every run must contain; a test missing from the output is a failure too.
+const REQUIRED_RESULTS: [&str; 5] = ["cgroup2_mounted", "runc_limits", "berth_cgroups", "cgroupfs", "no_cgroups_left"];
+
+#[test]
+fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let vm_dir = workspace.join("tests/vm");
+    let work = TempDir::new("cgroup-v2-vm");
+
+    // 1. The test executables of berth-cgroups, built in a target dir of their own so this
+    //    nested cargo never waits on the outer one's lock.
+    let mut binaries: Vec<String> = vec!["/usr/sbin/runc=/bin/runc".into()];
+    for (name, exe) in cgroup_test_executables(workspace) {
+        binaries.push(format!("{}=/tests/{name}", exe.display()));
+    }
+
+    // 2. The initramfs: busybox, the binaries and their libraries, init, tests, the bundle.
+    let initrd = work.path().join("initrd.cpio.gz");
+    run_checked(
+        Command::new(vm_dir.join("build-initramfs.sh"))
+            .arg(&initrd)
+            .arg(work.path())
+            .args(&binaries),
+    );
+
+    // 3. Boot it; the guest powers off when done.
+    let results = work.path().join("results.txt");
+    let console = work.path().join("console.txt");
+    run_checked(
+        Command::new(vm_dir.join("run-vm.sh"))
+            .arg(&initrd)
+            .arg(&results)
+            .arg(&console)
+            .arg(VM_TIMEOUT_SECONDS),
+    );
+
+    // 4. Every required result is there and passed, and the summary says so.
+    let text = std::fs::read_to_string(&results).unwrap_or_default().replace('\r', "");
+    let console_tail = tail(&console, 60);
+    let summary = text.lines().find(|l| l.starts_with("SUMMARY"));
+    assert!(
+        summary.is_some_and(|s| s.contains("failed=0")),
+        "the VM did not report success (missing SUMMARY means it crashed or hung)\n\
+         results:\n{text}\nconsole tail:\n{console_tail}"
+    );
+    for name in REQUIRED_RESULTS {
+        assert!(
+            text.lines().any(|l| l == format!("RESULT {name} PASS")),
+            "{name} did not pass in the VM\nresults:\n{text}\nconsole tail:\n{console_tail}"
+        );
+    }
+    assert!(!text.contains(" FAIL"), "results:\n{text}");
+}
+
+/// Build berth-cgroups' tests (without running them) and return (target name, executable).
+fn cgroup_test_executables(workspace: &Path) -> Vec<(String, PathBuf)> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(workspace)
+        .env("CARGO_TARGET_DIR", workspace.join("target/vm-guest"))
+        .args(["test", "-p", "berth-cgroups", "--no-run", "--message-format=json"])
+        .output()
+        .expect("run cargo");
+    assert!(
+        output.status.success(),
+        "cargo test --no-run -p berth-cgroups failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut found = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let is_test = message["reason"] == "compiler-artifact" && message["profile"]["test"] == true;
+        if let (true, Some(exe), Some(name)) = (is_test, message["executable"].as_str(), message["target"]["name"].as_str()) {
+            found.push((name.to_owned(), PathBuf::from(exe)));
+        }
+    }
+    assert!(found.len() >= 2, "expected the unit and cgroupfs test executables, got {found:?}");
+    found
+}
+
+fn run_checked(command: &mut Command) {
+    let output = command.output().unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default().replace('\r', "");
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

@@ -1,0 +1,58 @@
+#!/bin/bash
+# Build the initramfs of the cgroup v2 test VM.
+#
+#   build-initramfs.sh OUT.cpio.gz WORKDIR [SRC=DEST]...
+#
+# The image holds busybox-static (its applets are linked at boot), each SRC binary at DEST
+# with the shared libraries `ldd` names for it, the guest init and test script from this
+# directory, and an OCI bundle /bundles/limits (a busybox rootfs with runc-limits.json) for
+# the runtimes under test. WORKDIR is scratch space, replaced on every run.
+set -euo pipefail
+
+out=$1
+work=$2
+shift 2
+here=$(cd "$(dirname "$0")" && pwd)
+root=$work/root
+busybox=${BUSYBOX:-/bin/busybox}
+
+if ! "$busybox" --list >/dev/null 2>&1 || ldd "$busybox" >/dev/null 2>&1; then
+    echo "build-initramfs: $busybox is not a static busybox (apt-get install busybox-static)" >&2
+    exit 1
+fi
+
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,tests,etc,proc,sys,dev,tmp,run,newroot,bundles}
+cp "$busybox" "$root/bin/busybox"
+
+# copy_with_libs SRC DEST: the binary and every library the dynamic loader would map.
+copy_with_libs() {
+    local src=$1 dest=$2
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$src" "$root$dest"
+    chmod 0755 "$root$dest"
+    ldd "$src" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+        if [ ! -e "$root$lib" ]; then
+            mkdir -p "$root$(dirname "$lib")"
+            cp -L "$lib" "$root$lib"
+        fi
+    done
+}
+
+for spec in "$@"; do
+    copy_with_libs "${spec%%=*}" "${spec#*=}"
+done
+
+install -m 0755 "$here/init" "$root/init"
+install -m 0755 "$here/guest-tests.sh" "$root/guest-tests.sh"
+
+# The bundle: busybox and the applets the container's command uses.
+bundle=$root/bundles/limits
+mkdir -p "$bundle/rootfs"/{bin,proc,sys,dev,tmp}
+cp "$busybox" "$bundle/rootfs/bin/busybox"
+for applet in sh cat echo head sleep; do
+    ln -s busybox "$bundle/rootfs/bin/$applet"
+done
+cp "$here/runc-limits.json" "$bundle/config.json"
+
+(cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out"
