@@ -93,6 +93,10 @@ fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, E>) -> Step
 /// The container's setup, in the order the kernel needs it. Returns the program to exec.
 fn setup(ctx: &InitContext<'_>) -> Step<CString> {
     let plan = ctx.plan;
+    // Until execve replaces it, this process is a copy of the host's berth binary: keep other
+    // processes (the container's, once it runs) from reaching it through /proc/PID/exe or
+    // ptrace (CVE-2019-5736). The kernel makes the exec'd program dumpable again.
+    step("set non-dumpable", nix::sys::prctl::set_dumpable(false).map_err(syscall("prctl", "PR_SET_DUMPABLE")))?;
     // Exact modes for the nodes and directories we create; the process's umask comes later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     // 1. Join the namespaces given by path (the new ones came with the clone).
