@@ -1,0 +1,203 @@
+//! Whole-process comparison of berth, runc and crun on one bundle.
+//!
+//! For a `/bin/true` container made from the example busybox bundle, runs
+//! `<runtime> run` and then `<runtime> state` N times each, interleaving the
+//! runtimes so that machine noise hits all of them alike, and reports the
+//! medians, the ratio of each to berth, and each runtime process's peak RSS
+//! (ru_maxrss from wait4, which covers the children it reaped, such as its
+//! container init).
+//!
+//! `cargo bench -p berth-e2e --bench runtimes` (BENCH_N=50 for more rounds;
+//! BENCH_ONLY=runc,crun to pick runtimes).
+//! berth is `$BERTH_RUNTIME` or the newest built `berth`; a runtime that is
+//! not installed is left out. crun 1.8.1 refuses this machine's hybrid cgroup
+//! layout, so it runs inside `unshare --mount` after unmounting the cgroup2
+//! tree; the cost of that wrapper alone is measured and shown too.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_e2e::binaries::{newest_built, on_path};
+use berth_e2e::{Bundle, Runtime};
+
+/// The wrapper that lets crun 1.8.1 run on a hybrid cgroup host.
+const CRUN_WRAPPER: &str = "umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"";
+
+struct Contender {
+    name: &'static str,
+    runtime: Runtime,
+    runs: Vec<Sample>,
+    states: Vec<Sample>,
+}
+
+/// One finished process: wall time and peak resident set.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    max_rss_kib: i64,
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
+    let rounds: usize = std::env::var("BENCH_N").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    let mut bundle = Bundle::busybox("bench");
+    bundle.args(&["/bin/true"]);
+
+    let mut contenders = contenders();
+    let wrapper = wrapper_overhead(rounds);
+    println!(
+        "{} rounds each, interleaved: {}",
+        rounds,
+        contenders.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    );
+
+    // `run`: create, start, wait for exit, delete, as one command.
+    for round in 0..rounds {
+        for contender in &mut contenders {
+            let id = format!("bench-run-{round}");
+            let args = ["run", "--bundle", bundle.path().to_str().unwrap(), &id];
+            contender.runs.push(measure(&contender.runtime, &args, contender.name));
+        }
+    }
+
+    // `state` of a created container.
+    for contender in &contenders {
+        let args = ["create", "--bundle", bundle.path().to_str().unwrap(), "bench-state"];
+        measure(&contender.runtime, &args, contender.name);
+    }
+    for _ in 0..rounds {
+        for contender in &mut contenders {
+            contender.states.push(measure(&contender.runtime, &["state", "bench-state"], contender.name));
+        }
+    }
+    for contender in &contenders {
+        measure(&contender.runtime, &["delete", "--force", "bench-state"], contender.name);
+    }
+
+    report(&contenders, wrapper);
+}
+
+/// berth (if built), runc and crun (if installed), each with its own --root.
+fn contenders() -> Vec<Contender> {
+    let mut list = Vec::new();
+    let berth = std::env::var_os("BERTH_RUNTIME").map(PathBuf::from).or_else(|| newest_built("berth"));
+    match berth {
+        Some(path) => list.push(contender("berth", Runtime::new(path, Vec::new()))),
+        None => println!("berth: not built, left out (cargo build --release -p berth-runtime)"),
+    }
+    if let Some(runc) = on_path("runc") {
+        list.push(contender("runc", Runtime::new(runc, Vec::new())));
+    }
+    if let Some(crun) = on_path("crun") {
+        let prefix: Vec<OsString> = ["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER]
+            .into_iter()
+            .map(OsString::from)
+            .chain([crun.into_os_string()])
+            .collect();
+        list.push(contender("crun", Runtime::new(PathBuf::from("unshare"), prefix)));
+    }
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        list.retain(|c| only.split(',').any(|name| name == c.name));
+    }
+    list
+}
+
+fn contender(name: &'static str, runtime: Runtime) -> Contender {
+    Contender { name, runtime, runs: Vec::new(), states: Vec::new() }
+}
+
+/// The median cost of crun's wrapper with `true` in crun's place.
+fn wrapper_overhead(rounds: usize) -> Duration {
+    let mut walls: Vec<Duration> = (0..rounds)
+        .map(|_| {
+            let mut command = Command::new("unshare");
+            command.args(["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER, "true"]);
+            wait_with_rusage(command, "crun wrapper").wall
+        })
+        .collect();
+    walls.sort();
+    walls[walls.len() / 2]
+}
+
+/// Runs one runtime command; aborts the benchmark if it fails.
+fn measure(runtime: &Runtime, args: &[&str], name: &str) -> Sample {
+    wait_with_rusage(runtime.command(args), &format!("{name} {}", args.join(" ")))
+}
+
+/// Spawns `command` with its output discarded and reaps it with wait4 to get
+/// its rusage.
+fn wait_with_rusage(mut command: Command, what: &str) -> Sample {
+    let start = Instant::now();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: all-zero is a valid rusage; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our unreaped child (std never waits for it, as we
+    // never call wait on `child`); `status` and `usage` are valid for writes.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    assert_eq!(reaped, pid, "wait4 {what}: {}", std::io::Error::last_os_error());
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        panic!("{what} failed (wait status {status:#x}): {stderr}");
+    }
+    Sample { wall, max_rss_kib: usage.ru_maxrss }
+}
+
+fn median(samples: &[Sample], key: impl Fn(&Sample) -> f64) -> f64 {
+    let mut values: Vec<f64> = samples.iter().map(key).collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn millis(sample: &Sample) -> f64 {
+    sample.wall.as_secs_f64() * 1e3
+}
+
+fn report(contenders: &[Contender], wrapper: Duration) {
+    let base_run = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.runs, millis));
+    let base_state = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.states, millis));
+    let ratio = |value: f64, base: Option<f64>| match base {
+        Some(base) => format!("{:.2}x", value / base),
+        None => "-".to_owned(),
+    };
+    println!();
+    println!(
+        "{:<8} {:>12} {:>9} {:>14} {:>14} {:>9}",
+        "runtime", "run median", "vs berth", "run peak RSS", "state median", "vs berth"
+    );
+    for c in contenders {
+        let run = median(&c.runs, millis);
+        let state = median(&c.states, millis);
+        let rss_mib = median(&c.runs, |s| s.max_rss_kib as f64) / 1024.0;
+        println!(
+            "{:<8} {:>9.2} ms {:>9} {:>10.1} MiB {:>11.2} ms {:>9}",
+            c.name,
+            run,
+            ratio(run, base_run),
+            rss_mib,
+            state,
+            ratio(state, base_state)
+        );
+    }
+    let wrapper_ms = wrapper.as_secs_f64() * 1e3;
+    println!(
+        "crun's figures include its unshare wrapper, {wrapper_ms:.2} ms on its own (its peak RSS \
+         is folded into crun's)"
+    );
+    if let Some(crun) = contenders.iter().find(|c| c.name == "crun") {
+        let net = median(&crun.runs, millis) - wrapper_ms;
+        println!("crun run median less the wrapper: {net:.2} ms ({})", ratio(net, base_run));
+    }
+}
