@@ -40,7 +40,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             state.to_le_bytes()
         })
         .collect();
+    let start = Instant::now();
     let digest = Digest::sha256_of(&bytes);
+    let hash = start.elapsed().as_secs_f64();
     let client = Client::new(ClientOptions::default());
     let mib = size as f64 / (1024.0 * 1024.0);
 
@@ -54,6 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pull = start.elapsed().as_secs_f64();
 
     println!("blob {digest} ({mib:.0} MiB)");
+    println!("sha256 alone: {hash:.2} s, {:.0} MiB/s", mib / hash);
     println!("push: {push:.2} s, {:.0} MiB/s", mib / push);
     println!("pull: {pull:.2} s, {:.0} MiB/s", mib / pull);
     Ok(())
