@@ -12,6 +12,18 @@ pub enum Error {
     /// `spec` will not overwrite a config.json.
     #[error("{0}: file exists, remove it first")]
     SpecExists(PathBuf),
+    /// A file could not be read.
+    #[error("read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// `update -r` got resources that do not parse.
+    #[error("{path}: {field}: {message}")]
+    BadResources { path: PathBuf, field: String, message: String },
+    /// A helper program could not be run.
+    #[error("run {program}: {source}")]
+    Run { program: &'static str, source: std::io::Error },
+    /// ps(1) printed no PID column.
+    #[error("ps: its output has no PID column (pass -o pid,...)")]
+    PsNoPidColumn,
     /// A file could not be written.
     #[error("write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },

@@ -3,12 +3,16 @@
 
 mod create;
 mod delete;
+mod events;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::error::Error;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -74,6 +78,16 @@ pub enum Command {
     List(list::ListArgs),
     /// Write a default config.json.
     Spec(spec::SpecArgs),
+    /// Freeze every process of a container.
+    Pause(pause::PauseArgs),
+    /// Thaw a paused container.
+    Resume(pause::ResumeArgs),
+    /// List a container's processes.
+    Ps(ps::PsArgs),
+    /// Print cgroup statistics and OOM events.
+    Events(events::EventsArgs),
+    /// Change a container's resource limits.
+    Update(update::UpdateArgs),
 }
 
 /// Global settings every verb may need.
@@ -94,5 +108,10 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Run(args) => args.run(&globals),
         Command::List(args) => args.run(&globals),
         Command::Spec(args) => args.run(),
+        Command::Pause(args) => args.run(&globals),
+        Command::Resume(args) => args.run(&globals),
+        Command::Ps(args) => args.run(&globals),
+        Command::Events(args) => args.run(&globals),
+        Command::Update(args) => args.run(&globals),
     }
 }

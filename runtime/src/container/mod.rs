@@ -1,6 +1,10 @@
 //! The container verbs: create, start, state, kill, delete, list, and run (create + start +
 //! wait). Each reads like the lifecycle it implements; the details live in the modules.
 
+mod resources;
+
+pub use resources::{events, pause, pids, resume, stats, update, Event};
+
 use crate::process::{self, SpawnError, SpawnOptions};
 use crate::spec::{self, Plan, SpecError};
 use crate::state::{self, State, StateDir, StateError, Status};
