@@ -98,7 +98,9 @@ struct Endpoint {
     registry: String,
     /// `https://host[:port]` or `http://host[:port]`.
     base: String,
-    challenge: Option<Challenge>,
+    /// What `GET /v2/` asked for, updated by the challenge of any later 401
+    /// (some registries let anyone list `/v2/` and guard repositories only).
+    challenge: Mutex<Option<Challenge>>,
     /// Bearer tokens by scope.
     tokens: Mutex<HashMap<String, String>>,
 }
@@ -138,9 +140,10 @@ impl Transport {
 
     /// Sends `request` to `reference`'s registry with credentials for `access`.
     ///
-    /// A 401 is retried once with a fresh token when the body can be sent
-    /// again, then becomes [`Error::Unauthorized`]; a 403 is [`Error::Denied`].
-    /// Every other status is the caller's to judge.
+    /// A 401 is answered once, when the body can be sent again: with the
+    /// challenge it carries and a fresh token. A 401 after that is
+    /// [`Error::Unauthorized`]; a 403 is [`Error::Denied`]. Every other
+    /// status is the caller's to judge.
     pub(crate) fn send(
         &self,
         reference: &Reference,
@@ -152,13 +155,17 @@ impl Transport {
         let mut authorization = self.authorization(&endpoint, reference, access, false)?;
         let mut response = self.execute(&endpoint, &url, &mut request, authorization.as_deref())?;
         let replayable = !matches!(request.body, RequestBody::Stream { .. });
-        if response.status() == 401
-            && replayable
-            && matches!(endpoint.challenge, Some(Challenge::Bearer { .. }))
-        {
-            // The cached token may have expired: ask for a new one once.
-            authorization = self.authorization(&endpoint, reference, access, true)?;
-            response = self.execute(&endpoint, &url, &mut request, authorization.as_deref())?;
+        if response.status() == 401 && replayable {
+            // Learn the challenge, and ask for a new token (the cached one may
+            // have expired); retry only if that changes what is sent.
+            if let Some(challenge) = self.read_challenge(reference, &response)? {
+                *lock(&endpoint.challenge) = Some(challenge);
+            }
+            let renewed = self.authorization(&endpoint, reference, access, true)?;
+            if renewed.is_some() && renewed != authorization {
+                authorization = renewed;
+                response = self.execute(&endpoint, &url, &mut request, authorization.as_deref())?;
+            }
         }
         match response.status().as_u16() {
             401 => Err(Error::Unauthorized {
@@ -221,20 +228,12 @@ impl Transport {
     /// The endpoint of `reference`'s registry, contacting it on first use.
     fn endpoint(&self, reference: &Reference) -> Result<Arc<Endpoint>, Error> {
         let host = reference.api_host();
-        let known = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(host)
-            .cloned();
+        let known = lock(&self.endpoints).get(host).cloned();
         if let Some(endpoint) = known {
             return Ok(endpoint);
         }
         let endpoint = Arc::new(self.first_contact(reference)?);
-        let mut endpoints = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut endpoints = lock(&self.endpoints);
         Ok(endpoints.entry(host.to_owned()).or_insert(endpoint).clone())
     }
 
@@ -268,7 +267,11 @@ impl Transport {
             };
             let challenge = match response.status().as_u16() {
                 200 => None,
-                401 => Some(self.read_challenge(reference, &response)?),
+                // 401 with no challenge: answer with basic credentials, as docker does.
+                401 => Some(
+                    self.read_challenge(reference, &response)?
+                        .unwrap_or(Challenge::Basic),
+                ),
                 status => {
                     return Err(Error::NotARegistry {
                         registry: host.to_owned(),
@@ -281,7 +284,7 @@ impl Transport {
             return Ok(Endpoint {
                 registry: host.to_owned(),
                 base,
-                challenge,
+                challenge: Mutex::new(challenge),
                 tokens: Mutex::new(HashMap::new()),
             });
         }
@@ -299,7 +302,7 @@ impl Transport {
         &self,
         reference: &Reference,
         response: &Response<Body>,
-    ) -> Result<Challenge, Error> {
+    ) -> Result<Option<Challenge>, Error> {
         let registry = reference.api_host();
         let headers: Vec<&str> = response
             .headers()
@@ -315,13 +318,9 @@ impl Transport {
             .iter()
             .find(|c| matches!(c, Ok(Challenge::Bearer { .. })))
         {
-            return Ok(bearer.clone());
+            return Ok(Some(bearer.clone()));
         }
-        match parsed.into_iter().next() {
-            Some(challenge) => Ok(challenge?),
-            // 401 with no challenge: answer with basic credentials, as docker does.
-            None => Ok(Challenge::Basic),
-        }
+        Ok(parsed.into_iter().next().transpose()?)
     }
 
     /// The `Authorization` value for `access` to `reference`, if the registry wants one.
@@ -333,17 +332,15 @@ impl Transport {
         refresh: bool,
     ) -> Result<Option<String>, Error> {
         let credentials = self.credentials_for(reference)?;
-        let (realm, service) = match &endpoint.challenge {
+        let challenge = lock(&endpoint.challenge).clone();
+        let (realm, service) = match &challenge {
             None => return Ok(None),
             Some(Challenge::Basic) => return Ok(credentials.map(|c| c.basic_header())),
             Some(Challenge::Bearer { realm, service, .. }) => (realm, service),
         };
         let scope = access.scope(reference.repository());
         if !refresh {
-            let tokens = endpoint
-                .tokens
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let tokens = lock(&endpoint.tokens);
             if let Some(token) = tokens.get(&scope) {
                 return Ok(Some(format!("Bearer {token}")));
             }
@@ -357,11 +354,7 @@ impl Transport {
             credentials,
         )?;
         let header = format!("Bearer {token}");
-        endpoint
-            .tokens
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(scope, token);
+        lock(&endpoint.tokens).insert(scope, token);
         Ok(Some(header))
     }
 
@@ -460,6 +453,11 @@ impl Transport {
     fn http_allowed(&self, host_port: &str) -> bool {
         self.config.insecure || is_loopback(host_port)
     }
+}
+
+/// Locks `mutex`; a panic elsewhere cannot leave these maps half-updated.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether `host[:port]` names this machine: localhost, 127.0.0.0/8 or ::1.
