@@ -12,12 +12,14 @@
 mod convert;
 mod devices;
 mod error;
+pub mod events;
 mod files;
 mod hierarchy;
 pub mod oom;
 mod path;
 mod stats;
 mod sys;
+pub mod update;
 mod v1;
 mod v2;
 
