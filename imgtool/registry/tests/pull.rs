@@ -314,3 +314,66 @@ fn ipv6_loopback_registry_over_plain_http() {
         layer.bytes
     );
 }
+
+#[test]
+fn docker_schema2_manifest_list_resolves_like_an_oci_index() {
+    let registry = Registry::start(RegistryAuth::None);
+    // Docker schema 2 has no zstd: gzip layers only.
+    let gzip_image = |architecture: &str| {
+        let content = format!("docker layer {architecture}\n");
+        let layer = support::layer("d.txt", content.as_bytes(), Some("gzip"));
+        Image::with_layers(
+            architecture,
+            vec![support::Blob::new(support::LAYER_GZIP, layer)],
+        )
+    };
+    let (amd64, arm64) = (gzip_image("amd64"), gzip_image("arm64"));
+    let index = support::index(&[(&arm64, "arm64"), (&amd64, "amd64")]);
+    let layout = TempDir::new("v2s2");
+    let mut blobs = amd64.blobs();
+    blobs.extend(arm64.blobs());
+    support::write_layout(layout.path(), &blobs, &index, "multi");
+    let source = format!("oci:{}:multi", layout.path().display());
+    let dest = format!("docker://{}/docker/app:latest", registry.host());
+    let format = [
+        "copy",
+        "--all",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+    ];
+    support::skopeo(&[&format[..], &[source.as_str(), dest.as_str()]].concat());
+
+    // What skopeo converted to is what the registry serves.
+    let raw_list = support::skopeo(&["inspect", "--raw", "--tls-verify=false", &dest]);
+    let list: serde_json::Value = serde_json::from_slice(&raw_list).unwrap();
+    assert_eq!(list["mediaType"], berth_registry::DOCKER_MANIFEST_LIST);
+
+    let reference = registry.reference("docker/app");
+    let client = client();
+    let top = client.fetch_manifest(&reference).unwrap();
+    assert_eq!(
+        (top.media_type.as_str(), &top.bytes),
+        (berth_registry::DOCKER_MANIFEST_LIST, &raw_list)
+    );
+    let image = client.get_manifest(&reference, &Platform::host()).unwrap();
+    assert_eq!(image.media_type, berth_registry::DOCKER_MANIFEST);
+    let amd64_entry = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["platform"]["architecture"] == "amd64")
+        .unwrap();
+    assert_eq!(image.digest.to_string(), amd64_entry["digest"]);
+
+    // The layer bytes survive the conversion: fetch them by the new manifest.
+    let parsed: serde_json::Value = serde_json::from_slice(&image.bytes).unwrap();
+    let layer = &parsed["layers"][0];
+    let digest = Digest::parse(layer["digest"].as_str().unwrap()).unwrap();
+    let size = layer["size"].as_u64().unwrap();
+    let mut sink = Vec::new();
+    client
+        .get_blob(&reference, &digest, size, &mut sink, &NoProgress)
+        .unwrap();
+    assert_eq!(sink, amd64.layers[0].bytes);
+}
