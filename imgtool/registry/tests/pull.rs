@@ -8,7 +8,7 @@ use berth_registry::{
     Client, ClientOptions, Digest, Error, ManifestError, NoProgress, Platform, Reference,
     VerifyError,
 };
-use support::{Image, Listen, Registry, RegistryAuth, TempDir};
+use support::{Image, Listen, Registry, RegistryAuth};
 
 fn client() -> Client {
     Client::new(ClientOptions::default())
@@ -66,21 +66,12 @@ fn multi_arch_index_resolves_to_the_wanted_platform() {
     let registry = Registry::start(RegistryAuth::None);
     let amd64 = Image::three_layers("amd64");
     let arm64 = Image::three_layers("arm64");
-    let index = support::index(&[(&arm64, "arm64"), (&amd64, "amd64")]);
-    let layout = TempDir::new("multi");
-    let mut blobs = amd64.blobs();
-    blobs.extend(arm64.blobs());
-    support::write_layout(layout.path(), &blobs, &index, "multi");
-    let source = format!("oci:{}:multi", layout.path().display());
-    let dest = format!("docker://{}/multi/app:latest", registry.host());
-    support::skopeo(&[
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        &source,
-        &dest,
-    ]);
+    let index = support::skopeo_push_index(
+        &registry,
+        &[(&arm64, "arm64"), (&amd64, "amd64")],
+        "multi/app:latest",
+        &["--preserve-digests"],
+    );
 
     let reference = registry.reference("multi/app");
     let client = client();
@@ -328,21 +319,13 @@ fn docker_schema2_manifest_list_resolves_like_an_oci_index() {
         )
     };
     let (amd64, arm64) = (gzip_image("amd64"), gzip_image("arm64"));
-    let index = support::index(&[(&arm64, "arm64"), (&amd64, "amd64")]);
-    let layout = TempDir::new("v2s2");
-    let mut blobs = amd64.blobs();
-    blobs.extend(arm64.blobs());
-    support::write_layout(layout.path(), &blobs, &index, "multi");
-    let source = format!("oci:{}:multi", layout.path().display());
     let dest = format!("docker://{}/docker/app:latest", registry.host());
-    let format = [
-        "copy",
-        "--all",
-        "--format",
-        "v2s2",
-        "--dest-tls-verify=false",
-    ];
-    support::skopeo(&[&format[..], &[source.as_str(), dest.as_str()]].concat());
+    support::skopeo_push_index(
+        &registry,
+        &[(&arm64, "arm64"), (&amd64, "amd64")],
+        "docker/app:latest",
+        &["--format", "v2s2"],
+    );
 
     // What skopeo converted to is what the registry serves.
     let raw_list = support::skopeo(&["inspect", "--raw", "--tls-verify=false", &dest]);

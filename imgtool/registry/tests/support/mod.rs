@@ -502,6 +502,30 @@ pub fn skopeo_push(registry: &Registry, image: &Image, repo_tag: &str, creds: Op
     skopeo(&args);
 }
 
+/// Puts an index over `images` into `registry` as `repo_tag` with
+/// `skopeo copy --all` and the `extra` flags; returns the index as written.
+pub fn skopeo_push_index(
+    registry: &Registry,
+    images: &[(&Image, &str)],
+    repo_tag: &str,
+    extra: &[&str],
+) -> Blob {
+    let index = index(images);
+    let layout = TempDir::new("index-layout");
+    let blobs: Vec<&Blob> = images.iter().flat_map(|(image, _)| image.blobs()).collect();
+    write_layout(layout.path(), &blobs, &index, "t");
+    let source = format!("oci:{}:t", layout.path().display());
+    let dest = format!("docker://{}/{repo_tag}", registry.host());
+    let args = [
+        &["copy", "--all", "--dest-tls-verify=false"][..],
+        extra,
+        &[&source, &dest],
+    ]
+    .concat();
+    skopeo(&args);
+    index
+}
+
 /// Reads blob `digest` of an OCI layout.
 pub fn layout_blob(dir: &Path, digest: &Digest) -> Vec<u8> {
     std::fs::read(
