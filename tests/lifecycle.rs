@@ -407,3 +407,53 @@ fn a_duplicate_id_is_refused() {
     assert_eq!(state["status"], "created");
     assert_eq!(state["pid"], pid);
 }
+
+#[test]
+fn a_shim_style_lifecycle_with_log_flags_on_every_call() {
+    // containerd's runc shim passes --root, --log and --log-format json on
+    // every call; none of them may disturb the command itself.
+    let (runtime, mut bundle, id) = fixture("shim-flags");
+    bundle.args(&["sleep", "600"]);
+    let log = runtime.scratch().join("shim.log");
+    let log = log.to_str().unwrap();
+    let bundle_dir = bundle.path().to_str().unwrap();
+    let globals = ["--log", log, "--log-format", "json"];
+    let call = |args: &[&str]| runtime.exec(globals.iter().chain(args));
+    let _guard = Container::new(&runtime, &bundle, &id);
+    call(&["create", "--bundle", bundle_dir, &id]).success();
+    call(&["start", &id]).success();
+    let state: serde_json::Value = serde_json::from_str(&call(&["state", &id]).success().stdout).unwrap();
+    assert_eq!(state["status"], "running");
+    call(&["kill", &id, "9"]).success();
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        let out = call(&["state", &id]);
+        out.stdout.contains("\"stopped\"").then_some(())
+    })
+    .expect("never stopped");
+    call(&["delete", &id]).success();
+    call(&["delete", "--force", &id]).success();
+    // Whatever was logged is JSON, one record a line.
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}
+
+#[test]
+fn debug_and_systemd_cgroup_flags_are_accepted() {
+    let runtime = berth_e2e::Runtime::under_test();
+    runtime.exec(["--debug", "list"]).success();
+    runtime.exec(["--systemd-cgroup", "list", "-q"]).success();
+    let log = runtime.scratch().join("text.log");
+    runtime.exec(["--log", log.to_str().unwrap(), "--log-format", "text", "list"]).success();
+}
+
+#[test]
+fn start_of_a_running_container_fails() {
+    let (runtime, mut bundle, id) = fixture("start-twice");
+    bundle.args(&["sleep", "600"]);
+    let container = Container::new(&runtime, &bundle, &id);
+    container.create(&[]).success();
+    container.start().success();
+    container.start().failure();
+    assert_eq!(container.state()["status"], "running");
+}
