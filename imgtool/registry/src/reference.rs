@@ -432,3 +432,33 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+
+    /// Pseudo-random strings over the characters references are made of,
+    /// plus multibyte ones: parsing refuses or accepts, never panics, and
+    /// what it accepts prints back to something that parses the same.
+    #[test]
+    fn arbitrary_strings_never_panic_and_round_trip() {
+        let alphabet: Vec<char> = "aZ09:/@._-[]é\u{1F600} sha256".chars().collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 24) as usize;
+            let text: String = (0..len)
+                .map(|i| alphabet[((state >> (i % 60)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            if let Ok(reference) = Reference::parse(&text) {
+                accepted += 1;
+                let again = Reference::parse(&reference.to_string()).unwrap();
+                assert_eq!(again, reference, "{text:?}");
+            }
+        }
+        assert!(accepted > 100, "the generator reaches valid references ({accepted})");
+    }
+}
