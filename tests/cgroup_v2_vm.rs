@@ -6,6 +6,9 @@
 //! container prints its own cgroup files; berth-cgroups' own test executables run against the
 //! VM's cgroupfs (create, limits, freeze, stats, OOM, the eBPF device program, destroy); and
 //! nothing may be left in /sys/fs/cgroup afterwards.
+//!
+//! With `BERTH_VM_WITH_BERTH=1` the runtime under test (`$BERTH_RUNTIME` or the newest built
+//! `berth`) goes in as /bin/berth and must pass the same limits test as runc (`berth_limits`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,6 +30,12 @@ fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
     // 1. The test executables of berth-cgroups, built in a target dir of their own so this
     //    nested cargo never waits on the outer one's lock.
     let mut binaries: Vec<String> = vec!["/usr/sbin/runc=/bin/runc".into()];
+    let mut required: Vec<&str> = REQUIRED_RESULTS.to_vec();
+    if std::env::var_os("BERTH_VM_WITH_BERTH").is_some_and(|v| v == "1") {
+        let berth = berth_e2e::binaries::runtime_under_test();
+        binaries.push(format!("{}=/bin/berth", berth.display()));
+        required.push("berth_limits");
+    }
     for (name, exe) in cgroup_test_executables(workspace) {
         binaries.push(format!("{}=/tests/{name}", exe.display()));
     }
@@ -60,7 +69,7 @@ fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
         "the VM did not report success (missing SUMMARY means it crashed or hung)\n\
          results:\n{text}\nconsole tail:\n{console_tail}"
     );
-    for name in REQUIRED_RESULTS {
+    for name in required {
         assert!(
             text.lines().any(|l| l == format!("RESULT {name} PASS")),
             "{name} did not pass in the VM\nresults:\n{text}\nconsole tail:\n{console_tail}"
