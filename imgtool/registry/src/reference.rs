@@ -459,6 +459,9 @@ mod robustness {
                 assert_eq!(again, reference, "{text:?}");
             }
         }
-        assert!(accepted > 100, "the generator reaches valid references ({accepted})");
+        assert!(
+            accepted > 100,
+            "the generator reaches valid references ({accepted})"
+        );
     }
 }

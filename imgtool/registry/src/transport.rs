@@ -123,6 +123,10 @@ impl Transport {
         let agent: Agent = Agent::config_builder()
             .tls_config(tls)
             .http_status_as_error(false)
+            // Blob downloads are often redirected to storage with signed URLs:
+            // the registry's credentials follow only to the same host, as in
+            // Go's client that docker and skopeo use.
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
             .user_agent(config.user_agent.as_str())
             // Layers are stored as sent: never ask for or undo a transfer encoding.
             .accept_encoding("identity")

@@ -5,6 +5,7 @@
 //! test fails.
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod http_peer;
 pub mod token_server;
 
 use std::io::Write;
