@@ -350,6 +350,22 @@ fn device_rules_deny_what_they_do_not_allow() {
     assert!(out.contains("zero-denied"), "out: {out} err: {err}");
     assert!(err.contains("Operation not permitted"), "err: {err}");
 
+    // An update of a deny-by-default list writes only the difference (v1) or swaps the program (v2).
+    let mut fx1 = Fixture::new("devices-update");
+    let base = json!({"allow": false, "access": "rwm"});
+    fx1.apply(json!({"devices": [base, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"}]})).unwrap();
+    fx1.apply(json!({"devices": [base, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+        {"allow": true, "type": "c", "major": 1, "minor": 7, "access": "rwm"}]})).unwrap();
+    if !v2() {
+        let list = fx1.read("devices", "devices.list");
+        assert_eq!(list.lines().collect::<Vec<_>>(), ["c 1:3 rw", "c 1:7 rwm"]);
+    }
+    fx1.spawn("read x; head -c1 /dev/full > /dev/null && echo full-ok; head -c1 /dev/zero > /dev/null || echo zero-denied");
+    fx1.go();
+    let (out, err, _) = fx1.finish();
+    assert!(out.contains("full-ok") && out.contains("zero-denied"), "out: {out} err: {err}");
+
     // Allow-all with one exception, applied over the previous program (replaces it).
     let mut fx2 = Fixture::new("devices2");
     fx2.apply(json!({"devices": [{"allow": false}]})).unwrap();

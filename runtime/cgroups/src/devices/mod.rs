@@ -64,7 +64,34 @@ impl Exception {
         )
     }
 
-    fn same_device(&self, other: &Exception) -> bool {
+    /// Parse a devices.list line ("c 1:3 rwm"); None for the allow-all line "a *:* rwm" and
+    /// anything unexpected.
+    pub fn from_v1_line(line: &str) -> Option<Exception> {
+        let mut parts = line.split_whitespace();
+        let kind = match parts.next()? {
+            "b" => Kind::Block,
+            "c" => Kind::Char,
+            _ => return None,
+        };
+        let (major, minor) = parts.next()?.split_once(':')?;
+        let number = |n: &str| if n == "*" { Some(None) } else { n.parse().ok().map(Some) };
+        Some(Exception {
+            kind,
+            major: number(major)?,
+            minor: number(minor)?,
+            access: parse_access(Some(parts.next()?))?,
+        })
+    }
+
+    /// The same device pattern with other access bits.
+    pub fn with_access(&self, access: u8) -> Exception {
+        Exception {
+            access,
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn same_device(&self, other: &Exception) -> bool {
         self.kind == other.kind && self.major == other.major && self.minor == other.minor
     }
 }

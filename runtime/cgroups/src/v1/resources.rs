@@ -6,7 +6,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxNetwork, Linux
 
 use super::V1Manager;
 use crate::convert;
-use crate::devices::DeviceRules;
+use crate::devices::{DeviceRules, Exception};
 use crate::error::{Error, Result};
 use crate::files;
 
@@ -287,11 +287,22 @@ fn apply_network(m: &V1Manager, network: &LinuxNetwork) -> Result<()> {
     Ok(())
 }
 
-/// Reset to the fold's default, then write each exception (the fold starts from deny-all,
-/// which `a` in devices.deny gives a v1 cgroup).
+/// Write the rules to devices.allow/deny. When the cgroup already has a deny-by-default list
+/// (an update of a running container) and the new rules are one too, only the difference is
+/// written, revocations first, so devices that stay allowed are never denied in between.
+/// Otherwise: reset to the fold's default, then write each exception (the fold starts from
+/// deny-all, which `a` in devices.deny gives a v1 cgroup).
 fn apply_devices(m: &V1Manager, rules: &DeviceRules) -> Result<()> {
     let field = "linux.resources.devices";
     let dir = m.require("devices", field)?;
+    if !rules.default_allow {
+        if let Some(current) = current_whitelist(dir)? {
+            for (file, exception) in whitelist_changes(&current, &rules.exceptions) {
+                files::write(dir, file, &exception.v1_line(), field)?;
+            }
+            return Ok(());
+        }
+    }
     let (reset, exception_file) = if rules.default_allow {
         ("devices.allow", "devices.deny")
     } else {
@@ -302,4 +313,36 @@ fn apply_devices(m: &V1Manager, rules: &DeviceRules) -> Result<()> {
         files::write(dir, exception_file, &exception.v1_line(), field)?;
     }
     Ok(())
+}
+
+/// The exceptions of a deny-by-default cgroup, from devices.list; None when it allows all
+/// (the kernel then lists only "a *:* rwm", hiding any deny exceptions).
+fn current_whitelist(dir: &Path) -> Result<Option<Vec<Exception>>> {
+    let list = files::read(dir, "devices.list")?;
+    if list.lines().any(|l| l.starts_with('a')) {
+        return Ok(None);
+    }
+    Ok(list.lines().map(Exception::from_v1_line).collect())
+}
+
+/// The writes that turn whitelist `current` into `wanted`: access bits to revoke
+/// (devices.deny) first, then bits to grant (devices.allow).
+fn whitelist_changes(current: &[Exception], wanted: &[Exception]) -> Vec<(&'static str, Exception)> {
+    let bits_in = |list: &[Exception], e: &Exception| {
+        list.iter().filter(|x| x.same_device(e)).fold(0u8, |acc, x| acc | x.access)
+    };
+    let mut changes = Vec::new();
+    for old in current {
+        let revoke = old.access & !bits_in(wanted, old);
+        if revoke != 0 {
+            changes.push(("devices.deny", old.with_access(revoke)));
+        }
+    }
+    for new in wanted {
+        let grant = new.access & !bits_in(current, new);
+        if grant != 0 {
+            changes.push(("devices.allow", new.with_access(grant)));
+        }
+    }
+    changes
 }
