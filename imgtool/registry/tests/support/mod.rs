@@ -94,9 +94,13 @@ impl Registry {
     pub fn start_with(auth: RegistryAuth, listen: Listen) -> Registry {
         let mut dir = TempDir::new("registry");
         let tls_yaml = if listen.tls {
+            // A leaf for the listen address, signed by a throwaway CA that
+            // no system root store holds (tests may trust it explicitly).
+            let ca_dir = dir.path().join("ca");
+            std::fs::create_dir_all(&ca_dir).unwrap();
+            let (ca_cert, ca_key) = self_signed_cert(&ca_dir, "/CN=berth-test-ca", None);
             let alt_name = format!("IP:{}", listen.ip());
-            let (cert, key) =
-                self_signed_cert(dir.path(), "/CN=berth-test-registry", Some(&alt_name));
+            let (cert, key) = ca_signed_cert(dir.path(), (&ca_cert, &ca_key), &alt_name);
             format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 cert.display(),
@@ -183,6 +187,11 @@ impl Registry {
         false
     }
 
+    /// The CA that signed a TLS registry's certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("ca/cert.pem")
+    }
+
     /// Where the registry keeps blob `digest` on disk (its filesystem driver's layout).
     pub fn blob_data_path(&self, digest: &Digest) -> PathBuf {
         self.dir
@@ -238,6 +247,56 @@ pub fn self_signed_cert(dir: &Path, subject: &str, alt_name: Option<&str>) -> (P
     }
     let status = command.status().expect("run openssl");
     assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
+/// A P-256 leaf certificate for `alt_name` (e.g. `IP:127.0.0.1`) signed by
+/// `ca` = (cert, key), made by openssl in `dir`: (leaf.pem, leaf.key).
+pub fn ca_signed_cert(dir: &Path, ca: (&Path, &Path), alt_name: &str) -> (PathBuf, PathBuf) {
+    let (cert, key, csr) = (
+        dir.join("leaf.pem"),
+        dir.join("leaf.key"),
+        dir.join("leaf.csr"),
+    );
+    let extensions = dir.join("leaf.ext");
+    std::fs::write(
+        &extensions,
+        format!("basicConstraints=CA:FALSE\nsubjectAltName={alt_name}\n"),
+    )
+    .unwrap();
+    let request = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args(["-subj", "/CN=berth-test-leaf", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(request.success(), "openssl req -new failed");
+    let sign = Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(ca.0)
+        .arg("-CAkey")
+        .arg(ca.1)
+        .args(["-CAcreateserial", "-extfile"])
+        .arg(&extensions)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(sign.success(), "openssl x509 -req failed");
     (cert, key)
 }
 
