@@ -190,3 +190,38 @@ fn anonymous_token_flow() {
     );
     assert_eq!(asked[0].basic, None);
 }
+
+#[test]
+fn one_client_serves_parallel_pulls() {
+    let tokens = TokenServer::start(None);
+    let registry = Registry::start(RegistryAuth::Token {
+        realm: tokens.realm(),
+        service: token_server::SERVICE.into(),
+        issuer: token_server::ISSUER.into(),
+        cert: tokens.cert.clone(),
+    });
+    let image = Image::three_layers("amd64");
+    support::skopeo_push(&registry, &image, "par/app:v1", None);
+    let files = TempDir::new("parallel");
+    let client = client_with(None, &files.path().join("absent.json"));
+    let reference = registry.reference("par/app:v1");
+    let before = tokens.requests().len();
+    client.get_manifest(&reference, &Platform::host()).unwrap();
+
+    // Every layer on its own thread, sharing the client and its token.
+    std::thread::scope(|scope| {
+        let pulls: Vec<_> = image
+            .layers
+            .iter()
+            .map(|layer| scope.spawn(|| support::pull_blob(&client, &reference, layer).unwrap()))
+            .collect();
+        for (pull, layer) in pulls.into_iter().zip(&image.layers) {
+            assert_eq!(pull.join().unwrap(), layer.bytes);
+        }
+    });
+    assert_eq!(
+        tokens.requests().len() - before,
+        1,
+        "the pull token is fetched once and shared"
+    );
+}
