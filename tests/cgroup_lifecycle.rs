@@ -3,7 +3,7 @@
 //! delete. (Limits and the v2-only checks live with the cgroups crate.)
 
 use berth_e2e::leftovers::{assert_nothing_left, cgroup_dirs};
-use berth_e2e::{fixture, Container};
+use berth_e2e::{fixture, sleeper, Container};
 use serde_json::json;
 
 #[track_caller]
@@ -19,9 +19,8 @@ fn assert_cgroup_holds(relative: &str, pid: i32) {
 
 #[test]
 fn unset_cgroups_path_nests_the_id_under_the_callers_cgroup() {
-    let (runtime, mut bundle, id) = fixture("cg-unset");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (runtime, bundle, container) = sleeper("cg-unset");
+    let id = container.id().to_owned();
     container.create(&[]).success();
     // Joined before the process runs: already at `created`.
     assert_cgroup_holds(&id, container.pid());

@@ -3,7 +3,7 @@
 
 use berth_e2e::binaries::deliberate_difference;
 use berth_e2e::leftovers::{assert_nothing_left, cgroup_dirs};
-use berth_e2e::{fixture, Container};
+use berth_e2e::{fixture, sleeper, Container};
 use serde_json::json;
 
 /// A script that exits with the number of the signal it caught, once its
@@ -69,9 +69,7 @@ fn run_foreground_passes_exit_code_through() {
 
 #[test]
 fn run_foreground_exits_128_plus_signal_when_killed() {
-    let (runtime, mut bundle, id) = fixture("run-signal");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (_runtime, _bundle, container) = sleeper("run-signal");
     let outcome = std::thread::scope(|scope| {
         let run = scope.spawn(|| container.run(&[]));
         container.wait_for_status("running");
@@ -94,9 +92,8 @@ fn run_foreground_removes_the_container_when_it_exits() {
 
 #[test]
 fn run_detached_returns_while_the_container_runs() {
-    let (runtime, mut bundle, id) = fixture("run-detach");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (runtime, bundle, container) = sleeper("run-detach");
+    let id = container.id().to_owned();
     container.run(&["-d"]).success();
     let state = container.state();
     assert_eq!(state["status"], "running", "{state}");
@@ -117,18 +114,14 @@ fn run_detach_long_flag_is_accepted() {
 
 #[test]
 fn pid_file_holds_the_init_pid() {
-    let (runtime, mut bundle, id) = fixture("pidfile");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (runtime, _bundle, container) = sleeper("pidfile");
     let pid_file = runtime.scratch().join("init.pid");
     container.create(&["--pid-file", pid_file.to_str().unwrap()]).success();
     let written = std::fs::read_to_string(&pid_file).expect("pid file written by create");
     assert_eq!(written.trim().parse::<i32>().ok(), Some(container.pid()), "{written:?}");
 
-    let (_, mut bundle2, id2) = fixture("pidfile-run");
-    bundle2.args(&["sleep", "600"]);
-    let detached = Container::new(&runtime, &bundle2, &id2);
-    let pid_file2 = runtime.scratch().join("run.pid");
+    let (runtime2, _bundle2, detached) = sleeper("pidfile-run");
+    let pid_file2 = runtime2.scratch().join("run.pid");
     detached.run(&["-d", "--pid-file", pid_file2.to_str().unwrap()]).success();
     let written = std::fs::read_to_string(&pid_file2).expect("pid file written by run -d");
     assert_eq!(written.trim().parse::<i32>().ok(), Some(detached.pid()), "{written:?}");
@@ -280,9 +273,7 @@ fn kill_takes_a_signal_number() {
 
 #[test]
 fn kill_rejects_an_unknown_signal() {
-    let (runtime, mut bundle, id) = fixture("kill-bad");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (_runtime, _bundle, container) = sleeper("kill-bad");
     container.create(&[]).success();
     let outcome = container.kill(&[], Some("SIGNOPE"));
     outcome.failure();
@@ -313,9 +304,8 @@ fn kill_all_reaches_every_process_of_the_container() {
 
 #[test]
 fn delete_of_a_running_container_fails_and_force_kills_it() {
-    let (runtime, mut bundle, id) = fixture("delete-running");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (runtime, bundle, container) = sleeper("delete-running");
+    let id = container.id().to_owned();
     container.run(&["-d"]).success();
     let pid = container.pid();
     container.delete(&[]).failure();
@@ -330,9 +320,8 @@ fn delete_of_a_running_container_fails_and_force_kills_it() {
 
 #[test]
 fn delete_force_of_a_created_container_cleans_up() {
-    let (runtime, mut bundle, id) = fixture("delete-created");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (runtime, bundle, container) = sleeper("delete-created");
+    let id = container.id().to_owned();
     container.create(&[]).success();
     container.delete(&["--force"]).success();
     assert_nothing_left(&runtime, &id, bundle.path(), &id);
@@ -449,9 +438,7 @@ fn debug_and_systemd_cgroup_flags_are_accepted() {
 
 #[test]
 fn start_of_a_running_container_fails() {
-    let (runtime, mut bundle, id) = fixture("start-twice");
-    bundle.args(&["sleep", "600"]);
-    let container = Container::new(&runtime, &bundle, &id);
+    let (_runtime, _bundle, container) = sleeper("start-twice");
     container.create(&[]).success();
     container.start().success();
     container.start().failure();

@@ -3,7 +3,7 @@
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use serde_json::{json, Value};
 
@@ -16,7 +16,9 @@ use crate::tempdir::TempDir;
 /// a symlink) cannot disturb another running in parallel.
 #[derive(Debug)]
 pub struct Bundle {
-    dir: TempDir,
+    /// Shared with the containers made from it, so the rootfs outlives them
+    /// (and their `delete --force`) whatever order a test drops things in.
+    dir: Arc<TempDir>,
     config: Value,
 }
 
@@ -36,7 +38,7 @@ impl Bundle {
         let text = std::fs::read_to_string(example.join("config.json"))
             .expect("read bundles/busybox/config.json");
         let config = serde_json::from_str(&text).expect("bundles/busybox/config.json is JSON");
-        let bundle = Bundle { dir, config };
+        let bundle = Bundle { dir: Arc::new(dir), config };
         bundle.save();
         bundle
     }
@@ -44,6 +46,11 @@ impl Bundle {
     /// The bundle directory (holds config.json and rootfs/).
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// A handle that keeps the bundle directory alive.
+    pub fn keep_alive(&self) -> Arc<TempDir> {
+        Arc::clone(&self.dir)
     }
 
     /// The rootfs directory.

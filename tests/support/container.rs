@@ -1,12 +1,14 @@
 //! A container handle that deletes its container when dropped.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::bundle::Bundle;
 use crate::poll::{until, STATE_TIMEOUT};
 use crate::runtime::{Outcome, Runtime};
+use crate::tempdir::TempDir;
 
 /// One container id in one runtime root. Dropping it runs
 /// `delete --force <id>`, so a failing test leaves no container running.
@@ -15,6 +17,8 @@ pub struct Container {
     runtime: Runtime,
     id: String,
     bundle: PathBuf,
+    /// Declared last so it drops after `delete --force` has run.
+    _bundle_dir: Arc<TempDir>,
 }
 
 impl Container {
@@ -24,6 +28,7 @@ impl Container {
             runtime: runtime.clone(),
             id: id.to_owned(),
             bundle: bundle.path().to_owned(),
+            _bundle_dir: bundle.keep_alive(),
         }
     }
 

@@ -44,6 +44,15 @@ pub fn fixture(tag: &str) -> (Runtime, Bundle, String) {
     (Runtime::under_test(), Bundle::busybox(tag), unique_id(tag))
 }
 
+/// A fixture whose process is `sleep 600`, so it stays up until killed, with
+/// its container handle (not yet created).
+pub fn sleeper(tag: &str) -> (Runtime, Bundle, Container) {
+    let (runtime, mut bundle, id) = fixture(tag);
+    bundle.args(&["sleep", "600"]);
+    let container = Container::new(&runtime, &bundle, &id);
+    (runtime, bundle, container)
+}
+
 /// Runs the bundle in the foreground (`run`) with `edit` applied, as a
 /// container that is deleted afterwards, and returns what it printed.
 pub fn run_foreground(tag: &str, edit: impl FnOnce(&mut Bundle)) -> Outcome {
