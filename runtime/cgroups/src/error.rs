@@ -31,6 +31,14 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
+    /// `exec --cgroup` named an unusable sub-cgroup.
+    #[error("cgroup: exec --cgroup {spec:?}: {reason}")]
+    BadSubCgroup {
+        /// The value given.
+        spec: String,
+        /// Why it was refused.
+        reason: String,
+    },
     /// The systemd cgroup driver was asked for while systemd runs, which needs D-Bus.
     #[error("cgroup: --systemd-cgroup: systemd is running (/run/systemd/system exists) and berth does not talk to it over D-Bus yet")]
     SystemdRunning,

@@ -142,7 +142,8 @@ pub(crate) fn mkdir_all(base: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
         current.push(component);
         match fs::create_dir(&current) {
             Ok(()) => made.push(current.clone()),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            // An interface file of that name is no cgroup to join.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && current.is_dir() => {}
             Err(source) => {
                 remove_dirs(&made);
                 return Err(Error::Mkdir {

@@ -79,6 +79,10 @@ pub trait Manager: Send {
     fn clone_into_fd(&self) -> Option<BorrowedFd<'_>>;
     /// Move a process (all its threads) into the cgroup in every hierarchy.
     fn add_task(&self, pid: i32) -> Result<(), Error>;
+    /// `exec --cgroup SPEC`: move a process into an existing sub-cgroup of the container's
+    /// cgroup (`path`, or on v1 `controller[,controller...]:path` for some hierarchies, the
+    /// others getting the container's cgroup).
+    fn add_task_to_sub(&self, pid: i32, spec: &str) -> Result<(), Error>;
     /// Freeze every process of the cgroup, and wait until the kernel says it is frozen.
     fn freeze(&self) -> Result<(), Error>;
     /// Thaw the cgroup.

@@ -139,9 +139,59 @@ fn expand_slice(slice: &str) -> Option<PathBuf> {
     Some(path)
 }
 
+/// `exec --cgroup` values: `path` or (v1) `controller[,controller...]:path`, the path relative
+/// to the container's cgroup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SubCgroup {
+    /// The controllers it applies to; None for all.
+    pub controllers: Option<Vec<String>>,
+    /// The path below the container's cgroup.
+    pub path: PathBuf,
+}
+
+impl SubCgroup {
+    pub fn parse(spec: &str) -> Result<SubCgroup> {
+        let bad = |reason: &str| Error::BadSubCgroup {
+            spec: spec.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (controllers, path) = match spec.split_once(':') {
+            Some((list, path)) => {
+                let list: Vec<String> = list.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect();
+                (if list.is_empty() { None } else { Some(list) }, path)
+            }
+            None => (None, spec),
+        };
+        if path.starts_with('/') {
+            return Err(bad("the path is relative to the container's cgroup"));
+        }
+        let path = clean(path, spec).map_err(|_| bad("the path must name a sub-cgroup, without '..'"))?;
+        Ok(SubCgroup { controllers, path })
+    }
+
+    /// Whether it applies to a hierarchy carrying `controllers`.
+    pub fn applies_to(&self, controllers: &[String]) -> bool {
+        self.controllers
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| controllers.contains(c)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exec_sub_cgroups_parse_and_stay_inside() {
+        let sub = SubCgroup::parse("memory,pids:a/b").unwrap();
+        assert_eq!(sub.path, PathBuf::from("a/b"));
+        assert!(sub.applies_to(&["pids".into()]));
+        assert!(!sub.applies_to(&["cpu".into()]));
+        assert!(SubCgroup::parse("x").unwrap().applies_to(&["cpu".into()]));
+        for bad in ["../x", "/x", "", "memory:.."] {
+            assert!(SubCgroup::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
 
     #[test]
     fn unset_path_nests_the_id_under_the_callers_cgroup() {

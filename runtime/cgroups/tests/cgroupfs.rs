@@ -549,3 +549,91 @@ fn freeze_waits_for_the_kernel_and_thaw_resumes() {
     assert_eq!(line.trim(), "second");
     assert!(start.elapsed() >= Duration::from_millis(200));
 }
+
+#[test]
+fn a_create_that_fails_in_a_later_hierarchy_leaves_nothing_behind() {
+    // "cgroup.max.depth" is an interface file of every cgroup2 directory but not a v1 file:
+    // on hybrid the v1 hierarchies succeed and the unified one fails last; on v2 it fails at once.
+    let id = format!("berth-cgtest-{}-createfail", std::process::id());
+    let path = format!("{id}/cgroup.max.depth");
+    let mut manager = berth_cgroups::resolve(&CgroupRequest {
+        cgroups_path: Some(&path),
+        systemd: false,
+        container_id: &id,
+    })
+    .unwrap();
+    let err = manager.create().unwrap_err();
+    assert!(err.to_string().contains("cgroup.max.depth"), "{err}");
+    let leftovers: Vec<PathBuf> = manager
+        .state()
+        .paths
+        .values()
+        .filter_map(|leaf| leaf.parent().map(Path::to_owned))
+        .filter(|dir| dir.exists())
+        .collect();
+    assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
+}
+
+#[test]
+fn the_systemd_form_maps_onto_the_hierarchy_roots_without_creating_anything() {
+    if std::path::Path::new("/run/systemd/system").exists() {
+        let err = berth_cgroups::resolve(&CgroupRequest { cgroups_path: Some("machine.slice:berth:x"), systemd: true, container_id: "x" })
+            .err()
+            .unwrap();
+        assert!(matches!(err, Error::SystemdRunning));
+        return;
+    }
+    let manager = berth_cgroups::resolve(&CgroupRequest {
+        cgroups_path: Some("machine-pods.slice:berth:c1"),
+        systemd: true,
+        container_id: "c1",
+    })
+    .unwrap();
+    let state = manager.state();
+    for dir in state.paths.values() {
+        assert!(dir.ends_with("machine.slice/machine-pods.slice/berth-c1.scope"), "{}", dir.display());
+        assert!(!dir.exists());
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let memory_or_unified = state.paths.get("memory").or(state.paths.get(UNIFIED_KEY)).unwrap();
+    let hierarchy_root = memory_or_unified.ancestors().nth(3).unwrap();
+    assert!(mountinfo.contains(&format!(" {} ", hierarchy_root.display())), "{} is not a mountpoint", hierarchy_root.display());
+}
+
+#[test]
+fn exec_joins_an_existing_sub_cgroup_and_pids_include_it() {
+    let mut fx = Fixture::new("execsub");
+    let main_pid = fx.spawn("read x; sleep 100");
+    // Make the sub-cgroup in every hierarchy (on v2 a cgroup with processes cannot have
+    // children with controllers, but a plain child for process placement is fine).
+    let state = fx.state();
+    let dirs: Vec<PathBuf> = state.paths.values().map(|d| d.join("sub")).collect();
+    let mut unique = dirs.clone();
+    unique.sort();
+    unique.dedup();
+    for dir in &unique {
+        std::fs::create_dir(dir).unwrap();
+    }
+    if let Some(cpuset) = state.paths.get("cpuset") {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            std::fs::write(cpuset.join("sub").join(file), std::fs::read(cpuset.join(file)).unwrap()).unwrap();
+        }
+    }
+    let mut extra = Command::new("sleep").arg("100").spawn().unwrap();
+    let extra_pid = extra.id() as i32;
+    let result = fx.manager.add_task_to_sub(extra_pid, "sub");
+    let err = fx.manager.add_task_to_sub(extra_pid, "nosuch").unwrap_err();
+    let bad = fx.manager.add_task_to_sub(extra_pid, "../escape").unwrap_err();
+    let mut pids = fx.manager.pids().unwrap_or_default();
+    pids.sort();
+    let procs = std::fs::read_to_string(dirs[0].join("cgroup.procs")).unwrap_or_default();
+    let _ = extra.kill();
+    let _ = extra.wait();
+    result.unwrap();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(bad.to_string().contains("exec --cgroup"), "{bad}");
+    let mut want = vec![main_pid, extra_pid];
+    want.sort();
+    assert_eq!(pids, want);
+    assert!(procs.lines().any(|l| l == extra_pid.to_string()), "{procs}");
+}

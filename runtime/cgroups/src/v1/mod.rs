@@ -15,7 +15,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::hierarchy::{Host, Layout};
-use crate::path::CgroupPath;
+use crate::path::{CgroupPath, SubCgroup};
 use crate::{CgroupState, Manager, Stats, UNIFIED_KEY};
 
 /// How long freeze and thaw may take before it is an error.
@@ -227,6 +227,30 @@ impl Manager for V1Manager {
         let pid = pid.to_string();
         for h in self.all_dirs() {
             files::write(&h.dir, "cgroup.procs", &pid, "add_task (cgroup.procs)")?;
+        }
+        Ok(())
+    }
+
+    fn add_task_to_sub(&self, pid: i32, spec: &str) -> Result<()> {
+        let sub = SubCgroup::parse(spec)?;
+        // Resolve every directory first, so a missing one moves the process nowhere.
+        let mut targets = Vec::new();
+        for h in self.all_dirs() {
+            let dir = if sub.applies_to(&h.controllers) && !h.controllers.is_empty() {
+                h.dir.join(&sub.path)
+            } else {
+                h.dir.clone()
+            };
+            if !dir.is_dir() {
+                return Err(Error::BadSubCgroup {
+                    spec: spec.to_owned(),
+                    reason: format!("{} does not exist", dir.display()),
+                });
+            }
+            targets.push(dir);
+        }
+        for dir in targets {
+            files::write(&dir, "cgroup.procs", &pid.to_string(), "exec --cgroup (cgroup.procs)")?;
         }
         Ok(())
     }

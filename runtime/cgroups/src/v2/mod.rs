@@ -15,7 +15,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::error::{Error, Result};
 use crate::files;
 use crate::hierarchy::{Hierarchy, Layout};
-use crate::path::CgroupPath;
+use crate::path::{CgroupPath, SubCgroup};
 use crate::{CgroupState, Manager, Stats, UNIFIED_KEY};
 
 /// How long freeze and thaw may take before it is an error.
@@ -158,6 +158,24 @@ impl Manager for V2Manager {
 
     fn add_task(&self, pid: i32) -> Result<()> {
         files::write(&self.dir, "cgroup.procs", &pid.to_string(), "add_task (cgroup.procs)")
+    }
+
+    fn add_task_to_sub(&self, pid: i32, spec: &str) -> Result<()> {
+        let sub = SubCgroup::parse(spec)?;
+        if sub.controllers.is_some() {
+            return Err(Error::BadSubCgroup {
+                spec: spec.to_owned(),
+                reason: "cgroup v2 has one hierarchy: give a path without controllers".into(),
+            });
+        }
+        let dir = self.dir.join(&sub.path);
+        if !dir.is_dir() {
+            return Err(Error::BadSubCgroup {
+                spec: spec.to_owned(),
+                reason: format!("{} does not exist", dir.display()),
+            });
+        }
+        files::write(&dir, "cgroup.procs", &pid.to_string(), "exec --cgroup (cgroup.procs)")
     }
 
     fn freeze(&self) -> Result<()> {
