@@ -288,18 +288,21 @@ fn parse_auth_params(text: &str) -> BTreeMap<String, String> {
     }
 }
 
-/// The URL that asks `realm` for a token for `service` and `scope`.
-pub(crate) fn token_url(realm: &str, service: Option<&str>, scope: &str) -> String {
+/// The URL that asks `realm` for a token for `service` and every one of
+/// `scopes` (one `scope=` parameter each, as docker sends them).
+pub(crate) fn token_url(realm: &str, service: Option<&str>, scopes: &[String]) -> String {
     let mut url = realm.to_owned();
     let mut separator = if realm.contains('?') { '&' } else { '?' };
-    for (key, value) in [("service", service), ("scope", Some(scope))] {
-        if let Some(value) = value {
-            url.push(separator);
-            url.push_str(key);
-            url.push('=');
-            url.push_str(&percent_encode(value));
-            separator = '&';
-        }
+    let service = service.map(|s| ("service", s));
+    for (key, value) in service
+        .into_iter()
+        .chain(scopes.iter().map(|s| ("scope", s.as_str())))
+    {
+        url.push(separator);
+        url.push_str(key);
+        url.push('=');
+        url.push_str(&percent_encode(value));
+        separator = '&';
     }
     url
 }
@@ -371,9 +374,13 @@ mod tests {
             token_url(
                 "http://h/token?x=1",
                 Some("svc 1"),
-                "repository:a/b:pull,push"
+                &[
+                    "repository:a/b:pull,push".into(),
+                    "repository:c:pull".into()
+                ]
             ),
-            "http://h/token?x=1&service=svc%201&scope=repository%3Aa%2Fb%3Apull%2Cpush"
+            "http://h/token?x=1&service=svc%201&scope=repository%3Aa%2Fb%3Apull%2Cpush\
+             &scope=repository%3Ac%3Apull"
         );
     }
 

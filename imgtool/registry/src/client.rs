@@ -277,6 +277,47 @@ impl Client {
         Ok(BlobPush::Uploaded)
     }
 
+    /// Links blob `digest` from `from_repository` of the same registry into
+    /// `reference`'s repository, without sending its bytes.
+    ///
+    /// `Ok(true)`: mounted. `Ok(false)`: the registry declined (the source
+    /// lacks the blob, or mounting is off); the upload session it opened
+    /// instead is cancelled, and the caller pushes the blob with
+    /// [`Client::push_blob`].
+    pub fn mount_blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        from_repository: &str,
+    ) -> Result<bool, Error> {
+        let target = format!(
+            "/v2/{}/blobs/uploads/?mount={}&from={}",
+            reference.repository(),
+            crate::auth::percent_encode(&digest.to_string()),
+            crate::auth::percent_encode(from_repository),
+        );
+        let access = Access::Mount {
+            from: from_repository,
+        };
+        let mut response =
+            self.transport
+                .send(reference, access, Request::new("POST", target.clone()))?;
+        match response.status().as_u16() {
+            201 => Ok(true),
+            202 => {
+                if let Some(location) = response
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    self.cancel_upload(reference, &self.transport.url(reference, location)?);
+                }
+                Ok(false)
+            }
+            _ => Err(self.unexpected(reference, "POST", &target, &mut response)),
+        }
+    }
+
     /// Uploads a manifest under `reference`'s tag (or digest) and returns its digest.
     ///
     /// When `reference` is pinned to a digest, `bytes` must hash to it.

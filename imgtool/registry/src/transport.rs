@@ -30,16 +30,25 @@ const TOKEN_BODY_LIMIT: u64 = 1024 * 1024;
 
 /// What a request needs to be allowed to do in its repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
+pub(crate) enum Access<'a> {
     Pull,
     Push,
+    /// Push here, and read the named repository a blob is mounted from.
+    Mount {
+        from: &'a str,
+    },
 }
 
-impl Access {
-    fn scope(self, repository: &str) -> String {
+impl Access<'_> {
+    /// The token scopes this access needs in `repository`.
+    fn scopes(self, repository: &str) -> Vec<String> {
         match self {
-            Access::Pull => format!("repository:{repository}:pull"),
-            Access::Push => format!("repository:{repository}:pull,push"),
+            Access::Pull => vec![format!("repository:{repository}:pull")],
+            Access::Push => vec![format!("repository:{repository}:pull,push")],
+            Access::Mount { from } => vec![
+                format!("repository:{repository}:pull,push"),
+                format!("repository:{from}:pull"),
+            ],
         }
     }
 }
@@ -101,7 +110,7 @@ struct Endpoint {
     /// What `GET /v2/` asked for, updated by the challenge of any later 401
     /// (some registries let anyone list `/v2/` and guard repositories only).
     challenge: Mutex<Option<Challenge>>,
-    /// Bearer tokens by scope.
+    /// Bearer tokens by their space-joined scopes.
     tokens: Mutex<HashMap<String, String>>,
 }
 
@@ -151,7 +160,7 @@ impl Transport {
     pub(crate) fn send(
         &self,
         reference: &Reference,
-        access: Access,
+        access: Access<'_>,
         mut request: Request<'_>,
     ) -> Result<Response<Body>, Error> {
         let endpoint = self.endpoint(reference)?;
@@ -332,7 +341,7 @@ impl Transport {
         &self,
         endpoint: &Endpoint,
         reference: &Reference,
-        access: Access,
+        access: Access<'_>,
         refresh: bool,
     ) -> Result<Option<String>, Error> {
         let credentials = self.credentials_for(reference)?;
@@ -342,10 +351,11 @@ impl Transport {
             Some(Challenge::Basic) => return Ok(credentials.map(|c| c.basic_header())),
             Some(Challenge::Bearer { realm, service, .. }) => (realm, service),
         };
-        let scope = access.scope(reference.repository());
+        let scopes = access.scopes(reference.repository());
+        let key = scopes.join(" ");
         if !refresh {
             let tokens = lock(&endpoint.tokens);
-            if let Some(token) = tokens.get(&scope) {
+            if let Some(token) = tokens.get(&key) {
                 return Ok(Some(format!("Bearer {token}")));
             }
         }
@@ -354,22 +364,22 @@ impl Transport {
             reference,
             realm,
             service.as_deref(),
-            &scope,
+            &scopes,
             credentials,
         )?;
         let header = format!("Bearer {token}");
-        lock(&endpoint.tokens).insert(scope, token);
+        lock(&endpoint.tokens).insert(key, token);
         Ok(Some(header))
     }
 
-    /// Asks the token realm for a token for `scope`, with basic credentials when known.
+    /// Asks the token realm for a token for `scopes`, with basic credentials when known.
     fn fetch_token(
         &self,
         endpoint: &Endpoint,
         reference: &Reference,
         realm: &str,
         service: Option<&str>,
-        scope: &str,
+        scopes: &[String],
         credentials: Option<Credentials>,
     ) -> Result<String, Error> {
         let realm_host = realm.strip_prefix("http://");
@@ -383,7 +393,7 @@ impl Transport {
                 .into());
             }
         }
-        let url = auth::token_url(realm, service, scope);
+        let url = auth::token_url(realm, service, scopes);
         let mut request = self.agent.get(&url);
         if let Some(credentials) = &credentials {
             request = request.header("authorization", credentials.basic_header());

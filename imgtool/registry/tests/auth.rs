@@ -225,3 +225,46 @@ fn one_client_serves_parallel_pulls() {
         "the pull token is fetched once and shared"
     );
 }
+
+#[test]
+fn mount_under_token_auth_asks_for_both_repositories() {
+    let tokens = TokenServer::start(Some("berth:tokenpw"));
+    let registry = Registry::start(RegistryAuth::Token {
+        realm: tokens.realm(),
+        service: token_server::SERVICE.into(),
+        issuer: token_server::ISSUER.into(),
+        cert: tokens.cert.clone(),
+    });
+    let image = Image::three_layers("amd64");
+    support::skopeo_push(&registry, &image, "tok/source:v1", Some("berth:tokenpw"));
+    let files = TempDir::new("mount-files");
+    let client = client_with(
+        Some(Credentials::new("berth", "tokenpw")),
+        &files.path().join("absent.json"),
+    );
+    let target = registry.reference("tok/target:v1");
+    let layer = &image.layers[1];
+
+    let before = tokens.requests().len();
+    assert!(client
+        .mount_blob(&target, &layer.digest, "tok/source")
+        .unwrap());
+    let asked = &tokens.requests()[before];
+    let scopes: Vec<String> = asked
+        .query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("scope="))
+        .map(token_server::percent_decode)
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            "repository:tok/target:pull,push",
+            "repository:tok/source:pull"
+        ]
+    );
+    assert_eq!(
+        support::pull_blob(&client, &target, layer).unwrap(),
+        layer.bytes
+    );
+}

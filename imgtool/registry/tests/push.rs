@@ -269,3 +269,30 @@ fn pushed_multi_arch_index_is_resolved_by_skopeo_and_the_client() {
     let picked = client.get_manifest(&reference, &Platform::host()).unwrap();
     assert_eq!(picked.digest, amd64.manifest.digest);
 }
+
+#[test]
+fn mount_links_a_blob_from_another_repository() {
+    let registry = Registry::start(RegistryAuth::None);
+    let image = Image::three_layers("amd64");
+    support::skopeo_push(&registry, &image, "source/app:v1", None);
+    let client = Client::new(ClientOptions::default());
+    let target = registry.reference("target/app:v1");
+    let layer = &image.layers[0];
+
+    assert!(!client.blob_exists(&target, &layer.digest).unwrap());
+    assert!(client
+        .mount_blob(&target, &layer.digest, "source/app")
+        .unwrap());
+    assert!(client.blob_exists(&target, &layer.digest).unwrap());
+    assert_eq!(
+        support::pull_blob(&client, &target, layer).unwrap(),
+        layer.bytes
+    );
+
+    // A source without the blob: declined, and nothing appears.
+    let absent = Blob::new(support::LAYER_TAR, b"never pushed".to_vec());
+    assert!(!client
+        .mount_blob(&target, &absent.digest, "source/app")
+        .unwrap());
+    assert!(!client.blob_exists(&target, &absent.digest).unwrap());
+}

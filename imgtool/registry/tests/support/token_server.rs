@@ -67,18 +67,18 @@ impl TokenServer {
                 let body = r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#;
                 return PeerResponse::new("401 Unauthorized", body);
             }
-            let scope = asked
+            let scopes: Vec<String> = asked
                 .query
                 .split('&')
-                .find_map(|kv| kv.strip_prefix("scope="))
+                .filter_map(|kv| kv.strip_prefix("scope="))
                 .map(percent_decode)
-                .unwrap_or_default();
+                .collect();
             let subject = asked
                 .basic
                 .as_deref()
                 .and_then(|b| b.split(':').next())
                 .unwrap_or("");
-            let token = signer.token(&scope, subject);
+            let token = signer.token(&scopes, subject);
             let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
             PeerResponse::new("200 OK", body).header("Content-Type", "application/json")
         });
@@ -108,13 +108,15 @@ struct Signer {
 }
 
 impl Signer {
-    /// A JWT granting the actions of `scope` (`repository:NAME:ACTIONS`).
-    fn token(&self, scope: &str, subject: &str) -> String {
+    /// A JWT granting the actions of every scope (`repository:NAME:ACTIONS`).
+    fn token(&self, scopes: &[String], subject: &str) -> String {
         let mut access = Vec::new();
-        let parts: Vec<&str> = scope.splitn(3, ':').collect();
-        if let [kind, name, actions] = parts.as_slice() {
-            let actions: Vec<&str> = actions.split(',').collect();
-            access.push(serde_json::json!({"type": kind, "name": name, "actions": actions}));
+        for scope in scopes {
+            let parts: Vec<&str> = scope.splitn(3, ':').collect();
+            if let [kind, name, actions] = parts.as_slice() {
+                let actions: Vec<&str> = actions.split(',').collect();
+                access.push(serde_json::json!({"type": kind, "name": name, "actions": actions}));
+            }
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
