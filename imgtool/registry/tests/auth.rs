@@ -41,6 +41,19 @@ fn push_everything(
     support::push_image(client, &registry.reference(repo_tag), image).map(drop)
 }
 
+/// A token server handing tokens to `required` credentials (or anyone),
+/// and a registry that trusts it.
+fn token_registry(required: Option<&str>) -> (TokenServer, Registry) {
+    let tokens = TokenServer::start(required);
+    let registry = Registry::start(RegistryAuth::Token {
+        realm: tokens.realm(),
+        service: token_server::SERVICE.into(),
+        issuer: token_server::ISSUER.into(),
+        cert: tokens.cert.clone(),
+    });
+    (tokens, registry)
+}
+
 #[test]
 fn basic_auth_with_options_or_auth_file_and_clear_401s() {
     let registry = Registry::start(RegistryAuth::Htpasswd {
@@ -109,13 +122,7 @@ fn basic_auth_with_options_or_auth_file_and_clear_401s() {
 
 #[test]
 fn token_flow_with_credentials_for_pull_and_push_scopes() {
-    let tokens = TokenServer::start(Some("berth:tokenpw"));
-    let registry = Registry::start(RegistryAuth::Token {
-        realm: tokens.realm(),
-        service: token_server::SERVICE.into(),
-        issuer: token_server::ISSUER.into(),
-        cert: tokens.cert.clone(),
-    });
+    let (tokens, registry) = token_registry(Some("berth:tokenpw"));
     let image = Image::three_layers("amd64");
     support::skopeo_push(&registry, &image, "tok/app:v1", Some("berth:tokenpw"));
     let files = TempDir::new("token-files");
@@ -169,13 +176,7 @@ fn token_flow_with_credentials_for_pull_and_push_scopes() {
 
 #[test]
 fn anonymous_token_flow() {
-    let tokens = TokenServer::start(None);
-    let registry = Registry::start(RegistryAuth::Token {
-        realm: tokens.realm(),
-        service: token_server::SERVICE.into(),
-        issuer: token_server::ISSUER.into(),
-        cert: tokens.cert.clone(),
-    });
+    let (tokens, registry) = token_registry(None);
     let image = Image::three_layers("amd64");
     support::skopeo_push(&registry, &image, "open/app:v1", None);
     let files = TempDir::new("anon-files");
@@ -193,13 +194,7 @@ fn anonymous_token_flow() {
 
 #[test]
 fn one_client_serves_parallel_pulls() {
-    let tokens = TokenServer::start(None);
-    let registry = Registry::start(RegistryAuth::Token {
-        realm: tokens.realm(),
-        service: token_server::SERVICE.into(),
-        issuer: token_server::ISSUER.into(),
-        cert: tokens.cert.clone(),
-    });
+    let (tokens, registry) = token_registry(None);
     let image = Image::three_layers("amd64");
     support::skopeo_push(&registry, &image, "par/app:v1", None);
     let files = TempDir::new("parallel");
@@ -228,13 +223,7 @@ fn one_client_serves_parallel_pulls() {
 
 #[test]
 fn mount_under_token_auth_asks_for_both_repositories() {
-    let tokens = TokenServer::start(Some("berth:tokenpw"));
-    let registry = Registry::start(RegistryAuth::Token {
-        realm: tokens.realm(),
-        service: token_server::SERVICE.into(),
-        issuer: token_server::ISSUER.into(),
-        cert: tokens.cert.clone(),
-    });
+    let (tokens, registry) = token_registry(Some("berth:tokenpw"));
     let image = Image::three_layers("amd64");
     support::skopeo_push(&registry, &image, "tok/source:v1", Some("berth:tokenpw"));
     let files = TempDir::new("mount-files");
