@@ -9,7 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_cgroups::{CgroupRequest, CgroupState, Error, Layout, Manager, UNIFIED_KEY};
 use oci_spec::runtime::LinuxResources;
@@ -533,21 +533,26 @@ fn a_bad_cgroups_path_is_refused_before_anything_is_made() {
 }
 
 #[test]
-fn freeze_waits_for_the_kernel_and_thaw_resumes() {
+fn a_frozen_process_does_not_answer_until_thawed() {
     let mut fx = Fixture::new("resume");
     fx.spawn("read x; echo first; read y; echo second");
     fx.go();
+    let mut stdout = fx.stdout.take().unwrap();
     let mut line = String::new();
-    fx.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "first");
     fx.manager.freeze().unwrap();
     fx.stdin.as_mut().unwrap().write_all(b"y\n").unwrap();
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_millis(200));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = stdout.read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a frozen process answered");
     fx.manager.thaw().unwrap();
-    line.clear();
-    fx.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "second");
-    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap().trim(), "second");
+    reader.join().unwrap();
 }
 
 #[test]

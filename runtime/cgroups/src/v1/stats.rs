@@ -62,6 +62,10 @@ pub(super) fn read(m: &V1Manager) -> Result<Stats> {
             );
         }
     }
+    // Hybrid: hugetlb may live in the unified hierarchy instead.
+    if let (None, Some(dir)) = (m.dir_of("hugetlb"), m.unified_dir()) {
+        s.hugetlb = crate::v2::stats::read_hugetlb(dir)?;
+    }
     Ok(s)
 }
 

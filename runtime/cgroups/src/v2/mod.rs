@@ -1,7 +1,7 @@
 //! The cgroup v2 driver: one directory in the unified hierarchy.
 
 mod resources;
-mod stats;
+pub(crate) mod stats;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -1,5 +1,6 @@
 //! Stats from the v2 interface files, in runc's shape.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::Result;
@@ -47,6 +48,13 @@ pub(super) fn read(dir: &Path) -> Result<Stats> {
         s.blkio = stats::parse_v2_io_stat(&io);
     }
 
+    s.hugetlb = read_hugetlb(dir)?;
+    Ok(s)
+}
+
+/// Hugepage usage per page size from the hugetlb.<size>.current and .events files.
+pub(crate) fn read_hugetlb(dir: &Path) -> Result<BTreeMap<String, Hugetlb>> {
+    let mut out = BTreeMap::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name();
         let Some(size) = name
@@ -58,7 +66,7 @@ pub(super) fn read(dir: &Path) -> Result<Stats> {
             continue;
         };
         let hugetlb_events = files::read_keyed(dir, &format!("hugetlb.{size}.events"))?;
-        s.hugetlb.insert(
+        out.insert(
             size.to_owned(),
             Hugetlb {
                 usage: files::read_u64(dir, &format!("hugetlb.{size}.current"))?,
@@ -67,7 +75,7 @@ pub(super) fn read(dir: &Path) -> Result<Stats> {
             },
         );
     }
-    Ok(s)
+    Ok(out)
 }
 
 /// A limit file where "max" and a missing file both mean unlimited.
