@@ -1,0 +1,75 @@
+//! process.terminal: the pty master reaches the manager over --console-socket (SCM_RIGHTS),
+//! and the container's process has the slave as its stdio and controlling terminal.
+
+use berth_e2e::{fixture, Container, TempDir};
+use serde_json::json;
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::time::{Duration, Instant};
+
+/// Accept one connection on `listener` and take the fd it sends.
+fn receive_master(listener: UnixListener) -> OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let (stream, _) = listener.accept().expect("the runtime connects to the console socket");
+    let mut name = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).expect("recvmsg");
+    for cmsg in msg.cmsgs().expect("control messages") {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: the kernel just installed this descriptor in our table for us alone.
+            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no file descriptor came over the console socket");
+}
+
+/// Read from the pty master until `marker` shows up or a few seconds pass.
+fn read_until(master: &OwnedFd, marker: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while Instant::now() < deadline && !String::from_utf8_lossy(&seen).contains(marker) {
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(master), nix::poll::PollFlags::POLLIN)];
+        if nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16)).unwrap_or(0) == 0 {
+            continue;
+        }
+        match nix::unistd::read(master, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+#[test]
+fn the_terminal_goes_to_the_console_socket() {
+    let (runtime, mut bundle, id) = fixture("tty");
+    bundle.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["args"] = json!(["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; echo tty-marker; sleep 5"]);
+    });
+    let dir = TempDir::new("tty-socket");
+    let socket = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).expect("bind console socket");
+    let receiver = std::thread::spawn(move || receive_master(listener));
+    let container = Container::new(&runtime, &bundle, &id);
+    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
+    let master = receiver.join().expect("receiver thread");
+    container.start().success();
+    let out = read_until(&master, "tty-marker");
+    assert!(out.contains("/dev/pts/"), "the process's stdin is not a pty:\n{out}");
+    assert!(out.contains("stdio-is-a-tty"), "stdin/stdout are not the terminal:\n{out}");
+    assert!(out.contains("tty-marker"), "{out}");
+}
+
+#[test]
+fn a_terminal_without_a_console_socket_is_refused() {
+    let (runtime, mut bundle, id) = fixture("tty-nosock");
+    bundle.edit(|c| c["process"]["terminal"] = json!(true));
+    let container = Container::new(&runtime, &bundle, &id);
+    let outcome = container.create(&[]);
+    outcome.failure();
+    assert!(!runtime.root().join(&id).exists(), "state left behind for {id}");
+}
