@@ -16,6 +16,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Operations of [`Client`]: [`get_manifest`](Client::get_manifest) (a
+//! multi-arch index resolved to a [`Platform`]), [`fetch_manifest`](Client::fetch_manifest)
+//! (whatever the reference names), [`get_blob`](Client::get_blob),
+//! [`blob_exists`](Client::blob_exists), [`push_blob`](Client::push_blob),
+//! [`mount_blob`](Client::mount_blob) and [`put_manifest`](Client::put_manifest).
+//! Every transfer is checked against its digest and size as it streams; a
+//! [`Progress`] hook sees the bytes move. Errors are one [`Error`] enum whose
+//! messages are one line naming the registry, repository, URL or digest.
+//!
 //! Authentication: anonymous, HTTP basic, and the bearer token flow
 //! (`WWW-Authenticate: Bearer realm=...,service=...`), with credentials
 //! from [`ClientOptions::credentials`] or a docker-style auth file
