@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -324,17 +325,31 @@ pub(crate) fn percent_encode(text: &str) -> String {
 struct TokenAnswer {
     token: Option<String>,
     access_token: Option<String>,
+    expires_in: Option<u64>,
 }
 
-/// Reads the token out of a token endpoint's JSON answer.
-pub(crate) fn parse_token_answer(realm: &str, body: &[u8]) -> Result<String, AuthError> {
+/// How long a token lives when its answer does not say (the token spec's default).
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+
+/// A bearer token and how long it stays valid from when it was issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub(crate) value: String,
+    pub(crate) lifetime: Duration,
+}
+
+/// Reads the token and its lifetime out of a token endpoint's JSON answer.
+pub(crate) fn parse_token_answer(realm: &str, body: &[u8]) -> Result<Token, AuthError> {
     let answer: TokenAnswer =
         serde_json::from_slice(body).map_err(|source| AuthError::BadTokenAnswer {
             realm: realm.to_owned(),
             source,
         })?;
+    let lifetime = answer
+        .expires_in
+        .map_or(DEFAULT_TOKEN_LIFETIME, Duration::from_secs);
     match answer.token.or(answer.access_token) {
-        Some(token) if !token.is_empty() => Ok(token),
+        Some(value) if !value.is_empty() => Ok(Token { value, lifetime }),
         _ => Err(AuthError::EmptyToken {
             realm: realm.to_owned(),
         }),
@@ -366,6 +381,25 @@ mod tests {
         );
         assert!(parse_challenge("r", "Negotiate abc").is_err());
         assert!(parse_challenge("r", r#"Bearer service="x""#).is_err());
+    }
+
+    #[test]
+    fn token_answers() {
+        let token = parse_token_answer("r", br#"{"access_token":"a","expires_in":300}"#).unwrap();
+        assert_eq!(
+            (token.value.as_str(), token.lifetime),
+            ("a", Duration::from_secs(300))
+        );
+        let token = parse_token_answer("r", br#"{"token":"t"}"#).unwrap();
+        assert_eq!(token.lifetime, DEFAULT_TOKEN_LIFETIME);
+        assert!(matches!(
+            parse_token_answer("r", br#"{"token":""}"#),
+            Err(AuthError::EmptyToken { .. })
+        ));
+        assert!(matches!(
+            parse_token_answer("r", b"<html>"),
+            Err(AuthError::BadTokenAnswer { .. })
+        ));
     }
 
     #[test]

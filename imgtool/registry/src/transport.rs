@@ -12,7 +12,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use ureq::http::{self, Response};
@@ -25,6 +25,8 @@ use crate::reference::Reference;
 
 /// Longest error body read to explain a failed request.
 const ERROR_BODY_LIMIT: u64 = 64 * 1024;
+/// How long before its expiry a cached token is replaced.
+const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(15);
 /// Longest token endpoint answer accepted.
 const TOKEN_BODY_LIMIT: u64 = 1024 * 1024;
 
@@ -110,8 +112,9 @@ struct Endpoint {
     /// What `GET /v2/` asked for, updated by the challenge of any later 401
     /// (some registries let anyone list `/v2/` and guard repositories only).
     challenge: Mutex<Option<Challenge>>,
-    /// Bearer tokens by their space-joined scopes.
-    tokens: Mutex<HashMap<String, String>>,
+    /// Bearer tokens by their space-joined scopes, with when they stop
+    /// being worth sending.
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// Shared HTTP state for every registry a client talks to.
@@ -355,10 +358,14 @@ impl Transport {
         let key = scopes.join(" ");
         if !refresh {
             let tokens = lock(&endpoint.tokens);
-            if let Some(token) = tokens.get(&key) {
+            if let Some((token, _)) = tokens
+                .get(&key)
+                .filter(|(_, stale)| Instant::now() < *stale)
+            {
                 return Ok(Some(format!("Bearer {token}")));
             }
         }
+        let asked_at = Instant::now();
         let token = self.fetch_token(
             endpoint,
             reference,
@@ -367,8 +374,11 @@ impl Transport {
             &scopes,
             credentials,
         )?;
-        let header = format!("Bearer {token}");
-        lock(&endpoint.tokens).insert(key, token);
+        let header = format!("Bearer {}", token.value);
+        // Stop reusing a token a margin before it expires, so a request
+        // that cannot be replayed (a streamed upload) never carries a stale one.
+        let stale = asked_at + token.lifetime.saturating_sub(TOKEN_EXPIRY_MARGIN);
+        lock(&endpoint.tokens).insert(key, (token.value, stale));
         Ok(Some(header))
     }
 
@@ -381,7 +391,7 @@ impl Transport {
         service: Option<&str>,
         scopes: &[String],
         credentials: Option<Credentials>,
-    ) -> Result<String, Error> {
+    ) -> Result<auth::Token, Error> {
         let realm_host = realm.strip_prefix("http://");
         if let Some(rest) = realm_host {
             let host = rest.split(['/', '?']).next().unwrap_or_default();

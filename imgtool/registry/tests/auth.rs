@@ -44,7 +44,10 @@ fn push_everything(
 /// A token server handing tokens to `required` credentials (or anyone),
 /// and a registry that trusts it.
 fn token_registry(required: Option<&str>) -> (TokenServer, Registry) {
-    let tokens = TokenServer::start(required);
+    token_registry_with(TokenServer::start(required))
+}
+
+fn token_registry_with(tokens: TokenServer) -> (TokenServer, Registry) {
     let registry = Registry::start(RegistryAuth::Token {
         realm: tokens.realm(),
         service: token_server::SERVICE.into(),
@@ -256,4 +259,19 @@ fn mount_under_token_auth_asks_for_both_repositories() {
         support::pull_blob(&client, &target, layer).unwrap(),
         layer.bytes
     );
+}
+
+#[test]
+fn tokens_about_to_expire_are_not_reused() {
+    // 10 s of announced life is inside the client's 15 s margin: every
+    // request asks for a fresh token rather than risk a stale one.
+    let (tokens, registry) = token_registry_with(TokenServer::start_with_lifetime(None, 10));
+    let image = Image::three_layers("amd64");
+    support::skopeo_push(&registry, &image, "short/app:v1", None);
+    let files = TempDir::new("short-files");
+    let client = client_with(None, &files.path().join("absent.json"));
+    let before = tokens.requests().len();
+    pull_everything(&client, &registry, "short/app:v1", &image).unwrap();
+    // One manifest and four blobs (three layers and the config).
+    assert_eq!(tokens.requests().len() - before, 5);
 }

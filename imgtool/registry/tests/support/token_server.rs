@@ -48,6 +48,12 @@ impl TokenServer {
     /// Serves tokens to anyone presenting `user:password` (or anyone at all
     /// when `required` is None).
     pub fn start(required: Option<&str>) -> TokenServer {
+        TokenServer::start_with_lifetime(required, 300)
+    }
+
+    /// Like [`TokenServer::start`], announcing `expires_in` seconds per token
+    /// (the JWTs themselves stay valid for 300 s).
+    pub fn start_with_lifetime(required: Option<&str>, expires_in: u64) -> TokenServer {
         let dir = TempDir::new("token");
         let (cert, key) = super::self_signed_cert(dir.path(), "/CN=berth-test-token", None);
         let key_der = pem_body(&std::fs::read_to_string(&key).unwrap());
@@ -79,7 +85,7 @@ impl TokenServer {
                 .and_then(|b| b.split(':').next())
                 .unwrap_or("");
             let token = signer.token(&scopes, subject);
-            let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+            let body = serde_json::json!({"token": token, "expires_in": expires_in}).to_string();
             PeerResponse::new("200 OK", body).header("Content-Type", "application/json")
         });
         TokenServer {
