@@ -61,7 +61,8 @@ if [ "${1:-}" = "--runc" ]; then
 fi
 
 cargo build --workspace
-cargo test --workspace
+# --no-fail-fast: one failing crate must not hide the results of the others.
+cargo test --workspace --no-fail-fast
 
 # Script suites: any executable tests/suites/*.sh, each run from the root.
 status=0
