@@ -15,9 +15,12 @@ pub enum Error {
     /// A file could not be read.
     #[error("read {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
-    /// `update -r` got resources that do not parse.
+    /// A JSON file given on the command line (`update -r`, `exec --process`) does not parse.
     #[error("{path}: {field}: {message}")]
-    BadResources { path: PathBuf, field: String, message: String },
+    BadJson { path: PathBuf, field: String, message: String },
+    /// A flag's value has the wrong form.
+    #[error("{flag} {value:?}: expected {expected}")]
+    BadFlag { flag: &'static str, value: String, expected: &'static str },
     /// A helper program could not be run.
     #[error("run {program}: {source}")]
     Run { program: &'static str, source: std::io::Error },

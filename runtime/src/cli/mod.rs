@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod kill;
 mod list;
 mod pause;
@@ -78,6 +79,8 @@ pub enum Command {
     List(list::ListArgs),
     /// Write a default config.json.
     Spec(spec::SpecArgs),
+    /// Run a process in a running container.
+    Exec(exec::ExecArgs),
     /// Freeze every process of a container.
     Pause(pause::PauseArgs),
     /// Thaw a paused container.
@@ -108,6 +111,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Run(args) => args.run(&globals),
         Command::List(args) => args.run(&globals),
         Command::Spec(args) => args.run(),
+        Command::Exec(args) => args.run(&globals),
         Command::Pause(args) => args.run(&globals),
         Command::Resume(args) => args.run(&globals),
         Command::Ps(args) => args.run(&globals),

@@ -115,7 +115,7 @@ fn read_resources(path: &PathBuf) -> Result<LinuxResources, Error> {
     }
     .map_err(|source| Error::Read { path: path.clone(), source })?;
     let mut de = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| Error::BadResources {
+    serde_path_to_error::deserialize(&mut de).map_err(|e| Error::BadJson {
         path: path.clone(),
         field: e.path().to_string(),
         message: e.into_inner().to_string(),

@@ -1,8 +1,10 @@
 //! The container verbs: create, start, state, kill, delete, list, and run (create + start +
 //! wait). Each reads like the lifecycle it implements; the details live in the modules.
 
+mod exec;
 mod resources;
 
+pub use exec::{exec, CommandOverrides, ExecOptions, ExecProcess};
 pub use resources::{events, pause, pids, resume, stats, update, Event};
 
 use crate::process::{self, SpawnError, SpawnOptions};
@@ -299,27 +301,30 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
 /// `run`: create, start, and unless detached, wait for the container's exit, forwarding
 /// signals, then delete it. Returns the exit code to exit with (128+N for signal N).
 pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32, ContainerError> {
-    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
     // Block forwarded signals before the clone so none is lost; the init unblocks them.
-    let mut forwarded = SigSet::all();
-    for never in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
-        forwarded.remove(never);
-    }
-    if !detach {
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).map_err(|e| syscall("sigprocmask", "")(e.into()))?;
-    }
+    let forwarded = if detach { None } else { Some(block_forwarded_signals()?) };
     let created = create(root, opts)?;
     if let Err(e) = release(&created.state, &created.dir) {
         kill_and_wait(&created.state);
         let _ = destroy(&created.state, &created.dir);
         return Err(e);
     }
-    if detach {
-        return Ok(0);
-    }
+    let Some(forwarded) = forwarded else { return Ok(0) };
     let code = wait_forwarding(created.state.pid, &forwarded)?;
     destroy(&created.state, &created.dir)?;
     Ok(code)
+}
+
+/// Block the signals a foreground run or exec forwards to its process, so that none is lost
+/// before the signalfd reads them. Returns the set.
+fn block_forwarded_signals() -> Result<nix::sys::signal::SigSet, ContainerError> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    let mut forwarded = SigSet::all();
+    for never in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+        forwarded.remove(never);
+    }
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).map_err(|e| syscall("sigprocmask", "")(e.into()))?;
+    Ok(forwarded)
 }
 
 /// Wait for our child `pid`, forwarding every signal we receive to it.

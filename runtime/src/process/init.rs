@@ -8,7 +8,7 @@ use super::sync::{Channel, ToChild, ToParent};
 use crate::namespaces::NamespaceError;
 use crate::rootfs::RootfsError;
 use crate::security::{self, SecurityError};
-use crate::spec::Plan;
+use crate::spec::{Plan, ProcessPlan};
 use crate::{sys, tty};
 use std::ffi::CString;
 use std::io::Write;
@@ -59,7 +59,7 @@ pub enum InitError {
     Syscall { op: &'static str, what: String, source: std::io::Error },
 }
 
-fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+pub(super) fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
     let what = what.into();
     move |e| InitError::Syscall { op, what, source: e.into() }
 }
@@ -84,9 +84,10 @@ pub fn run(ctx: InitContext<'_>) -> ! {
     sys::exit_immediately(1)
 }
 
-type Step<T> = Result<T, (&'static str, InitError)>;
+/// A step's result: the error carries the name of the step that failed.
+pub(super) type Step<T> = Result<T, (&'static str, InitError)>;
 
-fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, E>) -> Step<T> {
+pub(super) fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, E>) -> Step<T> {
     result.map_err(|e| (name, e.into()))
 }
 
@@ -136,17 +137,13 @@ fn setup(ctx: &InitContext<'_>) -> Step<CString> {
         step("set up console", tty::setup_console(socket.as_fd()))?;
     }
     // 8. The program must exist in the container before we say we are ready.
-    let program = step("find executable", find_executable(plan))?;
+    let program = step("find executable", find_executable(&plan.process))?;
     // 9. Nothing of the container runs before it is in its cgroup.
     if !cgroup_joined {
         step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
     }
     // 10. Who the process is and what it may do.
-    step("drop capabilities", security::limit_bounding_set(&plan.process))?;
-    step("switch user", security::switch_user(&plan.process))?;
-    step("set capabilities", security::apply_capabilities(&plan.process))?;
-    let cwd = &plan.process.cwd;
-    step("chdir", nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display()))))?;
+    become_process(&plan.process)?;
     // 11. Ready: the parent records the container and returns.
     step("report ready", ctx.channel.send(&ToParent::Ready))?;
     Ok(program)
@@ -167,17 +164,32 @@ fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString) -> Step<std:
     let fifo = step("wait for start", nix::fcntl::open(fifo_path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(syscall("open", "exec fifo")))?;
     step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
     drop(fifo);
-    let umask = plan.process.umask.unwrap_or(0o022);
+    exec_process(&plan.process, &program, ctx.preserve_fds)
+}
+
+/// Take on the process's identity: bounding set, user and groups, capabilities, cwd.
+pub(super) fn become_process(process: &ProcessPlan) -> Step<()> {
+    step("drop capabilities", security::limit_bounding_set(process))?;
+    step("switch user", security::switch_user(process))?;
+    step("set capabilities", security::apply_capabilities(process))?;
+    let cwd = &process.cwd;
+    step("chdir", nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display()))))
+}
+
+/// The last steps before the program runs: umask, no_new_privs, inherited fds, signal mask,
+/// then execve. Returns only on failure.
+pub(super) fn exec_process(process: &ProcessPlan, program: &CString, preserve_fds: i32) -> Step<std::convert::Infallible> {
+    let umask = process.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    if plan.process.no_new_privileges {
+    if process.no_new_privileges {
         step("set no_new_privs", security::set_no_new_privs())?;
     }
-    step("pass file descriptors", pass_fds(ctx.preserve_fds))?;
+    step("pass file descriptors", pass_fds(preserve_fds))?;
     // Signals blocked by the parent (berth run forwards them) must not stay blocked.
     step("reset signal mask", nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None).map_err(syscall("sigprocmask", "")))?;
-    let args: Vec<CString> = plan.process.args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
-    let env: Vec<CString> = plan.process.env.iter().map(|e| CString::new(e.as_bytes()).unwrap_or_default()).collect();
-    let err = nix::unistd::execve(&program, &args, &env).unwrap_err();
+    let args: Vec<CString> = process.args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
+    let env: Vec<CString> = process.env.iter().map(|e| CString::new(e.as_bytes()).unwrap_or_default()).collect();
+    let err = nix::unistd::execve(program, &args, &env).unwrap_err();
     Err(("exec", syscall("execve", program.to_string_lossy().into_owned())(err)))
 }
 
@@ -192,19 +204,19 @@ fn pass_fds(preserve: i32) -> Result<(), InitError> {
 }
 
 /// Look process.args[0] up on the container's PATH, as execvp would, inside the new root.
-fn find_executable(plan: &Plan) -> Result<CString, InitError> {
+pub(super) fn find_executable(process: &ProcessPlan) -> Result<CString, InitError> {
     use std::os::unix::fs::PermissionsExt;
-    let name = &plan.process.args[0];
+    let name = &process.args[0];
     let executable = |p: &Path| std::fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     let found = if name.contains('/') {
-        let path = plan.process.cwd.join(name);
+        let path = process.cwd.join(name);
         match std::fs::metadata(&path) {
             Err(e) => return Err(InitError::NotExecutable { path, reason: e.to_string() }),
             Ok(_) if !executable(&path) => return Err(InitError::NotExecutable { path, reason: "not an executable file".into() }),
             Ok(_) => path,
         }
     } else {
-        plan.process
+        process
             .search_path()
             .split(':')
             .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))

@@ -84,7 +84,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     };
     drop(children_namespaces);
     drop(child_end);
-    let reaper = KillOnDrop(Some(pid));
+    let reaper = KillOnDrop::new(pid);
 
     // Put the init in its cgroup while it works on its mounts: on v1 this write waits for an
     // RCU grace period, which we overlap with the child's setup instead of adding it.
@@ -105,17 +105,21 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     Ok(Init { pid, start_time })
 }
 
-fn connect_console(path: &Path) -> Result<OwnedFd, SpawnError> {
+pub(super) fn connect_console(path: &Path) -> Result<OwnedFd, SpawnError> {
     let stream = std::os::unix::net::UnixStream::connect(path)
         .map_err(|source| SpawnError::Syscall { op: "connect --console-socket", what: path.display().to_string(), source })?;
     Ok(stream.into())
 }
 
-/// Kills and reaps the init unless defused: a failed create leaves no process behind.
-struct KillOnDrop(Option<i32>);
+/// Kills and reaps a child unless defused: a failed create or exec leaves no process behind.
+pub(super) struct KillOnDrop(Option<i32>);
 
 impl KillOnDrop {
-    fn defuse(mut self) {
+    pub(super) fn new(pid: i32) -> KillOnDrop {
+        KillOnDrop(Some(pid))
+    }
+
+    pub(super) fn defuse(mut self) {
         self.0 = None;
     }
 }
