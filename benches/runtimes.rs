@@ -108,17 +108,15 @@ fn contender(name: &'static str, runtime: Runtime) -> Contender {
     Contender { name, runtime, runs: Vec::new(), states: Vec::new() }
 }
 
-/// The median cost of crun's wrapper with `true` in crun's place.
-fn wrapper_overhead(rounds: usize) -> Duration {
-    let mut walls: Vec<Duration> = (0..rounds)
+/// crun's wrapper alone, with `true` in crun's place: a sample per round.
+fn wrapper_overhead(rounds: usize) -> Vec<Sample> {
+    (0..rounds)
         .map(|_| {
             let mut command = Command::new("unshare");
             command.args(["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER, "true"]);
-            wait_with_rusage(command, "crun wrapper").wall
+            wait_with_rusage(command, "crun wrapper")
         })
-        .collect();
-    walls.sort();
-    walls[walls.len() / 2]
+        .collect()
 }
 
 /// Runs one runtime command; aborts the benchmark if it fails.
@@ -165,7 +163,7 @@ fn millis(sample: &Sample) -> f64 {
     sample.wall.as_secs_f64() * 1e3
 }
 
-fn report(contenders: &[Contender], wrapper: Duration) {
+fn report(contenders: &[Contender], wrapper: Vec<Sample>) {
     let base_run = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.runs, millis));
     let base_state = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.states, millis));
     let ratio = |value: f64, base: Option<f64>| match base {
@@ -191,13 +189,18 @@ fn report(contenders: &[Contender], wrapper: Duration) {
             ratio(state, base_state)
         );
     }
-    let wrapper_ms = wrapper.as_secs_f64() * 1e3;
+    let wrapper_ms = median(&wrapper, millis);
+    let wrapper_rss = median(&wrapper, |s| s.max_rss_kib as f64) / 1024.0;
     println!(
-        "crun's figures include its unshare wrapper, {wrapper_ms:.2} ms on its own (its peak RSS \
-         is folded into crun's)"
+        "crun's figures include its unshare wrapper: {wrapper_ms:.2} ms and {wrapper_rss:.1} MiB \
+         peak RSS on its own"
     );
     if let Some(crun) = contenders.iter().find(|c| c.name == "crun") {
-        let net = median(&crun.runs, millis) - wrapper_ms;
-        println!("crun run median less the wrapper: {net:.2} ms ({})", ratio(net, base_run));
-    }
-}
+        let run = median(&crun.runs, millis) - wrapper_ms;
+        let state = median(&crun.states, millis) - wrapper_ms;
+        println!(
+            "crun less the wrapper's time: run {run:.2} ms ({}), state {state:.2} ms ({})",
+            ratio(run, base_run),
+            ratio(state, base_state)
+        );
+    }}
