@@ -642,3 +642,30 @@ fn exec_joins_an_existing_sub_cgroup_and_pids_include_it() {
     assert_eq!(pids, want);
     assert!(procs.lines().any(|l| l == extra_pid.to_string()), "{procs}");
 }
+
+#[test]
+fn block_io_weight_is_converted_on_v2_and_needs_a_weight_scheduler_on_v1() {
+    let fx = Fixture::new("ioweight");
+    let result = fx.apply(json!({"blockIO": {"weight": 500}}));
+    let (ctl, files) = if v2() { ("", ["io.bfq.weight", "io.weight"]) } else { ("blkio", ["blkio.bfq.weight", "blkio.weight"]) };
+    let dir = fx.dir(ctl);
+    if let Some(file) = files.iter().find(|f| dir.join(f).exists()) {
+        result.unwrap();
+        let text = fx.read(ctl, file);
+        // BFQ takes the v1 weight as is; io.weight gets 1 + (500-10)*9999/990 = 4950.
+        let want = if file.contains("bfq") { "500" } else { "4950" };
+        assert!(text.lines().any(|l| l.split_whitespace().last() == Some(want)), "{file}: {text}");
+    } else {
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("linux.resources.blockIO.weight"), "{err}");
+    }
+}
+
+#[test]
+fn rdma_limits_without_such_a_device_or_controller_are_errors_naming_the_field() {
+    let fx = Fixture::new("rdma");
+    let err = fx.apply(json!({"rdma": {"nosuchdev0": {"hcaHandles": 2, "hcaObjects": 100}}})).unwrap_err();
+    assert!(err.to_string().contains("linux.resources.rdma"), "{err}");
+    let err = fx.apply(json!({"rdma": {"bad dev": {"hcaHandles": 2}}})).unwrap_err();
+    assert!(err.to_string().contains("linux.resources.rdma"), "{err}");
+}
