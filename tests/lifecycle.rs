@@ -375,7 +375,7 @@ fn errors_go_to_the_log_file_as_json_records_and_to_stderr() {
 fn ids_with_slash_or_dotdot_are_refused() {
     let (runtime, mut bundle, _) = fixture("bad-id");
     bundle.args(&["true"]);
-    for bad in ["a/b", "..", "../escape", "."] {
+    for bad in ["a/b", "..", "../escape", ".", "with space", "semi;colon", "new\nline", ""] {
         let container = Container::new(&runtime, &bundle, bad);
         container.create(&[]).failure();
     }

@@ -145,3 +145,35 @@ pub fn is_gone_or_zombie(pid: i32) -> bool {
         Err(_) => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_lines_parse_with_optional_fields_and_escapes() {
+        let text = "65 43 254:0 /tmp/b/rootfs / ro,relatime shared:1 master:2 - ext4 /dev/vda rw,discard\n\
+                    70 67 0:39 / /mnt/with\\040space rw,nosuid - tmpfs tmpfs rw,size=1024k,mode=700\n\
+                    garbage line\n";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 2);
+        let root = &mounts[0];
+        assert_eq!((root.id, root.parent), (65, 43));
+        assert_eq!(root.root, "/tmp/b/rootfs");
+        assert!(root.has_option("ro") && root.is_shared() && root.is_slave());
+        assert_eq!(root.fstype, "ext4");
+        assert!(root.has_super_option("discard"));
+        let tmpfs = mount_at(&mounts, "/mnt/with space").expect("unescaped mount point");
+        assert!(tmpfs.optional.is_empty() && !tmpfs.is_shared());
+        assert!(tmpfs.has_super_option("size=1024k") && tmpfs.has_super_option("mode=700"));
+    }
+
+    #[test]
+    fn status_fields_are_found_by_exact_name() {
+        let status = "Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGroups:\t\nCapEff:\t0000000000000020\n";
+        assert_eq!(status_field(status, "Uid"), Some("1000\t1000\t1000\t1000"));
+        assert_eq!(status_field(status, "Groups"), Some(""));
+        assert_eq!(status_field(status, "Cap"), None);
+        assert_eq!(status_field(status, "CapEff"), Some("0000000000000020"));
+    }
+}
