@@ -15,14 +15,16 @@ bundle=${1:-$here/busybox}
 busybox=/bin/busybox
 
 # Debian's busybox-static is statically linked, so the rootfs needs no libc.
-if ! [ -x "$busybox" ] || ! "$busybox" --list-full >/dev/null 2>&1; then
+# Debian's plain `busybox` package is dynamic: busybox-static replaces it.
+is_static_busybox() {
+	[ -x "$busybox" ] && "$busybox" --list-full >/dev/null 2>&1 && ! ldd "$busybox" >/dev/null 2>&1
+}
+if ! is_static_busybox; then
 	echo "make-busybox: installing busybox-static" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >&2 ||
-		{ apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static >&2; }
-fi
-if file_out=$(LC_ALL=C ldd "$busybox" 2>&1) && ! echo "$file_out" | grep -q "not a dynamic"; then
-	echo "make-busybox: $busybox is dynamically linked; install busybox-static" >&2
-	exit 1
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -q busybox-static >&2 ||
+		{ apt-get update -q >&2 && apt-get install -y -q busybox-static >&2; }
+	is_static_busybox || { echo "make-busybox: no static $busybox after installing busybox-static" >&2; exit 1; }
 fi
 
 mkdir -p "$bundle"
