@@ -58,9 +58,13 @@ users:x:100:
 nogroup:x:65534:
 GROUP
 cd "$bundle"
-rm -rf "$rootfs"
+# Two renames, so a reader (a test copying the rootfs) never finds it gone
+# for longer than between them; the old tree is removed afterwards.
+old=$bundle/rootfs.old.$$
+[ -e "$rootfs" ] && mv "$rootfs" "$old"
 mv "$tmp" "$rootfs"
 trap - EXIT
+rm -rf "$old"
 
 # The committed config.json; rewritten here so that script and file agree.
 # ociVersion is runc spec's 1.0.2-dev: crun 1.8.1 refuses "1.2.0" ("unknown
