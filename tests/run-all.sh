@@ -16,22 +16,31 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 
-# Debian packages the tests and benchmarks use, by the command that shows
-# each is there. busybox-static makes the example bundle; runc and crun are
-# the reference runtimes; unshare, mount and stat come from util-linux, mount
-# and coreutils; ip from iproute2.
+# Debian packages the workspace's tests and benchmarks use, each found by a
+# command (or file) it provides. busybox-static makes the example bundle and
+# the VM's initramfs; runc and crun are the reference runtimes; containerd
+# drives berth through its runc shim; skopeo, docker-registry and openssl
+# serve the registry tests; qemu, the cloud kernel and cpio boot the cgroup v2
+# VM; the rest are the tools the tests call.
 missing=
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing="$missing $2"; }
-need busybox busybox-static
-need runc runc
-need crun crun
-need unshare util-linux
-need mount mount
-need stat coreutils
-need ip iproute2
-if [ -x /bin/busybox ] && ! /bin/busybox --list-full >/dev/null 2>&1; then
-	missing="$missing busybox-static"
-fi
+need_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing="$missing $2"; }
+need_cmd busybox busybox-static
+need_cmd runc runc
+need_cmd crun crun
+need_cmd containerd containerd
+need_cmd skopeo skopeo
+need_cmd docker-registry docker-registry
+need_cmd openssl openssl
+need_cmd qemu-system-x86_64 qemu-system-x86
+need_cmd cpio cpio
+need_cmd unshare util-linux
+need_cmd setpriv util-linux
+need_cmd mount mount
+need_cmd ps procps
+need_cmd ip iproute2
+need_cmd stat coreutils
+need_cmd tar tar
+ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || missing="$missing linux-image-cloud-amd64"
 if [ -n "$missing" ]; then
 	echo "run-all: installing$missing" >&2
 	export DEBIAN_FRONTEND=noninteractive
