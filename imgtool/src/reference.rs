@@ -47,8 +47,9 @@ fn valid_component(component: &str) -> bool {
 
 fn valid_host(host: &str) -> bool {
     let (name, port) = host.split_once(':').unwrap_or((host, "0"));
-    !name.is_empty()
+    name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !name.contains("..")
         && !port.is_empty()
         && port.bytes().all(|b| b.is_ascii_digit())
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use berth_img::import::{self, ImportOptions};
+use berth_img::layer::Limits;
 use berth_img::reference::Reference;
 use berth_img::store::Store;
 use clap::Args;
@@ -16,10 +17,17 @@ pub struct ImportArgs {
     /// Leave the layers packed until a bundle needs them.
     #[arg(long)]
     no_unpack: bool,
+    /// Largest uncompressed size of one layer, in bytes (a decompression bomb guard).
+    #[arg(long, value_name = "BYTES")]
+    max_layer_size: Option<u64>,
 }
 
 pub fn run(store: &Store, args: ImportArgs) -> super::Result {
-    let options = ImportOptions { name: args.name, no_unpack: args.no_unpack };
+    let mut limits = Limits::default();
+    if let Some(max) = args.max_layer_size {
+        limits.max_layer_bytes = max;
+    }
+    let options = ImportOptions { name: args.name, no_unpack: args.no_unpack, limits };
     for added in import::import(store, &args.source, &options)? {
         match added.reference {
             Some(reference) => println!("{reference} {}", added.descriptor.digest),

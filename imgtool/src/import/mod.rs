@@ -115,6 +115,8 @@ pub struct ImportOptions {
     pub name: Option<Reference>,
     /// Do not unpack the layers now (bundle will when first needed).
     pub no_unpack: bool,
+    /// Limits for unpacking.
+    pub limits: crate::layer::Limits,
 }
 
 /// An image found in a source, before it is added.
@@ -155,7 +157,7 @@ pub fn import(store: &Store, source: &Path, options: &ImportOptions) -> Result<V
     // 3. Unpack layers and commit.
     progress.finish();
     let unpacking = Progress::bytes("unpack", 0);
-    let added = txn.commit(!options.no_unpack, &unpacking)?;
+    let added = txn.commit(!options.no_unpack, options.limits, &unpacking)?;
     unpacking.finish();
     Ok(added)
 }

@@ -175,7 +175,7 @@ impl<'s> Transaction<'s> {
 
     /// Unpack the new images' layers that the store lacks, then move the
     /// blobs and layers into place and record the references.
-    pub fn commit(self, unpack: bool, progress: &Progress) -> Result<Vec<Added>, StoreError> {
+    pub fn commit(self, unpack: bool, limits: layer::Limits, progress: &Progress) -> Result<Vec<Added>, StoreError> {
         let _lock = self.store.lock()?;
         // 1. Unpack missing layers into staging, in parallel.
         let mut jobs: Vec<LayerJob> = Vec::new();
@@ -196,7 +196,7 @@ impl<'s> Transaction<'s> {
                 }
             }
         }
-        let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits: layer::Limits::default() };
+        let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits };
         layer::unpack_parallel(&jobs, &options, progress)?;
         // 2. Move the blobs the images use into the store (content-addressed:
         // an existing one is the same).

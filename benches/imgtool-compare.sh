@@ -1,0 +1,112 @@
+#!/bin/bash
+# Layer unpack and bundle speed of berth-img against umoci and gzip|tar, side
+# by side in one run, on a large generated image: /usr/share and /usr/include
+# of this machine as two gzip layers, the second also whiting out part of the
+# first (.wh. files and an opaque directory).
+#
+#   benches/imgtool-compare.sh [RUNS]
+#
+# Needs root, umoci, hyperfine, python3. The image is cached in
+# $BERTH_BENCH_DIR (default /var/tmp/berth-img-bench); delete it to remake.
+set -euo pipefail
+
+runs=${1:-5}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=${BERTH_BENCH_DIR:-/var/tmp/berth-img-bench}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target/img}
+berth_img=$CARGO_TARGET_DIR/release/berth-img
+
+(cd "$repo" && cargo build --release -q -p berth-img)
+
+layout=$work/layout
+make_image() {
+    rm -rf "$work" && mkdir -p "$work/stage"
+    echo "making the bench image in $layout (once)..." >&2
+    # Layer 1: /usr/share.
+    tar -C / -cf - usr/share | gzip > "$work/layer1.tar.gz"
+    # Layer 2: /usr/include, plus whiteouts of part of layer 1.
+    mkdir -p "$work/stage/usr/share/doc"
+    cp -a /usr/include "$work/stage/usr/include"
+    for name in $(ls /usr/share/doc | sed -n 1,300p); do : > "$work/stage/usr/share/doc/.wh.$name"; done
+    for dir in man/man1 locale/de; do
+        if [ -d "/usr/share/$dir" ]; then
+            mkdir -p "$work/stage/usr/share/$dir"
+            : > "$work/stage/usr/share/$dir/.wh..wh..opq"
+        fi
+    done
+    tar -C "$work/stage" -cf - usr | gzip > "$work/layer2.tar.gz"
+    rm -rf "$work/stage"
+    python3 - "$work" <<'PY'
+import hashlib, json, os, platform, shutil, subprocess, sys
+work = sys.argv[1]
+layout = os.path.join(work, "layout")
+blobs = os.path.join(layout, "blobs", "sha256")
+os.makedirs(blobs)
+def put(data):
+    digest = hashlib.sha256(data).hexdigest()
+    open(os.path.join(blobs, digest), "wb").write(data)
+    return {"digest": "sha256:" + digest, "size": len(data)}
+layers, diff_ids = [], []
+for name in ("layer1.tar.gz", "layer2.tar.gz"):
+    path = os.path.join(work, name)
+    h = hashlib.sha256()
+    with subprocess.Popen(["gzip", "-dc", path], stdout=subprocess.PIPE) as p:
+        for chunk in iter(lambda: p.stdout.read(1 << 20), b""):
+            h.update(chunk)
+    diff_ids.append("sha256:" + h.hexdigest())
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    shutil.copy(path, os.path.join(blobs, digest))
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": "sha256:" + digest, "size": os.path.getsize(path)})
+arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+config = {"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]}, "rootfs": {"type": "layers", "diff_ids": diff_ids}}
+cdesc = put(json.dumps(config).encode()) | {"mediaType": "application/vnd.oci.image.config.v1+json"}
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cdesc, "layers": layers}
+mdesc = put(json.dumps(manifest).encode()) | {"mediaType": "application/vnd.oci.image.manifest.v1+json", "annotations": {"org.opencontainers.image.ref.name": "bench"}}
+open(os.path.join(layout, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+open(os.path.join(layout, "index.json"), "w").write(json.dumps({"schemaVersion": 2, "manifests": [mdesc]}))
+PY
+}
+[ -f "$layout/index.json" ] || make_image
+
+store=$work/store
+out=$work/out
+bundle=$work/bundle
+cleanup() {
+    "$berth_img" --store "$store" unbundle "$bundle" 2>/dev/null || true
+    rm -rf "$out" "$bundle"
+}
+trap cleanup EXIT
+rm -rf "$store" "$out" "$bundle"
+"$berth_img" --store "$store" import --no-unpack "$layout" bench:latest >/dev/null
+files=$(tar -tzf "$work/layer1.tar.gz" | wc -l)
+size=$(du -sh "$layout/blobs" | cut -f1)
+echo "image: 2 gzip layers, $size compressed, $((files + $(tar -tzf "$work/layer2.tar.gz" | wc -l))) entries" >&2
+
+layer1=$work/layer1.tar.gz
+layer2=$work/layer2.tar.gz
+hyperfine --runs "$runs" --warmup 1 --export-json "$work/unpack.json" \
+    --prepare "rm -rf $out $store/layers/* && mkdir -p $out" \
+    -n "berth-img unpack" "$berth_img --store $store unpack bench" \
+    -n "berth-img bundle --copy" "rmdir $out && $berth_img --store $store bundle --copy bench $out" \
+    -n "gzip -dc | tar -x" "gzip -dc $layer1 | tar -x -C $out && gzip -dc $layer2 | tar -x -C $out" \
+    -n "umoci raw unpack" "rmdir $out && umoci raw unpack --image $layout:bench $out" \
+    -n "umoci unpack" "rmdir $out && umoci unpack --image $layout:bench $out" >&2
+
+"$berth_img" --store "$store" unpack bench
+hyperfine --runs $((runs * 4)) --warmup 2 --export-json "$work/bundle.json" -N \
+    --conclude "$berth_img --store $store unbundle $bundle" \
+    -n "berth-img bundle" "$berth_img --store $store bundle bench $bundle" >&2
+
+python3 - "$work/unpack.json" "$work/bundle.json" <<'PY'
+import json, sys
+rows = []
+for path in sys.argv[1:]:
+    rows += [(r["command"], r["median"]) for r in json.load(open(path))["results"]]
+base = dict(rows)["berth-img unpack"]
+gz = dict(rows)["gzip -dc | tar -x"]
+print(f"| command | median | vs berth-img unpack | vs gzip -dc \\| tar -x |")
+print(f"|---|---:|---:|---:|")
+for name, median in rows:
+    shown = f"{median * 1000:.1f} ms" if median < 1 else f"{median:.2f} s"
+    print(f"| {name.replace('|', chr(92) + '|')} | {shown} | {median / base:.2f}x | {median / gz:.2f}x |")
+PY
