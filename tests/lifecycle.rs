@@ -446,3 +446,23 @@ fn start_of_a_running_container_fails() {
     container.start().failure();
     assert_eq!(container.state()["status"], "running");
 }
+
+#[test]
+fn create_leaves_the_process_waiting_until_start() {
+    let (runtime, mut bundle, id) = fixture("create-waits");
+    let out = berth_e2e::TempDir::new("create-waits-out");
+    bundle
+        .add_mount(json!({ "destination": "/out", "type": "bind", "source": out.path(), "options": ["bind"] }))
+        .script("echo ran > /out/marker");
+    let marker = out.path().join("marker");
+    let container = Container::new(&runtime, &bundle, &id);
+    container.create(&[]).success();
+    // create has returned with everything set up, and the process has not run.
+    assert!(!marker.exists(), "the process ran before start");
+    assert_eq!(container.state()["status"], "created");
+    container.start().success();
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || marker.exists().then_some(()))
+        .expect("the process never ran after start");
+    container.wait_for_status("stopped");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
+}
