@@ -221,3 +221,20 @@ pub fn clear_close_on_exec(fd: RawFd) -> io::Result<()> {
     let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     check(ret.into()).map(drop)
 }
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): install one BPF filter on this thread.
+/// The caller has no_new_privs set or holds CAP_SYS_ADMIN, or the kernel refuses (EACCES).
+pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: program.len() as u16,
+        // The kernel only reads the instructions; the cast drops a const it does not need.
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `program`, which outlives the call; seccompiler's sock_filter
+    // and libc's share the kernel's layout (u16 code, u8 jt, u8 jf, u32 k), and the kernel
+    // copies the program before returning.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
+    };
+    check(ret).map(drop)
+}

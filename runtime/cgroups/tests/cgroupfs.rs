@@ -557,25 +557,28 @@ fn a_frozen_process_does_not_answer_until_thawed() {
 
 #[test]
 fn a_create_that_fails_in_a_later_hierarchy_leaves_nothing_behind() {
-    // "cgroup.max.depth" is an interface file of every cgroup2 directory but not a v1 file:
-    // on hybrid the v1 hierarchies succeed and the unified one fails last; on v2 it fails at once.
+    // "pids.max" is an interface file of a new pids cgroup only: on v1 and hybrid the
+    // hierarchies before pids succeed and pids fails; on v2 it fails at once.
     let id = format!("berth-cgtest-{}-createfail", std::process::id());
-    let path = format!("{id}/cgroup.max.depth");
+    let path = format!("{id}/pids.max");
     let mut manager = berth_cgroups::resolve(&CgroupRequest {
         cgroups_path: Some(&path),
         systemd: false,
         container_id: &id,
     })
     .unwrap();
-    let err = manager.create().unwrap_err();
-    assert!(err.to_string().contains("cgroup.max.depth"), "{err}");
-    let leftovers: Vec<PathBuf> = manager
-        .state()
-        .paths
-        .values()
-        .filter_map(|leaf| leaf.parent().map(Path::to_owned))
-        .filter(|dir| dir.exists())
-        .collect();
+    let created = manager.create();
+    let parents: Vec<PathBuf> = manager.state().paths.values().filter_map(|l| l.parent().map(Path::to_owned)).collect();
+    if created.is_ok() {
+        let _ = manager.destroy(true);
+        for dir in &parents {
+            let _ = std::fs::remove_dir(dir);
+        }
+        panic!("create of {path} succeeded");
+    }
+    let err = created.unwrap_err();
+    assert!(err.to_string().contains("pids.max"), "{err}");
+    let leftovers: Vec<&PathBuf> = parents.iter().filter(|dir| dir.exists()).collect();
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
 
@@ -668,4 +671,31 @@ fn rdma_limits_without_such_a_device_or_controller_are_errors_naming_the_field()
     assert!(err.to_string().contains("linux.resources.rdma"), "{err}");
     let err = fx.apply(json!({"rdma": {"bad dev": {"hcaHandles": 2}}})).unwrap_err();
     assert!(err.to_string().contains("linux.resources.rdma"), "{err}");
+}
+
+/// Set in the re-run of this suite that `the_whole_suite_passes_on_pure_v1_too` starts.
+const PURE_V1_RERUN: &str = "BERTH_CGTEST_PURE_V1";
+
+#[test]
+fn the_whole_suite_passes_on_pure_v1_too() {
+    if std::env::var_os(PURE_V1_RERUN).is_some() {
+        // Inside the re-run: the unified mount is gone, so this must be detected as v1.
+        assert_eq!(berth_cgroups::layout().unwrap(), Layout::V1);
+        return;
+    }
+    if berth_cgroups::layout().unwrap() != Layout::Hybrid {
+        return; // pure v2 (the VM) or pure v1 already: the suite itself covers the layout
+    }
+    // A private mount namespace without the cgroup2 mount turns hybrid into pure v1 for the
+    // re-run only; the host's mounts are untouched.
+    let exe = std::env::current_exe().unwrap();
+    let output = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", "umount -l /sys/fs/cgroup/unified && exec \"$0\" --test-threads=2"])
+        .arg(&exe)
+        .env(PURE_V1_RERUN, "1")
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "pure v1 re-run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("the_whole_suite_passes_on_pure_v1_too ... ok"), "{stdout}");
 }

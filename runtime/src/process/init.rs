@@ -169,6 +169,11 @@ fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString) -> Step<std:
 
 /// Take on the process's identity: bounding set, user and groups, capabilities, cwd.
 pub(super) fn become_process(process: &ProcessPlan) -> Step<()> {
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which is about to go:
+    // install it now (as runc does); the profile must then allow the few syscalls left.
+    if let (Some(seccomp), false) = (&process.seccomp, process.no_new_privileges) {
+        step("install seccomp", security::install_seccomp(seccomp))?;
+    }
     step("drop capabilities", security::limit_bounding_set(process))?;
     step("switch user", security::switch_user(process))?;
     step("set capabilities", security::apply_capabilities(process))?;
@@ -183,6 +188,11 @@ pub(super) fn exec_process(process: &ProcessPlan, program: &CString, preserve_fd
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     if process.no_new_privileges {
         step("set no_new_privs", security::set_no_new_privs())?;
+        // With no_new_privs any process may install a filter: do it last, so it constrains
+        // only the container's program.
+        if let Some(seccomp) = &process.seccomp {
+            step("install seccomp", security::install_seccomp(seccomp))?;
+        }
     }
     step("pass file descriptors", pass_fds(preserve_fds))?;
     // Signals blocked by the parent (berth run forwards them) must not stay blocked.

@@ -1,6 +1,8 @@
 //! What the container's process may do: its user and groups, capabilities, resource limits,
 //! no_new_privs. Applied by the init, in the order the kernel needs.
 
+pub mod seccomp;
+
 use crate::spec::{ProcessPlan, Rlimit};
 use crate::sys;
 use caps::CapSet;
@@ -79,4 +81,13 @@ pub fn apply_capabilities(process: &ProcessPlan) -> Result<(), SecurityError> {
 /// process.noNewPrivileges: from here on, exec cannot gain privileges (setuid bits, file caps).
 pub fn set_no_new_privs() -> Result<(), SecurityError> {
     nix::sys::prctl::set_no_new_privs().map_err(syscall_error("process.noNewPrivileges", "prctl(PR_SET_NO_NEW_PRIVS)"))
+}
+
+/// Install the compiled linux.seccomp filters on this process (they survive exec).
+pub fn install_seccomp(plan: &seccomp::SeccompPlan) -> Result<(), SecurityError> {
+    for program in &plan.programs {
+        sys::seccomp_set_filter(program, plan.flags)
+            .map_err(|source| SecurityError::Syscall { field: "linux.seccomp", syscall: "seccomp(SECCOMP_SET_MODE_FILTER)", source })?;
+    }
+    Ok(())
 }

@@ -106,9 +106,6 @@ impl Plan {
         if spec.hooks().is_some() {
             return Err(SpecError::invalid("hooks", "hooks are not supported yet"));
         }
-        if linux.seccomp().is_some() {
-            return Err(SpecError::invalid("linux.seccomp", "seccomp is not supported yet"));
-        }
         if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         {
@@ -151,7 +148,7 @@ impl Plan {
             devices: device_plans(linux.devices().as_deref().unwrap_or_default())?,
             masked_paths: container_paths("linux.maskedPaths", linux.masked_paths())?,
             readonly_paths: container_paths("linux.readonlyPaths", linux.readonly_paths())?,
-            process: ProcessPlan::new(process)?,
+            process: ProcessPlan::new(process)?.with_seccomp(&linux)?,
             namespaces,
             mounts,
             hostname,

@@ -39,6 +39,8 @@ pub struct ProcessPlan {
     /// `None` when the config has no capabilities object: then every set is emptied, as runc.
     pub capabilities: CapsPlan,
     pub terminal: bool,
+    /// linux.seccomp, compiled; it applies to the init and to every exec'd process.
+    pub seccomp: Option<crate::security::seccomp::SeccompPlan>,
 }
 
 impl ProcessPlan {
@@ -102,7 +104,14 @@ impl ProcessPlan {
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             capabilities,
             terminal: process.terminal().unwrap_or(false),
+            seccomp: None,
         })
+    }
+
+    /// Attach the container's linux.seccomp profile, compiled.
+    pub fn with_seccomp(mut self, linux: &oci_spec::runtime::Linux) -> Result<ProcessPlan, SpecError> {
+        self.seccomp = linux.seccomp().as_ref().map(crate::security::seccomp::compile).transpose()?;
+        Ok(self)
     }
 
     /// The value of PATH in the process environment, or the default search path.

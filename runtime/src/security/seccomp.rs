@@ -1,0 +1,143 @@
+//! linux.seccomp: the OCI profile compiled to BPF (with seccompiler) in the caller's process,
+//! installed by the init just before it execs.
+//!
+//! seccompiler builds filters with one match action each, while an OCI profile gives every
+//! syscall group its own action. The kernel runs every installed filter and keeps the most
+//! restrictive answer, so the profile becomes a stack of filters:
+//!
+//! - a base filter: every syscall the profile names (with its argument conditions) is
+//!   allowed, anything else gets `defaultAction`;
+//! - one filter per other action: the syscalls of that action's groups get it, anything else
+//!   is allowed (and so left to the other filters).
+//!
+//! This is exact unless one syscall is listed under two different actions, where the kernel's
+//! precedence (kill > trap > errno > trace > log > allow) picks instead of list order.
+
+use crate::spec::SpecError;
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
+use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+/// The compiled profile: BPF programs to install in order, and the seccomp(2) flags.
+#[derive(Debug, Clone)]
+pub struct SeccompPlan {
+    pub programs: Vec<BpfProgram>,
+    pub flags: u32,
+}
+
+type Rules = BTreeMap<i64, Vec<SeccompRule>>;
+
+fn invalid(field: String, message: impl Into<String>) -> SpecError {
+    SpecError::invalid(field, message)
+}
+
+/// Compile linux.seccomp for this machine (x86_64).
+pub fn compile(profile: &LinuxSeccomp) -> Result<SeccompPlan, SpecError> {
+    let default = action(profile.default_action(), profile.default_errno_ret(), "linux.seccomp.defaultAction")?;
+    let mut base: Rules = BTreeMap::new();
+    let mut by_action: Vec<(SeccompAction, Rules)> = Vec::new();
+    for (i, group) in profile.syscalls().iter().flatten().enumerate() {
+        let field = format!("linux.seccomp.syscalls[{i}]");
+        let act = action(group.action(), group.errno_ret(), &format!("{field}.action"))?;
+        let rule = conditions(group.args().as_deref().unwrap_or_default(), &field)?;
+        for name in group.names() {
+            // Profiles list syscalls of other architectures and kernels; like runc, skip them.
+            let Ok(nr) = syscalls::Sysno::from_str(name) else { continue };
+            let nr = nr.id() as i64;
+            add(&mut base, nr, rule.clone());
+            if act != SeccompAction::Allow {
+                let index = match by_action.iter().position(|(a, _)| *a == act) {
+                    Some(index) => index,
+                    None => {
+                        by_action.push((act.clone(), BTreeMap::new()));
+                        by_action.len() - 1
+                    }
+                };
+                add(&mut by_action[index].1, nr, rule.clone());
+            }
+        }
+    }
+    // The base filter goes in last: once it is in place, seccomp(2) itself is usually refused.
+    let mut programs = Vec::new();
+    for (act, rules) in by_action {
+        programs.push(build(rules, SeccompAction::Allow, act)?);
+    }
+    if default != SeccompAction::Allow {
+        programs.push(build(base, default, SeccompAction::Allow)?);
+    }
+    let mut flags = 0;
+    for flag in profile.flags().iter().flatten() {
+        flags |= match flag {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            // berth's init is single-threaded: there are no other threads to synchronise.
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
+            other => return Err(invalid("linux.seccomp.flags".into(), format!("{other} is not supported"))),
+        } as u32;
+    }
+    Ok(SeccompPlan { programs, flags })
+}
+
+/// Add `rule` for syscall `nr`. In seccompiler an empty rule list matches the syscall
+/// unconditionally, so an unconditional entry (`None`) absorbs any conditional ones.
+fn add(rules: &mut Rules, nr: i64, rule: Option<SeccompRule>) {
+    match (rules.get_mut(&nr), rule) {
+        (None, None) => {
+            rules.insert(nr, Vec::new());
+        }
+        (None, Some(rule)) => {
+            rules.insert(nr, vec![rule]);
+        }
+        (Some(list), None) => list.clear(),
+        (Some(list), Some(_)) if list.is_empty() => {}
+        (Some(list), Some(rule)) => list.push(rule),
+    }
+}
+
+fn build(rules: Rules, mismatch: SeccompAction, matched: SeccompAction) -> Result<BpfProgram, SpecError> {
+    let filter = SeccompFilter::new(rules, mismatch, matched, TargetArch::x86_64)
+        .map_err(|e| invalid("linux.seccomp".into(), e.to_string()))?;
+    filter.try_into().map_err(|e: seccompiler::BackendError| invalid("linux.seccomp".into(), e.to_string()))
+}
+
+fn action(act: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<SeccompAction, SpecError> {
+    Ok(match act {
+        LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
+        LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32)),
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => SeccompAction::KillThread,
+        LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
+        LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
+        LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(libc::EPERM as u32)),
+        LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
+        LinuxSeccompAction::ScmpActNotify => {
+            return Err(invalid(field.to_owned(), "SCMP_ACT_NOTIFY needs a seccomp listener, which berth does not support yet"))
+        }
+    })
+}
+
+/// The argument conditions of one group (all must hold), or None when it has none.
+fn conditions(args: &[oci_spec::runtime::LinuxSeccompArg], field: &str) -> Result<Option<SeccompRule>, SpecError> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let mut list = Vec::new();
+    for (j, arg) in args.iter().enumerate() {
+        let arg_field = format!("{field}.args[{j}]");
+        let (op, value) = match arg.op() {
+            LinuxSeccompOperator::ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+            LinuxSeccompOperator::ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+            LinuxSeccompOperator::ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+            LinuxSeccompOperator::ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+            LinuxSeccompOperator::ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+            LinuxSeccompOperator::ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+            // (arg & value) == valueTwo
+            LinuxSeccompOperator::ScmpCmpMaskedEq => (SeccompCmpOp::MaskedEq(arg.value()), arg.value_two().unwrap_or(0)),
+        };
+        let index = u8::try_from(arg.index()).map_err(|_| invalid(format!("{arg_field}.index"), "must be 0..5"))?;
+        let condition = SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+            .map_err(|e| invalid(arg_field.clone(), e.to_string()))?;
+        list.push(condition);
+    }
+    SeccompRule::new(list).map(Some).map_err(|e| invalid(field.to_owned(), e.to_string()))
+}
