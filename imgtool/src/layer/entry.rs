@@ -319,8 +319,11 @@ impl<'a> Unpacker<'a> {
         }
         let header = entry.header();
         let bad = |field| LayerError::Header { layer: self.layer.to_string(), entry: path.display().to_string(), field };
-        let major = header.device_major().map_err(|_| bad("devmajor"))?.unwrap_or(0);
-        let minor = header.device_minor().map_err(|_| bad("devminor"))?.unwrap_or(0);
+        // A fifo has no device numbers (archivers leave the fields empty).
+        let (major, minor) = match node {
+            NodeKind::Fifo => (0, 0),
+            _ => (header.device_major().map_err(|_| bad("devmajor"))?.unwrap_or(0), header.device_minor().map_err(|_| bad("devminor"))?.unwrap_or(0)),
+        };
         self.create_or_replace(parent, path, name, "mknodat", || sys::mknod(parent, name, node, 0o600, major.into(), minor.into()))?;
         if self.as_root {
             sys::lchown_at(parent, name, meta.uid, meta.gid).map_err(self.syscall(path, "fchownat"))?;
