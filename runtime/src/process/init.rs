@@ -121,16 +121,21 @@ fn setup(ctx: &InitContext<'_>) -> Step<CString> {
         step("set oom_score_adj", std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| InitError::Syscall { op: "write", what: "/proc/self/oom_score_adj (process.oomScoreAdj)".into(), source }))?;
     }
     step("set rlimits", security::apply_rlimits(&plan.process.rlimits))?;
-    // 5. The filesystem: mounts, /dev, pivot_root, masked and read-only paths.
-    if plan.namespaces.has_new(libc::CLONE_NEWNS) {
+    // 5. The filesystem: mounts, /dev, pivot_root.
+    let own_mounts = plan.namespaces.has_new(libc::CLONE_NEWNS);
+    if own_mounts {
         step("prepare rootfs", crate::rootfs::prepare(plan, ctx.no_pivot, &ctx.cgroup_dirs))?;
     } else {
         step("chroot", nix::unistd::chroot(&plan.rootfs).map_err(syscall("chroot", plan.rootfs.display().to_string())))?;
     }
-    // 6. Kernel parameters, in the container's own /proc.
+    // 6. Kernel parameters, in the container's own /proc, while /proc/sys is still writable.
     for (key, value) in &plan.sysctl {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
         step("set sysctl", std::fs::write(&path, value).map_err(|source| InitError::Syscall { op: "write", what: format!("{} (linux.sysctl.{key})", path.display()), source }))?;
+    }
+    // 6b. Masked and read-only paths, read-only root.
+    if own_mounts {
+        step("finalize rootfs", crate::rootfs::finalize(plan))?;
     }
     // 7. A terminal, handed to whoever listens on the console socket.
     if let Some(socket) = &ctx.console_socket {

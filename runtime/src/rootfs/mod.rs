@@ -31,6 +31,7 @@ fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Ro
 }
 
 /// Build the container's filesystem and make it the root: the kernel recipe, in order.
+/// [`finalize`] locks it down once the init has written what it needs (sysctls) through it.
 pub fn prepare(plan: &Plan, no_pivot: bool, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
     // 1. Nothing we mount from here on may propagate back to the host.
@@ -56,6 +57,12 @@ pub fn prepare(plan: &Plan, no_pivot: bool, cgroup_dirs: &[PathBuf]) -> Result<(
     } else {
         pivot_root(rootfs)?;
     }
+    Ok(())
+}
+
+/// Lock the new root down: masked and read-only paths, the root's propagation, and a
+/// read-only root if asked.
+pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     // 6. Hide and freeze what the container must not change (paths inside the new root).
     for path in &plan.masked_paths {
         mounts::mask(path)?;
