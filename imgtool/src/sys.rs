@@ -111,6 +111,11 @@ pub fn lstat_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<FileStat, Errno> {
     stat::fstatat(dir, name, fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
 }
 
+/// fstat(2).
+pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
+    stat::fstat(fd)
+}
+
 /// fchownat(2) on an entry without following it.
 pub fn lchown_at(dir: BorrowedFd<'_>, name: &OsStr, uid: u32, gid: u32) -> Result<(), Errno> {
     unistd::fchownat(dir, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)

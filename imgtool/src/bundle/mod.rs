@@ -331,8 +331,13 @@ fn config_for(image: &Image, name: &str, dir: &Path, rootfs: &Path, options: &Bu
         }
         let source = dir.join(MARKER).join("volumes").join(i.to_string());
         fs::create_dir_all(&source).map_err(io_error("mkdir", &source))?;
-        // The mount point exists in the rootfs (made inside it, never through a symlink out).
-        make_dirs_in_root(rootfs_fd.as_fd(), volume).map_err(|errno| BundleError::Io { call: "mkdir", path: rootfs.join(volume.trim_start_matches('/')), source: errno.into() })?;
+        // The mount point exists in the rootfs (made inside it, never through
+        // a symlink out), and the volume gets its owner and mode.
+        let in_rootfs = rootfs.join(volume.trim_start_matches('/'));
+        let mount_point = make_dirs_in_root(rootfs_fd.as_fd(), volume).map_err(|errno| BundleError::Io { call: "mkdir", path: in_rootfs.clone(), source: errno.into() })?;
+        let stat = sys::fstat(mount_point.as_fd()).map_err(|errno| BundleError::Io { call: "fstat", path: in_rootfs.clone(), source: errno.into() })?;
+        std::os::unix::fs::chown(&source, Some(stat.st_uid), Some(stat.st_gid)).map_err(io_error("chown", &source))?;
+        fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(stat.st_mode & 0o7777)).map_err(io_error("chmod", &source))?;
         volume_sources.push((volume.clone(), source.to_string_lossy().into_owned()));
     }
     let extra = [("org.opencontainers.image.ref.name".to_string(), name.to_string()), ("berth.image.digest".to_string(), image.descriptor.digest.to_string())];
@@ -340,8 +345,9 @@ fn config_for(image: &Image, name: &str, dir: &Path, rootfs: &Path, options: &Bu
     spec::build(&inputs, options)
 }
 
-/// mkdir -p of `path` inside `root`, resolving as the container would.
-fn make_dirs_in_root(root: std::os::fd::BorrowedFd<'_>, path: &str) -> Result<(), Errno> {
+/// mkdir -p of `path` inside `root`, resolving as the container would;
+/// returns the directory.
+fn make_dirs_in_root(root: std::os::fd::BorrowedFd<'_>, path: &str) -> Result<std::os::fd::OwnedFd, Errno> {
     let mut current = PathBuf::from("/");
     for part in Path::new(path).iter().skip(1) {
         let parent = sys::open_below(root, &current, OFlag::O_PATH | OFlag::O_DIRECTORY, Resolve::InRoot)?;
@@ -351,5 +357,5 @@ fn make_dirs_in_root(root: std::os::fd::BorrowedFd<'_>, path: &str) -> Result<()
         }
         current.push(part);
     }
-    Ok(())
+    sys::open_below(root, &current, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Resolve::InRoot)
 }
