@@ -12,7 +12,8 @@
 //! berth is `$BERTH_RUNTIME` or the newest built `berth`; a runtime that is
 //! not installed is left out. crun 1.8.1 refuses this machine's hybrid cgroup
 //! layout, so it runs inside `unshare --mount` after unmounting the cgroup2
-//! tree; the cost of that wrapper alone is measured and shown too.
+//! tree; that wrapper alone (with `true` in crun's place) runs as one more
+//! contender, interleaved like the rest, so crun's figures can be shown less it.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use berth_e2e::binaries::{newest_built, on_path};
 use berth_e2e::{Bundle, Runtime};
+
+/// The name under which crun's wrapper alone is reported.
+const WRAPPER: &str = "(wrapper)";
 
 /// The wrapper that lets crun 1.8.1 run on a hybrid cgroup host.
 const CRUN_WRAPPER: &str = "umount -l /sys/fs/cgroup/unified && exec \"$0\" \"$@\"";
@@ -46,7 +50,6 @@ fn main() {
     bundle.args(&["/bin/true"]);
 
     let mut contenders = contenders();
-    let wrapper = wrapper_overhead(rounds);
     println!(
         "{} rounds each, interleaved: {}",
         rounds,
@@ -76,7 +79,7 @@ fn main() {
         measure(&contender.runtime, &["delete", "--force", "bench-state"], contender.name);
     }
 
-    report(&contenders, wrapper);
+    report(&contenders);
 }
 
 /// berth (if built), runc and crun (if installed), each with its own --root.
@@ -91,12 +94,9 @@ fn contenders() -> Vec<Contender> {
         list.push(contender("runc", Runtime::new(runc, Vec::new())));
     }
     if let Some(crun) = on_path("crun") {
-        let prefix: Vec<OsString> = ["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER]
-            .into_iter()
-            .map(OsString::from)
-            .chain([crun.into_os_string()])
-            .collect();
-        list.push(contender("crun", Runtime::new(PathBuf::from("unshare"), prefix)));
+        list.push(contender("crun", crun_wrapped(crun.into_os_string())));
+        // The wrapper with `true` for crun: `true` ignores the runtime's arguments.
+        list.push(contender(WRAPPER, crun_wrapped("true".into())));
     }
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         list.retain(|c| only.split(',').any(|name| name == c.name));
@@ -104,19 +104,18 @@ fn contenders() -> Vec<Contender> {
     list
 }
 
-fn contender(name: &'static str, runtime: Runtime) -> Contender {
-    Contender { name, runtime, runs: Vec::new(), states: Vec::new() }
+/// `unshare --mount ... sh -c '<CRUN_WRAPPER>' <program>`.
+fn crun_wrapped(program: OsString) -> Runtime {
+    let prefix: Vec<OsString> = ["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER]
+        .into_iter()
+        .map(OsString::from)
+        .chain([program])
+        .collect();
+    Runtime::new(PathBuf::from("unshare"), prefix)
 }
 
-/// crun's wrapper alone, with `true` in crun's place: a sample per round.
-fn wrapper_overhead(rounds: usize) -> Vec<Sample> {
-    (0..rounds)
-        .map(|_| {
-            let mut command = Command::new("unshare");
-            command.args(["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER, "true"]);
-            wait_with_rusage(command, "crun wrapper")
-        })
-        .collect()
+fn contender(name: &'static str, runtime: Runtime) -> Contender {
+    Contender { name, runtime, runs: Vec::new(), states: Vec::new() }
 }
 
 /// Runs one runtime command; aborts the benchmark if it fails.
@@ -166,7 +165,7 @@ fn millis(sample: &Sample) -> f64 {
     sample.wall.as_secs_f64() * 1e3
 }
 
-fn report(contenders: &[Contender], wrapper: Vec<Sample>) {
+fn report(contenders: &[Contender]) {
     let base_run = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.runs, millis));
     let base_state = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.states, millis));
     let ratio = |value: f64, base: Option<f64>| match base {
@@ -175,7 +174,7 @@ fn report(contenders: &[Contender], wrapper: Vec<Sample>) {
     };
     println!();
     println!(
-        "{:<8} {:>12} {:>9} {:>14} {:>14} {:>9}",
+        "{:<9} {:>12} {:>9} {:>14} {:>14} {:>9}",
         "runtime", "run median", "vs berth", "run peak RSS", "state median", "vs berth"
     );
     for c in contenders {
@@ -183,7 +182,7 @@ fn report(contenders: &[Contender], wrapper: Vec<Sample>) {
         let state = median(&c.states, millis);
         let rss_mib = median(&c.runs, |s| s.max_rss_kib as f64) / 1024.0;
         println!(
-            "{:<8} {:>9.2} ms {:>9} {:>10.1} MiB {:>11.2} ms {:>9}",
+            "{:<9} {:>9.2} ms {:>9} {:>10.1} MiB {:>11.2} ms {:>9}",
             c.name,
             run,
             ratio(run, base_run),
@@ -192,18 +191,16 @@ fn report(contenders: &[Contender], wrapper: Vec<Sample>) {
             ratio(state, base_state)
         );
     }
-    let wrapper_ms = median(&wrapper, millis);
-    let wrapper_rss = median(&wrapper, |s| s.max_rss_kib as f64) / 1024.0;
-    println!(
-        "crun's figures include its unshare wrapper: {wrapper_ms:.2} ms and {wrapper_rss:.1} MiB \
-         peak RSS on its own"
-    );
-    if let Some(crun) = contenders.iter().find(|c| c.name == "crun") {
-        let run = median(&crun.runs, millis) - wrapper_ms;
-        let state = median(&crun.states, millis) - wrapper_ms;
+    let crun = contenders.iter().find(|c| c.name == "crun");
+    let wrapper = contenders.iter().find(|c| c.name == WRAPPER);
+    if let (Some(crun), Some(wrapper)) = (crun, wrapper) {
+        let run = median(&crun.runs, millis) - median(&wrapper.runs, millis);
+        let state = median(&crun.states, millis) - median(&wrapper.states, millis);
         println!(
-            "crun less the wrapper's time: run {run:.2} ms ({}), state {state:.2} ms ({})",
+            "crun's rows include the {WRAPPER} row (unshare, sh, umount); less it: run {run:.2} ms \
+             ({}), state {state:.2} ms ({})",
             ratio(run, base_run),
             ratio(state, base_state)
         );
-    }}
+    }
+}
