@@ -8,6 +8,9 @@
 #
 # Needs root, umoci, hyperfine, python3. The image is cached in
 # $BERTH_BENCH_DIR (default /var/tmp/berth-img-bench); delete it to remake.
+# Outputs go to a private tmpfs so that the numbers measure the unpackers,
+# not the disk's writeback (which other work on the machine disturbs); set
+# BERTH_BENCH_ON_DISK=1 to write to $BERTH_BENCH_DIR instead.
 set -euo pipefail
 
 runs=${1:-5}
@@ -68,12 +71,18 @@ PY
 }
 [ -f "$layout/index.json" ] || make_image
 
-store=$work/store
-out=$work/out
-bundle=$work/bundle
+run=$work/run
+mkdir -p "$run"
+if [ "${BERTH_BENCH_ON_DISK:-0}" != 1 ]; then
+    mount -t tmpfs -o size=8g,mode=755 berth-img-bench "$run"
+fi
+store=$run/store
+out=$run/out
+bundle=$run/bundle
 cleanup() {
     "$berth_img" --store "$store" unbundle "$bundle" 2>/dev/null || true
-    rm -rf "$out" "$bundle"
+    rm -rf "$out" "$bundle" "$store"
+    if [ "${BERTH_BENCH_ON_DISK:-0}" != 1 ]; then umount "$run"; fi
 }
 trap cleanup EXIT
 rm -rf "$store" "$out" "$bundle"
@@ -93,8 +102,8 @@ hyperfine --runs "$runs" --warmup 1 --export-json "$work/unpack.json" \
     -n "umoci unpack" "rmdir $out && umoci unpack --image $layout:bench $out" >&2
 
 "$berth_img" --store "$store" unpack bench
-hyperfine --runs $((runs * 4)) --warmup 2 --export-json "$work/bundle.json" -N \
-    --conclude "$berth_img --store $store unbundle $bundle" \
+hyperfine --runs $((runs * 4)) --warmup 2 --export-json "$work/bundle.json" \
+    --prepare "$berth_img --store $store unbundle $bundle 2>/dev/null || true" \
     -n "berth-img bundle" "$berth_img --store $store bundle bench $bundle" >&2
 
 python3 - "$work/unpack.json" "$work/bundle.json" <<'PY'

@@ -15,5 +15,6 @@ pub mod layer;
 pub mod oci;
 pub mod progress;
 pub mod reference;
+pub mod registry;
 pub mod store;
 mod sys;

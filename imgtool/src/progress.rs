@@ -41,6 +41,11 @@ impl Progress {
         self.bar.inc(n);
     }
 
+    /// Set the count to `done` bytes.
+    pub fn set(&self, done: u64) {
+        self.bar.set_position(done);
+    }
+
     /// Wrap a reader so what it reads advances the bar.
     pub fn reader<R: Read>(&self, inner: R) -> ProgressReader<R> {
         ProgressReader { inner, progress: self.clone() }

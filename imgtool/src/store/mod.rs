@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use blob::{BlobMismatch, VerifyingReader};
-pub use txn::{Added, ImageSource, Transaction};
+pub use txn::{Added, BlobWriter, Transaction};
 
 use crate::digest::{Digest, DigestError};
 use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};
@@ -160,6 +160,17 @@ pub struct Image {
     pub manifest: Manifest,
     /// The image configuration.
     pub config: ImageConfig,
+}
+
+/// What `push` sends: blobs first, then the manifest.
+#[derive(Clone, Debug)]
+pub struct PushPlan {
+    /// The manifest's media type.
+    pub media_type: String,
+    /// The manifest bytes as stored (their digest is the image's).
+    pub manifest: Vec<u8>,
+    /// The config and layers.
+    pub blobs: Vec<Descriptor>,
 }
 
 /// An opened store.
@@ -328,6 +339,16 @@ impl Store {
             1 => Ok(found.remove(0)),
             _ => Err(StoreError::AmbiguousImage { prefix: name.to_string() }),
         }
+    }
+
+    /// What pushing image `name` sends (the seam `push` uses): its manifest
+    /// as stored, and the blobs it names (read them with [`Store::open_blob`]).
+    pub fn push_plan(&self, name: &str) -> Result<PushPlan, StoreError> {
+        let image = self.resolve(name)?;
+        let manifest = self.read_small_blob("manifest", &image.descriptor)?;
+        let mut blobs = vec![image.manifest.config.clone()];
+        blobs.extend(image.manifest.layers.iter().cloned());
+        Ok(PushPlan { media_type: image.descriptor.media_type.clone(), manifest, blobs })
     }
 
     /// Add `reference` to the image `source` names.

@@ -15,13 +15,6 @@ use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};
 use crate::progress::Progress;
 use crate::reference::Reference;
 
-/// Where a transaction fetches the blobs an image needs (a registry client,
-/// for `pull`): one reader per blob, checked against the descriptor.
-pub trait ImageSource {
-    /// Open the blob `descriptor` names.
-    fn open_blob(&mut self, descriptor: &Descriptor) -> io::Result<Box<dyn Read + '_>>;
-}
-
 /// An image added by a transaction.
 #[derive(Clone, Debug)]
 pub struct Added {
@@ -29,6 +22,23 @@ pub struct Added {
     pub reference: Option<Reference>,
     /// The manifest descriptor.
     pub descriptor: Descriptor,
+}
+
+/// One blob being written into a transaction's staging.
+pub struct BlobWriter {
+    writer: HashingWriter<io::BufWriter<File>>,
+    path: PathBuf,
+    expected: Option<(Digest, u64)>,
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.flush()
+    }
 }
 
 /// A set of blobs and references on their way into a store.
@@ -72,18 +82,31 @@ impl<'s> Transaction<'s> {
                 return Ok((digest.clone(), size));
             }
         }
+        let mut writer = self.blob_writer(expected.map(|(d, s)| (d.clone(), s)))?;
+        let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
+        let path = writer.path.clone();
+        io::copy(&mut progress.reader(reader).take(limit), &mut writer).map_err(|e| super::blob_read_error(e, &path))?;
+        self.finish_blob(writer)
+    }
+
+    /// A writer for one blob (what a registry client streams into); with
+    /// `expected`, [`Transaction::finish_blob`] checks digest and size.
+    pub fn blob_writer(&self, expected: Option<(Digest, u64)>) -> Result<BlobWriter, StoreError> {
         let path = self.staging.join(unique_name("blob"));
         let file = File::create(&path).map_err(StoreError::io("create", &path))?;
-        let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-        let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
-        io::copy(&mut progress.reader(reader).take(limit), &mut writer).map_err(|e| super::blob_read_error(e, &path))?;
+        Ok(BlobWriter { writer: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)), path, expected })
+    }
+
+    /// Check a written blob against what it was expected to be and stage it.
+    pub fn finish_blob(&mut self, blob: BlobWriter) -> Result<(Digest, u64), StoreError> {
+        let BlobWriter { writer, path, expected } = blob;
         let (buffered, digest, size) = writer.finish();
         let file = buffered.into_inner().map_err(|e| StoreError::Io { call: "write", path: path.clone(), source: e.into_error() })?;
         file.sync_all().map_err(StoreError::io("fsync", &path))?;
         if let Some((expected_digest, expected_size)) = expected {
-            if digest != *expected_digest || size != expected_size {
+            if digest != expected_digest || size != expected_size {
                 let _ = fs::remove_file(&path);
-                let mismatch = super::BlobMismatch { expected: expected_digest.clone(), expected_size, actual: digest, actual_size: size };
+                let mismatch = super::BlobMismatch { expected: expected_digest, expected_size, actual: digest, actual_size: size };
                 return Err(StoreError::Mismatch(mismatch));
             }
         }
@@ -156,10 +179,16 @@ impl<'s> Transaction<'s> {
         Ok(Image { descriptor, manifest, config })
     }
 
-    /// Receive an image from a source (the seam `pull` uses): the manifest
-    /// bytes as fetched, then every blob it names that the store lacks,
-    /// each verified against its descriptor as it streams in.
-    pub fn receive_image(&mut self, reference: Option<Reference>, manifest: &[u8], media_type: &str, source: &mut dyn ImageSource, progress: &Progress) -> Result<Image, StoreError> {
+    /// Receive an image (the seam `pull` uses): the manifest bytes as
+    /// fetched, then `fetch` fills a [`BlobWriter`] for every blob it names
+    /// that the store lacks; each is checked against its descriptor.
+    pub fn receive_image<E: From<StoreError>>(
+        &mut self,
+        reference: Option<Reference>,
+        manifest: &[u8],
+        media_type: &str,
+        mut fetch: impl FnMut(&Descriptor, &mut BlobWriter) -> Result<(), E>,
+    ) -> Result<Image, E> {
         let digest = self.ingest_bytes(manifest)?;
         let descriptor = Descriptor::new(media_type, digest.clone(), manifest.len() as u64);
         let parsed: Manifest = serde_json::from_slice(manifest).map_err(|source| StoreError::Json { what: "manifest", digest, source })?;
@@ -167,10 +196,11 @@ impl<'s> Transaction<'s> {
             if self.has_blob(&blob.digest) {
                 continue;
             }
-            let reader = source.open_blob(blob).map_err(|e| StoreError::Io { call: "fetch", path: PathBuf::from(blob.digest.to_string()), source: e })?;
-            self.ingest(reader, Some((&blob.digest, blob.size)), progress)?;
+            let mut writer = self.blob_writer(Some((blob.digest.clone(), blob.size)))?;
+            fetch(blob, &mut writer)?;
+            self.finish_blob(writer)?;
         }
-        self.add_image(reference, &descriptor)
+        Ok(self.add_image(reference, &descriptor)?)
     }
 
     /// Unpack the new images' layers that the store lacks, then move the
