@@ -29,7 +29,10 @@ struct Inner {
     program: PathBuf,
     /// Arguments that come before the runtime's own (a wrapper's).
     prefix: Vec<OsString>,
-    root: TempDir,
+    /// Holds the state directory one level down, so that a runtime which
+    /// wrongly acts on `<root>/..` (an id of `..`) stays inside our own dir:
+    /// crun 1.8.1 removes `<root>/..` when `create ..` fails.
+    root_parent: TempDir,
     io: TempDir,
 }
 
@@ -41,13 +44,11 @@ impl Runtime {
 
     /// `program prefix... --root <fresh dir> ...` for every command.
     pub fn new(program: PathBuf, prefix: Vec<OsString>) -> Runtime {
+        let root_parent = TempDir::new("root");
+        let root = root_parent.path().join("state");
+        std::fs::create_dir(&root).unwrap_or_else(|e| panic!("mkdir {}: {e}", root.display()));
         Runtime {
-            inner: Arc::new(Inner {
-                program,
-                prefix,
-                root: TempDir::new("root"),
-                io: TempDir::new("io"),
-            }),
+            inner: Arc::new(Inner { program, prefix, root_parent, io: TempDir::new("io") }),
         }
     }
 
@@ -57,8 +58,8 @@ impl Runtime {
     }
 
     /// The state directory passed as `--root`.
-    pub fn root(&self) -> &Path {
-        self.inner.root.path()
+    pub fn root(&self) -> PathBuf {
+        self.inner.root_parent.path().join("state")
     }
 
     /// A scratch directory for this runtime's captured output, log files and
