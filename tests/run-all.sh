@@ -19,8 +19,8 @@ fi
 # Debian packages the workspace's tests and benchmarks use, each found by a
 # command (or file) it provides. busybox-static makes the example bundle and
 # the VM's initramfs; runc and crun are the reference runtimes; containerd
-# drives berth through its runc shim; skopeo, docker-registry and openssl
-# serve the registry tests; qemu, the cloud kernel and cpio boot the cgroup v2
+# and podman (with conmon) drive berth as their runtime; skopeo, umoci,
+# docker-registry and openssl serve the image and registry tests; qemu, the cloud kernel and cpio boot the cgroup v2
 # VM; the rest are the tools the tests call.
 missing=
 need_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing="$missing $2"; }
@@ -28,6 +28,10 @@ need_cmd busybox busybox-static
 need_cmd runc runc
 need_cmd crun crun
 need_cmd containerd containerd
+need_cmd ctr containerd
+need_cmd podman podman
+need_cmd conmon conmon
+need_cmd umoci umoci
 need_cmd skopeo skopeo
 need_cmd docker-registry docker-registry
 need_cmd openssl openssl
