@@ -410,7 +410,7 @@ fn a_shim_style_lifecycle_with_log_flags_on_every_call() {
     let bundle_dir = bundle.path().to_str().unwrap();
     let globals = ["--log", log, "--log-format", "json"];
     let call = |args: &[&str]| runtime.exec(globals.iter().chain(args));
-    let _guard = Container::new(&runtime, &bundle, &id);
+    let first = Container::new(&runtime, &bundle, &id);
     call(&["create", "--bundle", bundle_dir, &id]).success();
     call(&["start", &id]).success();
     let state: serde_json::Value = serde_json::from_str(&call(&["state", &id]).success().stdout).unwrap();
@@ -465,4 +465,55 @@ fn create_leaves_the_process_waiting_until_start() {
         .expect("the process never ran after start");
     container.wait_for_status("stopped");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
+}
+
+#[test]
+fn bundle_defaults_to_the_working_directory_and_is_stored_absolute() {
+    let (runtime, mut bundle, id) = fixture("bundle-cwd");
+    bundle.args(&["sleep", "600"]);
+    let first = Container::new(&runtime, &bundle, &id);
+    // No --bundle: the current directory is the bundle.
+    let mut command = runtime.command(["create", &id]);
+    command.current_dir(bundle.path());
+    runtime.exec_command(command).success();
+    let state = first.state();
+    assert_eq!(state["bundle"], bundle.path().to_str().unwrap());
+
+    // A relative --bundle is made absolute too.
+    let id2 = berth_e2e::unique_id("bundle-rel");
+    let second = Container::new(&runtime, &bundle, &id2);
+    let parent = bundle.path().parent().unwrap();
+    let relative = bundle.path().file_name().unwrap();
+    let mut command = runtime.command(["create".as_ref(), "--bundle".as_ref(), relative, id2.as_ref()]);
+    command.current_dir(parent);
+    runtime.exec_command(command).success();
+    assert_eq!(second.state()["bundle"], bundle.path().to_str().unwrap());
+}
+
+#[test]
+fn kill_of_a_created_container_stops_it() {
+    let (runtime, bundle, container) = sleeper("kill-created");
+    container.create(&[]).success();
+    let pid = container.pid();
+    container.kill(&[], Some("KILL")).success();
+    container.wait_for_status("stopped");
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        berth_e2e::inspect::is_gone_or_zombie(pid).then_some(())
+    })
+    .unwrap_or_else(|| panic!("init {pid} survived KILL"));
+    container.delete(&[]).success();
+    assert_nothing_left(&runtime, container.id(), bundle.path(), container.id());
+}
+
+#[test]
+fn delete_of_a_created_container_needs_no_force() {
+    let (runtime, bundle, container) = sleeper("delete-created-plain");
+    container.create(&[]).success();
+    let pid = container.pid();
+    container.delete(&[]).success();
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        berth_e2e::inspect::is_gone_or_zombie(pid).then_some(())
+    })
+    .unwrap_or_else(|| panic!("init {pid} survived delete"));
+    assert_nothing_left(&runtime, container.id(), bundle.path(), container.id());
 }
