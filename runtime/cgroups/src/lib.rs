@@ -6,6 +6,29 @@
 //! moves processes in, and later freezes, reads stats of and destroys it. Everything a later
 //! invocation needs is in [`CgroupState`], which the runtime stores in state.json and hands
 //! back to [`load`].
+//!
+//! Where the cgroup goes (linux.cgroupsPath):
+//! - unset: `<caller's own cgroup>/<id>` in every hierarchy (runc does the same); relative:
+//!   below the caller's own cgroup, per hierarchy; absolute: from each hierarchy's root;
+//! - `slice:prefix:name` with `--systemd-cgroup`: berth does not talk to systemd over D-Bus.
+//!   Without a running systemd the form is mapped onto the cgroupfs path systemd would use
+//!   (`a-b.slice:p:n` is `/a.slice/a-b.slice/p-n.scope`, an empty slice is `system.slice`);
+//!   with systemd running it is refused ([`Error::SystemdRunning`]).
+//!
+//! Layouts:
+//! - v2: one directory; on create every controller the parents offer is enabled in their
+//!   `cgroup.subtree_control` (one by one, so one refusal does not hide the rest); device rules
+//!   become a BPF_PROG_TYPE_CGROUP_DEVICE program attached with BPF_F_ALLOW_MULTI (an update
+//!   attaches the new program before detaching the old one).
+//! - v1: one directory per mounted hierarchy (named ones such as name=systemd included); a new
+//!   cpuset cgroup copies its parent's cpus and mems; device rules go to devices.allow/deny.
+//! - hybrid: v1, plus a directory in the cgroup2 hierarchy that the process joins too (as
+//!   runc does). berth never changes the cgroup2 root's subtree_control there, so a v2-only
+//!   controller (hugetlb on the development machine) is used only if already enabled; else a
+//!   hugepage limit is an error naming the field.
+//!
+//! Nothing is ignored silently: a field the host cannot honour, a controller that is missing,
+//! or a value the kernel refuses is an [`Error`] naming the `linux.resources` field and the file.
 
 #![deny(missing_docs)]
 
