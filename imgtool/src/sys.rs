@@ -5,12 +5,13 @@
 //! that no symlink or `..` can take a write outside of that root.
 
 use std::ffi::{CString, OsStr};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use nix::errno::Errno;
-use nix::fcntl::{self, OFlag, OpenHow, ResolveFlag};
+pub use nix::fcntl::OFlag;
+use nix::fcntl::{self, OpenHow, ResolveFlag};
 use nix::mount::{self, MntFlags, MsFlags};
 use nix::sys::stat::{self, FileStat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -47,6 +48,22 @@ pub fn open_below(dir: BorrowedFd<'_>, path: &Path, flags: OFlag, resolve: Resol
 /// Open a directory by absolute or cwd-relative path (the roots we start from).
 pub fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
     fcntl::open(path, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// The names in directory `dir` (without `.` and `..`), and an fd of it back
+/// (reading consumes the one given).
+pub fn dir_names(dir: OwnedFd) -> Result<(OwnedFd, Vec<std::ffi::OsString>), Errno> {
+    use std::os::unix::ffi::OsStringExt;
+    let again = open_below(dir.as_fd(), Path::new("."), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Resolve::Beneath)?;
+    let mut listing = nix::dir::Dir::from_fd(dir)?;
+    let mut names = Vec::new();
+    for entry in listing.iter() {
+        let name = entry?.file_name().to_bytes().to_vec();
+        if name != b"." && name != b".." {
+            names.push(std::ffi::OsString::from_vec(name));
+        }
+    }
+    Ok((again, names))
 }
 
 /// Create (exclusively) a regular file `name` in `dir` for writing.

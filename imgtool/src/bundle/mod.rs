@@ -19,7 +19,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
+use crate::sys::OFlag;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use nix::fcntl::OFlag;
+use crate::sys::OFlag;
 
 use super::BundleError;
 use crate::sys::{self, Resolve};

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
+use crate::sys::OFlag;
 use tar::EntryType;
 
 use super::tree::{self, NameError};

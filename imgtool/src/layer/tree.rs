@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::OFlag;
+use crate::sys::OFlag;
 
 use crate::sys::{self, Errno, Resolve};
 
@@ -108,19 +108,8 @@ pub fn empty_dir(dir: OwnedFd) -> Result<(), Errno> {
 
 /// The names in directory `dir` (without `.` and `..`), and the fd back.
 pub fn dir_names(dir: OwnedFd) -> Result<(OwnedFd, Vec<OsString>), Errno> {
-    let again = sys::open_below(dir.as_fd(), Path::new("."), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Resolve::Beneath)?;
-    let mut listing = nix::dir::Dir::from_fd(dir)?;
-    let mut names = Vec::new();
-    for entry in listing.iter() {
-        let name = entry?.file_name().to_bytes().to_vec();
-        if name != b"." && name != b".." {
-            names.push(OsString::from_vec(name));
-        }
-    }
-    Ok((again, names))
+    sys::dir_names(dir)
 }
-
-use std::os::unix::ffi::OsStringExt;
 
 /// Remove a directory tree we made (a target after a failed unpack),
 /// without following any symlink inside it.

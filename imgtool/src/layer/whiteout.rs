@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use nix::fcntl::OFlag;
+use crate::sys::OFlag;
 
 use super::tree;
 use crate::sys::{self, Errno};
