@@ -5,7 +5,7 @@
 //! Each test starts its own containerd (Debian's, on a private socket, with its own root,
 //! state and namespace) and ends it by pid, unmounting whatever it left mounted.
 
-use berth_e2e::binaries::{runtime_under_test, workspace_root};
+use berth_e2e::binaries::runtime_under_test;
 use berth_e2e::poll::until;
 use berth_e2e::TempDir;
 use std::path::PathBuf;
@@ -45,14 +45,7 @@ impl Containerd {
         let me = Containerd { daemon, dir, namespace };
         until(Duration::from_secs(20), || me.ctr(&["version"]).status.success().then_some(()))
             .unwrap_or_else(|| panic!("containerd did not come up; see {}", me.dir.path().join("containerd.log").display()));
-        let archive = me.dir.path().join("busybox.tar");
-        let made = Command::new(workspace_root().join("bundles/make-busybox-image.sh"))
-            .arg("--docker-archive")
-            .arg(&archive)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(made.success(), "make-busybox-image.sh failed");
+        let archive = berth_e2e::images::busybox_docker_archive(me.dir.path());
         let imported = me.ctr(&["image", "import", archive.to_str().unwrap()]);
         assert!(imported.status.success(), "ctr image import: {}", String::from_utf8_lossy(&imported.stderr));
         me

@@ -4,7 +4,7 @@
 //! Each test uses its own podman root and runroot under a temporary directory, and removes
 //! its containers and unmounts podman's storage when it ends.
 
-use berth_e2e::binaries::{runtime_under_test, workspace_root};
+use berth_e2e::binaries::runtime_under_test;
 use berth_e2e::TempDir;
 use std::process::{Command, Output, Stdio};
 
@@ -15,14 +15,7 @@ struct Podman {
 impl Podman {
     fn new(tag: &str) -> Podman {
         let me = Podman { dir: TempDir::new(tag) };
-        let archive = me.dir.path().join("busybox.tar");
-        let made = Command::new(workspace_root().join("bundles/make-busybox-image.sh"))
-            .arg("--docker-archive")
-            .arg(&archive)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(made.success(), "make-busybox-image.sh failed");
+        let archive = berth_e2e::images::busybox_docker_archive(me.dir.path());
         let loaded = me.podman(&["load", "-i", archive.to_str().unwrap()]);
         assert!(loaded.status.success(), "podman load: {}", String::from_utf8_lossy(&loaded.stderr));
         me

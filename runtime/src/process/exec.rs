@@ -7,8 +7,8 @@
 //! parent learns of a successful exec by the socket closing, and of a failure by a report.
 
 use super::init::{become_process, exec_process, find_executable, step, syscall, InitError, Step};
-use super::spawn::{KillOnDrop, SpawnError};
-use super::sync::{channel_pair, Channel, SyncError, ToChild, ToParent};
+use super::spawn::{place_and_await, KillOnDrop, SpawnError, Success};
+use super::sync::{channel_pair, Channel, ToChild, ToParent};
 use crate::spec::ProcessPlan;
 use crate::sys::{self, Forked};
 use crate::{security, tty};
@@ -76,17 +76,7 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     };
     drop(child_end);
     let reaper = KillOnDrop::new(pid);
-    if !in_cgroup_at_clone {
-        opts.cgroup.add_task(pid)?;
-    }
-    let sent = parent_end.send(&ToChild::CgroupJoined);
-    match parent_end.recv::<ToParent>() {
-        // The socket closed on exec: the program runs.
-        Err(SyncError::Closed) => sent?,
-        Ok(ToParent::Failed { step, message }) => return Err(SpawnError::InitFailed { step, message }),
-        Ok(ToParent::Ready) => return Err(SpawnError::Sync(SyncError::Closed)),
-        Err(e) => return Err(e.into()),
-    }
+    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::SocketClosed)?;
     reaper.defuse();
     Ok(pid)
 }

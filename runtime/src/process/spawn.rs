@@ -2,7 +2,7 @@
 //! drive it through the sync protocol until it is ready or has failed.
 
 use super::init::{self, InitContext};
-use super::sync::{channel_pair, SyncError, ToChild, ToParent};
+use super::sync::{channel_pair, Channel, SyncError, ToChild, ToParent};
 use crate::namespaces::NamespaceError;
 use crate::spec::Plan;
 use crate::state::process_start_time;
@@ -85,24 +85,38 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     drop(children_namespaces);
     drop(child_end);
     let reaper = KillOnDrop::new(pid);
-
-    // Put the init in its cgroup while it works on its mounts: on v1 this write waits for an
-    // RCU grace period, which we overlap with the child's setup instead of adding it.
-    if !in_cgroup_at_clone {
-        opts.cgroup.add_task(pid)?;
-    }
-    // The init may have failed and gone before it needed this message; its report is then
-    // already queued on the socket, so read that before judging the send.
-    let sent = parent_end.send(&ToChild::CgroupJoined);
-    match parent_end.recv::<ToParent>() {
-        Ok(ToParent::Ready) => sent?,
-        Ok(ToParent::Failed { step, message }) => return Err(SpawnError::InitFailed { step, message }),
-        Err(SyncError::Closed) => return Err(SpawnError::InitDied),
-        Err(e) => return Err(e.into()),
-    }
+    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready)?;
     let start_time = process_start_time(pid).map(|(t, _)| t).ok_or(SpawnError::InitDied)?;
     reaper.defuse();
     Ok(Init { pid, start_time })
+}
+
+/// How a child tells the parent it got through: the init says `Ready` and stays; an exec'd
+/// process execs, which closes its close-on-exec end of the socket.
+pub(super) enum Success {
+    Ready,
+    SocketClosed,
+}
+
+/// Parent side after any clone: put `pid` in its cgroup unless clone3 already did, tell the
+/// child, and wait for its verdict.
+///
+/// On v1 the cgroup write waits for an RCU grace period; the child is busy with its own setup
+/// meanwhile, so the two overlap instead of adding up.
+pub(super) fn place_and_await(pid: i32, cgroup: &dyn Manager, add_task: bool, channel: &Channel, success: Success) -> Result<(), SpawnError> {
+    if add_task {
+        cgroup.add_task(pid)?;
+    }
+    // The child may have failed and gone before it needed this message; its report is then
+    // already queued on the socket, so read that before judging the send.
+    let sent = channel.send(&ToChild::CgroupJoined);
+    match (channel.recv::<ToParent>(), success) {
+        (Ok(ToParent::Ready), Success::Ready) | (Err(SyncError::Closed), Success::SocketClosed) => Ok(sent?),
+        (Ok(ToParent::Failed { step, message }), _) => Err(SpawnError::InitFailed { step, message }),
+        (Err(SyncError::Closed), Success::Ready) => Err(SpawnError::InitDied),
+        (Ok(ToParent::Ready), Success::SocketClosed) => Err(SyncError::Closed.into()),
+        (Err(e), _) => Err(e.into()),
+    }
 }
 
 pub(super) fn connect_console(path: &Path) -> Result<OwnedFd, SpawnError> {
