@@ -165,6 +165,14 @@ pub fn set_times(fd: BorrowedFd<'_>, secs: i64, nanos: i64) -> Result<(), Errno>
     stat::futimens(fd, &time, &time)
 }
 
+/// This process's umask, read from /proc/self/status (reading it with
+/// umask(2) would change it for a moment under other threads); all bits set
+/// when unknown, so callers fix modes explicitly.
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find_map(|l| l.strip_prefix("Umask:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok()).unwrap_or(0o777)
+}
+
 /// The effective uid is 0: ownership and device nodes can be applied.
 pub fn is_root() -> bool {
     unistd::geteuid().is_root()

@@ -45,6 +45,7 @@ pub(super) struct Unpacker<'a> {
     options: &'a UnpackOptions,
     layer: &'a str,
     as_root: bool,
+    umask: u32,
     parent: Option<(PathBuf, OwnedFd)>,
     removed: bool,
     dirs: Vec<DirFinish>,
@@ -62,6 +63,7 @@ impl<'a> Unpacker<'a> {
             options,
             layer,
             as_root: sys::is_root(),
+            umask: sys::umask(),
             parent: None,
             removed: false,
             dirs: Vec::new(),
@@ -228,7 +230,7 @@ impl<'a> Unpacker<'a> {
     }
 
     fn set_owner_xattrs(&self, fd: BorrowedFd<'_>, path: &Path, meta: &Meta) -> Result<(), LayerError> {
-        if self.as_root {
+        if self.needs_chown(meta) {
             sys::fchown(fd, meta.uid, meta.gid).map_err(self.syscall(path, "fchown"))?;
         }
         for (key, value) in &meta.xattrs {
@@ -237,8 +239,15 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
+    /// Ownership must be set unless it is what a new entry gets anyway:
+    /// as root, in a target this unpack made (no setgid directory yet, as
+    /// directory modes are set at the end), 0:0 needs no call.
+    fn needs_chown(&self, meta: &Meta) -> bool {
+        self.as_root && !(self.options.whiteouts == Whiteouts::Overlay && meta.uid == 0 && meta.gid == 0)
+    }
+
     fn write_file<R: Read>(&mut self, parent: BorrowedFd<'_>, path: &Path, name: &OsStr, data: &mut R, meta: &Meta) -> Result<(), LayerError> {
-        let fd = self.create_or_replace(parent, path, name, "openat create", || sys::create_file(parent, name, 0o600))?;
+        let fd = self.create_or_replace(parent, path, name, "openat create", || sys::create_file(parent, name, meta.mode))?;
         let mut file = std::fs::File::from(fd);
         loop {
             let n = match data.read(&mut self.buffer) {
@@ -250,12 +259,18 @@ impl<'a> Unpacker<'a> {
             file.write_all(&self.buffer[..n]).map_err(|source| LayerError::Write { layer: self.layer.to_string(), entry: path.display().to_string(), source })?;
         }
         self.set_owner_xattrs(file.as_fd(), path, meta)?;
-        // After chown, which clears setuid and setgid.
-        sys::fchmod(file.as_fd(), meta.mode).map_err(self.syscall(path, "fchmod"))?;
+        // After chown, which clears setuid and setgid; not needed when the
+        // create mode survived the umask whole.
+        if meta.mode & 0o7000 != 0 || meta.mode & self.umask != 0 {
+            sys::fchmod(file.as_fd(), meta.mode).map_err(self.syscall(path, "fchmod"))?;
+        }
         sys::set_times(file.as_fd(), meta.mtime.0, meta.mtime.1).map_err(self.syscall(path, "futimens"))
     }
 
     fn make_dir(&mut self, parent: BorrowedFd<'_>, path: &Path, name: &OsStr, meta: &Meta) -> Result<(), LayerError> {
+        // A directory that is there already (an earlier entry, or made as a
+        // parent) is kept, and may have another owner.
+        let mut other_owner = false;
         match sys::mkdir(parent, name, 0o700) {
             Ok(()) => {}
             Err(Errno::EEXIST) => {
@@ -263,11 +278,16 @@ impl<'a> Unpacker<'a> {
                 if existing.st_mode & libc::S_IFMT != libc::S_IFDIR {
                     self.clear(parent, path, name)?;
                     sys::mkdir(parent, name, 0o700).map_err(self.syscall(path, "mkdirat"))?;
+                } else {
+                    other_owner = (existing.st_uid, existing.st_gid) != (meta.uid, meta.gid);
                 }
             }
             Err(e) => return Err(self.syscall(path, "mkdirat")(e)),
         }
         let fd = sys::open_entry(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY).map_err(self.syscall(path, "openat"))?;
+        if other_owner && self.as_root {
+            sys::fchown(fd.as_fd(), meta.uid, meta.gid).map_err(self.syscall(path, "fchown"))?;
+        }
         self.set_owner_xattrs(fd.as_fd(), path, meta)?;
         self.dirs.push(DirFinish { path: path.to_path_buf(), mode: meta.mode, mtime: meta.mtime });
         Ok(())
@@ -278,7 +298,7 @@ impl<'a> Unpacker<'a> {
             return Err(LayerError::Header { layer: self.layer.to_string(), entry: path.display().to_string(), field: "linkname" });
         }
         self.create_or_replace(parent, path, name, "symlinkat", || sys::symlink(OsStr::from_bytes(target), parent, name))?;
-        if self.as_root {
+        if self.needs_chown(meta) {
             sys::lchown_at(parent, name, meta.uid, meta.gid).map_err(self.syscall(path, "fchownat"))?;
         }
         for (key, value) in &meta.xattrs {
@@ -325,7 +345,7 @@ impl<'a> Unpacker<'a> {
             _ => (header.device_major().map_err(|_| bad("devmajor"))?.unwrap_or(0), header.device_minor().map_err(|_| bad("devminor"))?.unwrap_or(0)),
         };
         self.create_or_replace(parent, path, name, "mknodat", || sys::mknod(parent, name, node, 0o600, major.into(), minor.into()))?;
-        if self.as_root {
+        if self.needs_chown(meta) {
             sys::lchown_at(parent, name, meta.uid, meta.gid).map_err(self.syscall(path, "fchownat"))?;
         }
         sys::chmod_at(parent, name, meta.mode).map_err(self.syscall(path, "fchmodat"))?;
