@@ -54,3 +54,26 @@ fn tag_list_inspect_remove_and_gc() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid name"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn a_multi_arch_index_imports_this_platform_only() {
+    let scratch = Scratch::new();
+    let layout = scratch.path().join("layout");
+    let manifest_digest = write_layout(&layout, "multi:1", &TestImage { layers: vec![layer(&[Item::File("amd64", b"x", 0o644)])], gzip: true, exec: serde_json::json!({ "Cmd": ["a"] }) });
+    // Wrap the manifest in an index next to another platform's, whose blobs are absent.
+    let blobs = layout.join("blobs/sha256");
+    let size = fs::metadata(blobs.join(&manifest_digest[7..])).unwrap().len();
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", "e".repeat(64)), "size": 100, "platform": { "architecture": "arm64", "os": "linux" } },
+        { "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": size, "platform": { "architecture": "amd64", "os": "linux" } } ] });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let hex = support::sha256_hex(&bytes);
+    fs::write(blobs.join(&hex), &bytes).unwrap();
+    let top = serde_json::json!({ "schemaVersion": 2, "manifests": [{ "mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{hex}"), "size": bytes.len(), "annotations": { "org.opencontainers.image.ref.name": "multi:1" } }] });
+    fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    let out = scratch.ok(&["import", layout.to_str().unwrap()]);
+    assert_eq!(out.trim(), format!("multi:1 {manifest_digest}"), "the amd64 manifest is what gets the name");
+    let bundle = scratch.path().join("bundle");
+    scratch.ok(&["bundle", "--copy", "multi:1", bundle.to_str().unwrap()]);
+    assert!(bundle.join("rootfs/amd64").is_file());
+}
