@@ -1,7 +1,8 @@
-//! Bundles run: images imported, bundled and run with `runc run` (berth's
-//! runtime takes its place once it runs bundles), checked from inside the
-//! container; config.json derived from the image config; overlay bundles
-//! private and removable; gc keeps what live bundles mount.
+//! Bundles run: images imported, bundled and run with `runc run` (or the
+//! runtime named by $BERTH_IMG_TEST_RUNTIME, e.g. berth, which takes runc's
+//! flags), checked from inside the container; config.json derived from the
+//! image config; overlay bundles private and removable; gc keeps what live
+//! bundles mount.
 
 mod support;
 
@@ -11,7 +12,12 @@ use std::process::Command;
 
 use support::{layer, write_layout, Item, Scratch, TestImage};
 
-/// Runs a bundle with runc under a private --root; deletes the container on drop.
+/// The runtime binary: runc unless $BERTH_IMG_TEST_RUNTIME names another.
+fn runtime() -> String {
+    std::env::var("BERTH_IMG_TEST_RUNTIME").unwrap_or_else(|_| "runc".to_string())
+}
+
+/// Runs a bundle with the runtime under a private --root; deletes the container on drop.
 struct Container<'a> {
     root: std::path::PathBuf,
     id: String,
@@ -26,14 +32,14 @@ impl<'a> Container<'a> {
 
     /// `runc run`: the exit code and stdout.
     fn run(&self) -> (i32, String) {
-        let out = Command::new("runc").arg("--root").arg(&self.root).args(["run", "--bundle"]).arg(self.bundle).arg(&self.id).output().expect("runc");
+        let out = Command::new(runtime()).arg("--root").arg(&self.root).args(["run", "--bundle"]).arg(self.bundle).arg(&self.id).output().expect("run the runtime");
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
     }
 }
 
 impl Drop for Container<'_> {
     fn drop(&mut self) {
-        let _ = Command::new("runc").arg("--root").arg(&self.root).args(["delete", "--force", &self.id]).output();
+        let _ = Command::new(runtime()).arg("--root").arg(&self.root).args(["delete", "--force", &self.id]).output();
     }
 }
 
