@@ -27,6 +27,9 @@ pub(crate) struct V2Manager {
     dir: PathBuf,
     /// The hierarchy's mountpoint (where mkdir starts).
     mountpoint: PathBuf,
+    /// The highest cgroup whose subtree_control create may change: the caller's own cgroup
+    /// for a nested path (above it is someone else's business), the root for an absolute one.
+    enable_from: PathBuf,
     /// Directories this manager made, outermost first.
     created: Vec<PathBuf>,
     /// O_PATH fd of `dir`, once it exists.
@@ -38,6 +41,10 @@ impl V2Manager {
         V2Manager {
             dir: unified.dir_of(&path.in_hierarchy(&unified.own)),
             mountpoint: unified.mountpoint.clone(),
+            enable_from: match path {
+                CgroupPath::Nested(_) => unified.dir_of(&unified.own),
+                CgroupPath::Absolute(_) => unified.mountpoint.clone(),
+            },
             created: Vec::new(),
             dir_fd: None,
         }
@@ -50,6 +57,7 @@ impl V2Manager {
         })?;
         Ok(V2Manager {
             mountpoint: dir.clone(),
+            enable_from: dir.clone(),
             dir_fd: open_dir_path(&dir).ok(),
             dir,
             created: saved.created.clone(),
@@ -127,7 +135,7 @@ impl Manager for V2Manager {
             .dir
             .ancestors()
             .skip(1)
-            .take_while(|a| a.starts_with(&self.mountpoint))
+            .take_while(|a| a.starts_with(&self.enable_from))
             .collect();
         ancestors.reverse();
         for level in ancestors {
