@@ -3,12 +3,15 @@
 //! verdicts it writes to its second serial port.
 //!
 //! In the VM: runc runs a busybox bundle with memory, pids, cpu and device limits and the
-//! container prints its own cgroup files; berth-cgroups' own test executables run against the
+//! container prints its own cgroup files; a detached container is paused, resumed, updated,
+//! asked for stats and ps, and deleted; a process over its memory limit is OOM-killed and
+//! fork fails past the pids limit; berth-cgroups' own test executables run against the
 //! VM's cgroupfs (create, limits, freeze, stats, OOM, the eBPF device program, destroy); and
 //! nothing may be left in /sys/fs/cgroup afterwards.
 //!
 //! With `BERTH_VM_WITH_BERTH=1` the runtime under test (`$BERTH_RUNTIME` or the newest built
-//! `berth`) goes in as /bin/berth and must pass the same limits test as runc (`berth_limits`).
+//! `berth`) goes in as /bin/berth and must pass the same tests as runc (`berth_limits`,
+//! `berth_lifecycle`, `berth_behaviour`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +22,15 @@ use berth_e2e::TempDir;
 const VM_TIMEOUT_SECONDS: &str = "420";
 
 /// The verdicts every run must contain; a test missing from the output is a failure too.
-const REQUIRED_RESULTS: [&str; 5] = ["cgroup2_mounted", "runc_limits", "berth_cgroups", "cgroupfs", "no_cgroups_left"];
+const REQUIRED_RESULTS: [&str; 7] = [
+    "cgroup2_mounted",
+    "runc_limits",
+    "runc_lifecycle",
+    "runc_behaviour",
+    "berth_cgroups",
+    "cgroupfs",
+    "no_cgroups_left",
+];
 
 #[test]
 fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
@@ -34,7 +45,7 @@ fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
     if std::env::var_os("BERTH_VM_WITH_BERTH").is_some_and(|v| v == "1") {
         let berth = berth_e2e::binaries::runtime_under_test();
         binaries.push(format!("{}=/bin/berth", berth.display()));
-        required.push("berth_limits");
+        required.extend(["berth_limits", "berth_lifecycle", "berth_behaviour"]);
     }
     for (name, exe) in cgroup_test_executables(workspace) {
         binaries.push(format!("{}=/tests/{name}", exe.display()));
