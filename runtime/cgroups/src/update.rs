@@ -152,6 +152,10 @@ pub fn resources_from_flags(flags: &UpdateFlags) -> Result<LinuxResources, Updat
 
 /// Merge an update into the resources the container has: every field the update sets
 /// replaces the old one; the rest stay.
+///
+/// Apply the merged result (not the bare update) and store it: on v2, memory.swap.max is
+/// computed from swap and limit together, so `update --memory-swap` alone needs the stored
+/// limit, as runc's merge into its saved config provides.
 pub fn merge(base: &LinuxResources, update: &LinuxResources) -> LinuxResources {
     // Serialized, an unset field is absent, so a JSON object merge is exactly "set fields win".
     let mut merged = serde_json::to_value(base).unwrap_or_default();
