@@ -716,3 +716,33 @@ fn the_whole_suite_passes_on_pure_v1_too() {
     assert!(output.status.success(), "pure v1 re-run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("the_whole_suite_passes_on_pure_v1_too ... ok"), "{stdout}");
 }
+
+#[test]
+fn check_before_update_refuses_a_limit_below_current_usage() {
+    let mut fx = Fixture::new("checkbefore");
+    // Memory is charged to the cgroup a process is in when it allocates: allocate ~1 MiB
+    // after joining.
+    fx.spawn("read x; x=$(head -c 1048576 /dev/zero | tr '\\0' a); echo ready; read y");
+    fx.go();
+    let mut line = String::new();
+    fx.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    let err = fx.apply(json!({"memory": {"limit": 65536, "checkBeforeUpdate": true}})).unwrap_err();
+    assert!(err.to_string().contains("linux.resources.memory.limit"), "{err}");
+    assert!(err.to_string().contains("checkBeforeUpdate"), "{err}");
+    // Without the check the kernel takes a limit above the usage as usual.
+    fx.apply(json!({"memory": {"limit": 64 << 20, "checkBeforeUpdate": true}})).unwrap();
+}
+
+#[test]
+fn disabling_the_oom_killer_is_written_on_v1_and_refused_on_v2() {
+    let fx = Fixture::new("oomkiller");
+    let result = fx.apply(json!({"memory": {"limit": 64 << 20, "disableOOMKiller": true}}));
+    if v2() {
+        let err = result.unwrap_err();
+        assert!(err.to_string().contains("linux.resources.memory.disableOOMKiller"), "{err}");
+    } else {
+        result.unwrap();
+        assert!(fx.read("memory", "memory.oom_control").contains("oom_kill_disable 1"));
+    }
+}
