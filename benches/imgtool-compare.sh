@@ -103,20 +103,21 @@ hyperfine --runs "$runs" --warmup 1 --export-json "$work/unpack.json" \
 
 "$berth_img" --store "$store" unpack bench
 hyperfine --runs $((runs * 4)) --warmup 2 --export-json "$work/bundle.json" -N \
-    --prepare "$berth_img --store $store unbundle $bundle 2>/dev/null || true" \
+    --prepare "sh -c '$berth_img --store $store unbundle $bundle 2>/dev/null || true'" \
     -n "berth-img bundle" "$berth_img --store $store bundle bench $bundle" >&2
 
 python3 - "$work/unpack.json" "$work/bundle.json" <<'PY'
 import json, sys
 rows = []
 for path in sys.argv[1:]:
-    rows += [(r["command"], r["median"]) for r in json.load(open(path))["results"]]
-base = dict(rows)["berth-img unpack"]
-gz = dict(rows)["gzip -dc | tar -x"]
-print("| command | median | time / berth-img unpack | time / gzip -dc \\| tar -x |")
-print("|---|---:|---:|---:|")
-for name, median in rows:
+    rows += [(r["command"], r["median"], r["user"] + r["system"]) for r in json.load(open(path))["results"]]
+medians = {name: median for name, median, _ in rows}
+base, gz = medians["berth-img unpack"], medians["gzip -dc | tar -x"]
+print("| command | median | CPU (user+sys) | time / berth-img unpack | time / gzip -dc \\| tar -x |")
+print("|---|---:|---:|---:|---:|")
+for name, median, cpu in rows:
     shown = f"{median * 1000:.1f} ms" if median < 1 else f"{median:.2f} s"
+    cpu_shown = f"{cpu * 1000:.1f} ms" if cpu < 1 else f"{cpu:.2f} s"
     ratios = "| - | -" if name == "berth-img bundle" else f"| {median / base:.2f}x | {median / gz:.2f}x"
-    print(f"| {name.replace('|', chr(92) + '|')} | {shown} {ratios} |")
+    print(f"| {name.replace('|', chr(92) + '|')} | {shown} | {cpu_shown} {ratios} |")
 PY
