@@ -155,3 +155,21 @@ fn device_nodes_are_skipped_without_root() {
     assert!(layers[0].join("f").is_file());
     assert!(fs::symlink_metadata(layers[0].join("null")).is_err(), "device node made without root");
 }
+
+#[test]
+fn layout_blob_symlinked_outside_is_refused() {
+    // A layout whose config blob is a symlink to a host file: not read.
+    let scratch = Scratch::new();
+    scratch.ok(&["images"]);
+    let before = listing(&scratch.store());
+    let layout = scratch.path().join("layout");
+    let manifest = write_layout(&layout, "evil:latest", &TestImage { layers: vec![layer(&[Item::File("f", b"x", 0o644)])], gzip: true, exec: serde_json::json!({}) });
+    let manifest_path = layout.join("blobs/sha256").join(&manifest[7..]);
+    let secret = new_bait();
+    fs::write(secret.path().join("secret"), fs::read(&manifest_path).unwrap()).unwrap();
+    fs::remove_file(&manifest_path).unwrap();
+    std::os::unix::fs::symlink(secret.path().join("secret"), &manifest_path).unwrap();
+    let error = scratch.fails(&["import", layout.to_str().unwrap()]);
+    assert!(error.contains("leads out of the source"), "{error}");
+    assert_eq!(listing(&scratch.store()), before);
+}

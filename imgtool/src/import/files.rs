@@ -14,6 +14,7 @@ use crate::digest::Digest;
 use crate::layer::Compression;
 use crate::progress::Progress;
 use crate::store::{Transaction, MAX_JSON_SIZE};
+use crate::sys;
 
 /// Files of at most this size whose names look like metadata stay in memory.
 const SMALL: u64 = 4 << 20;
@@ -176,8 +177,9 @@ impl Files {
         match self {
             Self::Dir(root) => {
                 let path = root.join(&clean_name);
-                let file = File::open(&path).map_err(|e| match e.kind() {
+                let file = open_below(root, &clean_name).map_err(|e| match e.kind() {
                     io::ErrorKind::NotFound => missing(),
+                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName { source_path: root.clone(), name: name.to_string() },
                     _ => ImportError::io("open", &path)(e),
                 })?;
                 let mut bytes = Vec::new();
@@ -201,8 +203,9 @@ impl Files {
                     }
                 }
                 let path = root.join(&clean_name);
-                let file = File::open(&path).map_err(|e| match e.kind() {
+                let file = open_below(root, &clean_name).map_err(|e| match e.kind() {
                     io::ErrorKind::NotFound => missing(),
+                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName { source_path: root.clone(), name: name.to_string() },
                     _ => ImportError::io("open", &path)(e),
                 })?;
                 Ok(txn.ingest(file, expected, progress)?)
@@ -226,6 +229,13 @@ impl Files {
             }
         }
     }
+}
+
+/// Open a file of a source directory, never through a symlink that leads
+/// out of it (a layout's metadata names the files; the tree is not ours).
+fn open_below(root: &Path, name: &Path) -> io::Result<File> {
+    let dir = sys::open_dir(root)?;
+    Ok(File::from(sys::open_below(std::os::fd::AsFd::as_fd(&dir), name, sys::OFlag::O_RDONLY, sys::Resolve::Beneath)?))
 }
 
 /// Compression of a staged blob, from its first bytes.

@@ -49,7 +49,7 @@ pub enum ImportError {
         name: String,
     },
     /// The source's metadata names a file outside of it.
-    #[error("{source_path}: file name {name:?} is absolute or leads out of the source")]
+    #[error("{source_path}: file {name:?} is absolute or leads out of the source (by name or symlink)")]
     BadName {
         /// The source.
         source_path: PathBuf,
