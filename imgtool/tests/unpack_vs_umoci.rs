@@ -103,3 +103,25 @@ fn directory_mtimes_and_root_entry_match_umoci() {
     assert_eq!(expected[Path::new("a/b")].mtime, Some(1_600_000_000));
     assert_same_tree(&expected, &snapshot(&copy.join("rootfs"), true), "directory mtimes");
 }
+
+#[test]
+fn a_whiteout_never_hides_its_own_layers_entry() {
+    // The image spec: whiteouts apply to lower layers only, whatever the order in the tar.
+    let scratch = Scratch::new();
+    let layout = scratch.path().join("layout");
+    let base = layer(&[Item::File("x", b"lower", 0o644), Item::File("y", b"lower", 0o644)]);
+    let top = layer(&[Item::File("x", b"upper", 0o644), Item::File(".wh.x", b"", 0o644), Item::File(".wh.y", b"", 0o644)]);
+    write_layout(&layout, "own", &TestImage { layers: vec![base, top], gzip: false, exec: serde_json::json!({ "Cmd": ["x"] }) });
+    scratch.ok(&["import", layout.to_str().unwrap(), "own:1"]);
+    for copy in [true, false] {
+        let bundle = scratch.path().join(format!("bundle-{copy}"));
+        let mut args = vec!["bundle", "own:1", bundle.to_str().unwrap()];
+        if copy {
+            args.insert(1, "--copy");
+        }
+        scratch.ok(&args);
+        assert_eq!(std::fs::read(bundle.join("rootfs/x")).unwrap(), b"upper", "copy={copy}");
+        assert!(!bundle.join("rootfs/y").exists(), "copy={copy}");
+        scratch.ok(&["unbundle", bundle.to_str().unwrap()]);
+    }
+}

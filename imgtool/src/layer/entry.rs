@@ -367,11 +367,18 @@ impl<'a> Unpacker<'a> {
                 let dir = tree::open_dir_below(self.root.as_fd(), parent_path, OFlag::O_RDONLY).map_err(self.syscall(path, "openat2"))?;
                 whiteout::remove_lower(dir, parent_path, &self.written).map_err(self.syscall(path, "remove opaque directory contents"))
             }
-            (Whiteout::Remove(name), Whiteouts::Overlay) => {
-                tree::remove_entry(parent.as_fd(), name).map_err(self.syscall(path, "unlinkat"))?;
-                sys::mknod(parent.as_fd(), name, NodeKind::Char, 0, 0, 0).map_err(self.syscall(path, "mknodat whiteout"))
+            // A whiteout hides the layers below, never this layer's own entry
+            // of the same name (in a fresh store layer, whatever exists is ours).
+            (Whiteout::Remove(name), Whiteouts::Overlay) => match sys::mknod(parent.as_fd(), name, NodeKind::Char, 0, 0, 0) {
+                Ok(()) | Err(Errno::EEXIST) => Ok(()),
+                Err(e) => Err(self.syscall(path, "mknodat whiteout")(e)),
+            },
+            (Whiteout::Remove(name), Whiteouts::Apply) => {
+                if self.written.contains(&parent_path.join(name)) {
+                    return Ok(());
+                }
+                tree::remove_entry(parent.as_fd(), name).map_err(self.syscall(path, "unlinkat"))
             }
-            (Whiteout::Remove(name), Whiteouts::Apply) => tree::remove_entry(parent.as_fd(), name).map_err(self.syscall(path, "unlinkat")),
             (Whiteout::Ignored, _) => Ok(()),
         }
     }
