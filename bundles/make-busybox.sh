@@ -58,11 +58,15 @@ users:x:100:
 nogroup:x:65534:
 GROUP
 cd "$bundle"
-# Two renames, so a reader (a test copying the rootfs) never finds it gone
-# for longer than between them; the old tree is removed afterwards.
+# Swap under an exclusive lock on the bundle directory: the end-to-end tests
+# hold a shared one while they copy the rootfs, so none copies half a swap.
+exec 9<"$bundle"
+flock 9
 old=$bundle/rootfs.old.$$
 [ -e "$rootfs" ] && mv "$rootfs" "$old"
 mv "$tmp" "$rootfs"
+flock -u 9
+exec 9<&-
 trap - EXIT
 rm -rf "$old"
 

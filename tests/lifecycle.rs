@@ -410,7 +410,7 @@ fn a_shim_style_lifecycle_with_log_flags_on_every_call() {
     let bundle_dir = bundle.path().to_str().unwrap();
     let globals = ["--log", log, "--log-format", "json"];
     let call = |args: &[&str]| runtime.exec(globals.iter().chain(args));
-    let first = Container::new(&runtime, &bundle, &id);
+    let _guard = Container::new(&runtime, &bundle, &id);
     call(&["create", "--bundle", bundle_dir, &id]).success();
     call(&["start", &id]).success();
     let state: serde_json::Value = serde_json::from_str(&call(&["state", &id]).success().stdout).unwrap();

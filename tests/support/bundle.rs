@@ -28,6 +28,9 @@ impl Bundle {
     pub fn busybox(tag: &str) -> Bundle {
         let example = example_bundle();
         let dir = TempDir::new(tag);
+        // make-busybox.sh swaps in a new rootfs under an exclusive lock on
+        // the bundle directory; copy under a shared one.
+        let _shared = lock(&example, libc::LOCK_SH);
         let status = Command::new("cp")
             .arg("-a")
             .arg(example.join("rootfs"))
@@ -129,17 +132,25 @@ pub fn example_bundle() -> PathBuf {
     MADE.call_once(|| {
         // Test binaries may run at the same time (nextest): one makes it.
         let lock_path = std::env::temp_dir().join("berth-e2e-make-busybox.lock");
-        let lock = std::fs::File::create(&lock_path)
+        std::fs::File::create(&lock_path)
             .unwrap_or_else(|e| panic!("create {}: {e}", lock_path.display()));
-        // SAFETY: the fd is open and owned by `lock` for the whole call.
-        let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(rc, 0, "flock {}", lock_path.display());
+        let _lock = lock(&lock_path, libc::LOCK_EX);
         if !bundle.join("rootfs/bin/busybox").is_file() {
             let script = workspace_root().join("bundles/make-busybox.sh");
             let status = Command::new(&script).status().expect("spawn make-busybox.sh");
             assert!(status.success(), "{} failed: {status}", script.display());
         }
-        // The lock is released when `lock` is closed here.
+        // The lock is released when `_lock` is closed here.
     });
     bundle
+}
+
+/// Opens `path` (a file or a directory) and takes a `flock` of `kind` on it,
+/// held until the returned file is dropped.
+fn lock(path: &Path, kind: libc::c_int) -> std::fs::File {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    // SAFETY: the fd is open and owned by `file` for the whole call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), kind) };
+    assert_eq!(rc, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
+    file
 }
