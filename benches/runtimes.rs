@@ -45,7 +45,10 @@ struct Sample {
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing.
-    let rounds: usize = std::env::var("BENCH_N").ok().and_then(|n| n.parse().ok()).unwrap_or(30);
+    let rounds: usize = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30);
     let mut bundle = Bundle::busybox("bench");
     bundle.args(&["/bin/true"]);
 
@@ -53,7 +56,11 @@ fn main() {
     println!(
         "{} rounds each, interleaved: {}",
         rounds,
-        contenders.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+        contenders
+            .iter()
+            .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
     // `run`: create, start, wait for exit, delete, as one command.
@@ -61,22 +68,37 @@ fn main() {
         for contender in &mut contenders {
             let id = format!("bench-run-{round}");
             let args = ["run", "--bundle", bundle.path().to_str().unwrap(), &id];
-            contender.runs.push(measure(&contender.runtime, &args, contender.name));
+            contender
+                .runs
+                .push(measure(&contender.runtime, &args, contender.name));
         }
     }
 
     // `state` of a created container.
     for contender in &contenders {
-        let args = ["create", "--bundle", bundle.path().to_str().unwrap(), "bench-state"];
+        let args = [
+            "create",
+            "--bundle",
+            bundle.path().to_str().unwrap(),
+            "bench-state",
+        ];
         measure(&contender.runtime, &args, contender.name);
     }
     for _ in 0..rounds {
         for contender in &mut contenders {
-            contender.states.push(measure(&contender.runtime, &["state", "bench-state"], contender.name));
+            contender.states.push(measure(
+                &contender.runtime,
+                &["state", "bench-state"],
+                contender.name,
+            ));
         }
     }
     for contender in &contenders {
-        measure(&contender.runtime, &["delete", "--force", "bench-state"], contender.name);
+        measure(
+            &contender.runtime,
+            &["delete", "--force", "bench-state"],
+            contender.name,
+        );
     }
 
     report(&contenders);
@@ -85,7 +107,9 @@ fn main() {
 /// berth (if built), runc and crun (if installed), each with its own --root.
 fn contenders() -> Vec<Contender> {
     let mut list = Vec::new();
-    let berth = std::env::var_os("BERTH_RUNTIME").map(PathBuf::from).or_else(|| newest_built("berth"));
+    let berth = std::env::var_os("BERTH_RUNTIME")
+        .map(PathBuf::from)
+        .or_else(|| newest_built("berth"));
     match berth {
         Some(path) => list.push(contender("berth", Runtime::new(path, Vec::new()))),
         None => println!("berth: not built, left out (cargo build --release -p berth-runtime)"),
@@ -106,16 +130,28 @@ fn contenders() -> Vec<Contender> {
 
 /// `unshare --mount ... sh -c '<CRUN_WRAPPER>' <program>`.
 fn crun_wrapped(program: OsString) -> Runtime {
-    let prefix: Vec<OsString> = ["--mount", "--propagation", "private", "sh", "-c", CRUN_WRAPPER]
-        .into_iter()
-        .map(OsString::from)
-        .chain([program])
-        .collect();
+    let prefix: Vec<OsString> = [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        CRUN_WRAPPER,
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .chain([program])
+    .collect();
     Runtime::new(PathBuf::from("unshare"), prefix)
 }
 
 fn contender(name: &'static str, runtime: Runtime) -> Contender {
-    Contender { name, runtime, runs: Vec::new(), states: Vec::new() }
+    Contender {
+        name,
+        runtime,
+        runs: Vec::new(),
+        states: Vec::new(),
+    }
 }
 
 /// Runs one runtime command; aborts the benchmark if it fails.
@@ -144,7 +180,12 @@ fn wait_with_rusage(mut command: Command, what: &str) -> Sample {
     // never call wait on `child`); `status` and `usage` are valid for writes.
     let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
-    assert_eq!(reaped, pid, "wait4 {what}: {}", std::io::Error::last_os_error());
+    assert_eq!(
+        reaped,
+        pid,
+        "wait4 {what}: {}",
+        std::io::Error::last_os_error()
+    );
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr {
@@ -152,7 +193,10 @@ fn wait_with_rusage(mut command: Command, what: &str) -> Sample {
         }
         panic!("{what} failed (wait status {status:#x}): {stderr}");
     }
-    Sample { wall, max_rss_kib: usage.ru_maxrss }
+    Sample {
+        wall,
+        max_rss_kib: usage.ru_maxrss,
+    }
 }
 
 fn median(samples: &[Sample], key: impl Fn(&Sample) -> f64) -> f64 {
@@ -166,8 +210,14 @@ fn millis(sample: &Sample) -> f64 {
 }
 
 fn report(contenders: &[Contender]) {
-    let base_run = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.runs, millis));
-    let base_state = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.states, millis));
+    let base_run = contenders
+        .iter()
+        .find(|c| c.name == "berth")
+        .map(|c| median(&c.runs, millis));
+    let base_state = contenders
+        .iter()
+        .find(|c| c.name == "berth")
+        .map(|c| median(&c.states, millis));
     let ratio = |value: f64, base: Option<f64>| match base {
         Some(base) => format!("{:.2}x", value / base),
         None => "-".to_owned(),

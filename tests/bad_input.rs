@@ -21,7 +21,11 @@ fn assert_refused(tag: &str, verb: &str, spoil: impl FnOnce(&mut Bundle), naming
     let (runtime, mut bundle, id) = fixture(tag);
     spoil(&mut bundle);
     let container = Container::new(&runtime, &bundle, &id);
-    let outcome = if verb == "run" { container.run(&[]) } else { container.create(&[]) };
+    let outcome = if verb == "run" {
+        container.run(&[])
+    } else {
+        container.create(&[])
+    };
     outcome.failure();
     outcome.one_line_error_naming(naming.always);
     if let Some((needles, why)) = naming.berth_also {
@@ -31,7 +35,10 @@ fn assert_refused(tag: &str, verb: &str, spoil: impl FnOnce(&mut Bundle), naming
     }
     // Checked before the guard's `delete --force` could tidy anything up.
     assert_nothing_left(&runtime, &id, bundle.path(), &id);
-    assert!(runtime.exec(["state", &id]).status.code() != Some(0), "state of {id} still answers");
+    assert!(
+        runtime.exec(["state", &id]).status.code() != Some(0),
+        "state of {id} still answers"
+    );
 }
 
 #[test]
@@ -42,7 +49,10 @@ fn invalid_json_is_refused() {
         |b| b.write_raw_config("{ \"ociVersion\": \"1.0.2\", \"process\": "),
         Naming {
             always: &[],
-            berth_also: Some((&["config.json"], "runc says only `unexpected EOF`, naming no file")),
+            berth_also: Some((
+                &["config.json"],
+                "runc says only `unexpected EOF`, naming no file",
+            )),
         },
     );
 }
@@ -55,7 +65,10 @@ fn a_field_of_the_wrong_type_is_refused() {
         |b| {
             b.edit(|c| c["process"]["args"] = json!("sh"));
         },
-        Naming { always: &["process.args"], berth_also: None },
+        Naming {
+            always: &["process.args"],
+            berth_also: None,
+        },
     );
 }
 
@@ -67,7 +80,10 @@ fn a_wrongly_typed_number_is_refused() {
         |b| {
             b.edit(|c| c["process"]["user"]["uid"] = json!("root"));
         },
-        Naming { always: &["process.user.uid"], berth_also: None },
+        Naming {
+            always: &["process.user.uid"],
+            berth_also: None,
+        },
     );
 }
 
@@ -77,9 +93,17 @@ fn an_unknown_namespace_type_is_refused() {
         "bad-ns",
         "create",
         |b| {
-            b.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "bogus" })));
+            b.edit(|c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({ "type": "bogus" }))
+            });
         },
-        Naming { always: &["bogus"], berth_also: None },
+        Naming {
+            always: &["bogus"],
+            berth_also: None,
+        },
     );
 }
 
@@ -91,7 +115,10 @@ fn a_missing_rootfs_is_refused() {
         |b| {
             b.edit(|c| c["root"]["path"] = json!("no-such-rootfs"));
         },
-        Naming { always: &["no-such-rootfs"], berth_also: None },
+        Naming {
+            always: &["no-such-rootfs"],
+            berth_also: None,
+        },
     );
 }
 
@@ -121,9 +148,14 @@ fn a_relative_mount_destination_is_refused() {
         "bad-mount-dest",
         "create",
         |b| {
-            b.add_mount(json!({ "destination": "relative/dir", "type": "tmpfs", "source": "tmpfs" }));
+            b.add_mount(
+                json!({ "destination": "relative/dir", "type": "tmpfs", "source": "tmpfs" }),
+            );
         },
-        Naming { always: &["relative/dir"], berth_also: None },
+        Naming {
+            always: &["relative/dir"],
+            berth_also: None,
+        },
     );
 }
 
@@ -135,7 +167,10 @@ fn a_missing_executable_is_refused_at_create() {
         |b| {
             b.args(&["/no/such/binary"]);
         },
-        Naming { always: &["/no/such/binary"], berth_also: None },
+        Naming {
+            always: &["/no/such/binary"],
+            berth_also: None,
+        },
     );
 }
 
@@ -147,7 +182,10 @@ fn a_command_not_on_path_is_refused_by_run() {
         |b| {
             b.args(&["no-such-command"]);
         },
-        Naming { always: &["no-such-command"], berth_also: None },
+        Naming {
+            always: &["no-such-command"],
+            berth_also: None,
+        },
     );
 }
 
@@ -155,7 +193,13 @@ fn a_command_not_on_path_is_refused_by_run() {
 fn verbs_on_an_unknown_container_are_refused() {
     let runtime = berth_e2e::Runtime::under_test();
     let id = berth_e2e::unique_id("unknown");
-    let verbs: [&[&str]; 5] = [&["start"], &["state"], &["kill"], &["delete"], &["kill", "--all"]];
+    let verbs: [&[&str]; 5] = [
+        &["start"],
+        &["state"],
+        &["kill"],
+        &["delete"],
+        &["kill", "--all"],
+    ];
     for verb in verbs {
         let mut args = verb.to_vec();
         args.push(&id);

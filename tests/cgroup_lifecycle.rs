@@ -9,11 +9,18 @@ use serde_json::json;
 #[track_caller]
 fn assert_cgroup_holds(relative: &str, pid: i32) {
     let dirs = cgroup_dirs(relative);
-    assert!(!dirs.is_empty(), "this process belongs to no cgroup hierarchy");
+    assert!(
+        !dirs.is_empty(),
+        "this process belongs to no cgroup hierarchy"
+    );
     for dir in &dirs {
         let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        assert!(procs.lines().any(|l| l == pid.to_string()), "{pid} not in {}", dir.display());
+        assert!(
+            procs.lines().any(|l| l == pid.to_string()),
+            "{pid} not in {}",
+            dir.display()
+        );
     }
 }
 
@@ -36,7 +43,9 @@ fn unset_cgroups_path_nests_the_id_under_the_callers_cgroup() {
 fn relative_cgroups_path_nests_under_the_callers_cgroup() {
     let (runtime, mut bundle, id) = fixture("cg-relative");
     let relative = format!("{id}-rel");
-    bundle.args(&["sleep", "600"]).edit(|c| c["linux"]["cgroupsPath"] = json!(relative));
+    bundle
+        .args(&["sleep", "600"])
+        .edit(|c| c["linux"]["cgroupsPath"] = json!(relative));
     let container = Container::new(&runtime, &bundle, &id);
     container.run(&["-d"]).success();
     assert_cgroup_holds(&relative, container.pid());
@@ -55,6 +64,9 @@ fn the_container_sees_its_cgroup_in_proc_self_cgroup() {
     for line in own.lines() {
         let (prefix, path) = line.rsplit_once(':').unwrap();
         let expected = format!("{prefix}:{}/{id}", path.trim_end_matches('/'));
-        assert!(outcome.stdout.lines().any(|l| l == expected), "{expected} missing:\n{outcome}");
+        assert!(
+            outcome.stdout.lines().any(|l| l == expected),
+            "{expected} missing:\n{outcome}"
+        );
     }
 }

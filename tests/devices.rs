@@ -7,7 +7,10 @@ use serde_json::json;
 /// `stat` of each path: name, file type, major and minor (hex), octal mode.
 fn stat_lines(tag: &str, paths: &[&str], edit: impl FnOnce(&mut berth_e2e::Bundle)) -> Vec<String> {
     let script = format!("stat -c '%n|%F|%t|%T|%a|%u|%g' {}", paths.join(" "));
-    run_script(tag, &script, edit).lines().map(str::to_owned).collect()
+    run_script(tag, &script, edit)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
@@ -73,15 +76,25 @@ fn fd_and_std_links_point_into_proc_self() {
 
 #[test]
 fn linux_devices_creates_nodes_with_numbers_mode_and_owner() {
-    let lines = stat_lines("dev-linux-devices", &["/dev/e2e-char", "/dev/e2e-block"], |b| {
-        b.edit(|c| {
-            c["linux"]["devices"] = json!([
-                { "path": "/dev/e2e-char", "type": "c", "major": 1, "minor": 3,
-                  "fileMode": 0o640, "uid": 1000, "gid": 100 },
-                { "path": "/dev/e2e-block", "type": "b", "major": 7, "minor": 200,
-                  "fileMode": 0o600, "uid": 0, "gid": 0 }
-            ]);
-        });
-    });
-    assert_eq!(lines, ["/dev/e2e-char|character special file|1|3|640|1000|100", "/dev/e2e-block|block special file|7|c8|600|0|0"]);
+    let lines = stat_lines(
+        "dev-linux-devices",
+        &["/dev/e2e-char", "/dev/e2e-block"],
+        |b| {
+            b.edit(|c| {
+                c["linux"]["devices"] = json!([
+                    { "path": "/dev/e2e-char", "type": "c", "major": 1, "minor": 3,
+                      "fileMode": 0o640, "uid": 1000, "gid": 100 },
+                    { "path": "/dev/e2e-block", "type": "b", "major": 7, "minor": 200,
+                      "fileMode": 0o600, "uid": 0, "gid": 0 }
+                ]);
+            });
+        },
+    );
+    assert_eq!(
+        lines,
+        [
+            "/dev/e2e-char|character special file|1|3|640|1000|100",
+            "/dev/e2e-block|block special file|7|c8|600|0|0"
+        ]
+    );
 }

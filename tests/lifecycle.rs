@@ -23,9 +23,17 @@ fn lifecycle_reports_state_at_each_step() {
     let created = container.state();
     assert_eq!(created["id"], id.as_str());
     assert_eq!(created["status"], "created", "{created}");
-    assert!(created["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "{created}");
+    assert!(
+        created["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{created}"
+    );
     let pid = container.pid();
-    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "init {pid} is not alive");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "init {pid} is not alive"
+    );
     assert_eq!(created["bundle"], bundle.path().to_str().unwrap());
     assert_eq!(created["rootfs"], bundle.rootfs().to_str().unwrap());
     assert_eq!(
@@ -35,7 +43,10 @@ fn lifecycle_reports_state_at_each_step() {
     );
     // runc writes RFC 3339 with nanoseconds in UTC, e.g. 2026-11-27T20:48:19.433413581Z.
     let stamp = created["created"].as_str().expect("created is a string");
-    assert!(stamp.len() >= 20 && &stamp[4..5] == "-" && &stamp[10..11] == "T", "{stamp}");
+    assert!(
+        stamp.len() >= 20 && &stamp[4..5] == "-" && &stamp[10..11] == "T",
+        "{stamp}"
+    );
     assert!(created["owner"].is_string(), "owner missing: {created}");
 
     container.start().success();
@@ -54,7 +65,10 @@ fn lifecycle_reports_state_at_each_step() {
     let gone = runtime.exec(["state", &id]);
     gone.failure();
     if !deliberate_difference("runc's `container does not exist` does not name the id") {
-        assert!(gone.stderr.contains(&id), "error should name the id:\n{gone}");
+        assert!(
+            gone.stderr.contains(&id),
+            "error should name the id:\n{gone}"
+        );
     }
     assert_nothing_left(&runtime, &id, bundle.path(), &id);
 }
@@ -116,15 +130,27 @@ fn run_detach_long_flag_is_accepted() {
 fn pid_file_holds_the_init_pid() {
     let (runtime, _bundle, container) = sleeper("pidfile");
     let pid_file = runtime.scratch().join("init.pid");
-    container.create(&["--pid-file", pid_file.to_str().unwrap()]).success();
+    container
+        .create(&["--pid-file", pid_file.to_str().unwrap()])
+        .success();
     let written = std::fs::read_to_string(&pid_file).expect("pid file written by create");
-    assert_eq!(written.trim().parse::<i32>().ok(), Some(container.pid()), "{written:?}");
+    assert_eq!(
+        written.trim().parse::<i32>().ok(),
+        Some(container.pid()),
+        "{written:?}"
+    );
 
     let (runtime2, _bundle2, detached) = sleeper("pidfile-run");
     let pid_file2 = runtime2.scratch().join("run.pid");
-    detached.run(&["-d", "--pid-file", pid_file2.to_str().unwrap()]).success();
+    detached
+        .run(&["-d", "--pid-file", pid_file2.to_str().unwrap()])
+        .success();
     let written = std::fs::read_to_string(&pid_file2).expect("pid file written by run -d");
-    assert_eq!(written.trim().parse::<i32>().ok(), Some(detached.pid()), "{written:?}");
+    assert_eq!(
+        written.trim().parse::<i32>().ok(),
+        Some(detached.pid()),
+        "{written:?}"
+    );
 }
 
 #[test]
@@ -142,10 +168,18 @@ fn list_shows_containers_as_table_quiet_and_json() {
     table.success();
     let mut lines = table.stdout.lines();
     let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], "{table}");
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+        "{table}"
+    );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
     assert_eq!(rows.len(), 2, "{table}");
-    let row = |id: &str| rows.iter().find(|r| r[0] == id).unwrap_or_else(|| panic!("{id}:\n{table}"));
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r[0] == id)
+            .unwrap_or_else(|| panic!("{id}:\n{table}"))
+    };
     assert_eq!(row(&id_a)[1], a.pid().to_string());
     assert_eq!(row(&id_a)[2], "created");
     assert_eq!(row(&id_b)[2], "running");
@@ -164,7 +198,10 @@ fn list_shows_containers_as_table_quiet_and_json() {
     let list: serde_json::Value = serde_json::from_str(&json_out.stdout).expect("list json");
     let entries = list.as_array().expect("list json is an array");
     assert_eq!(entries.len(), 2, "{json_out}");
-    let entry_b = entries.iter().find(|e| e["id"] == id_b.as_str()).expect("b listed");
+    let entry_b = entries
+        .iter()
+        .find(|e| e["id"] == id_b.as_str())
+        .expect("b listed");
     assert_eq!(entry_b["status"], "running");
     assert_eq!(entry_b["pid"], b.pid());
     assert_eq!(entry_b["bundle"], bundle.path().to_str().unwrap());
@@ -192,22 +229,45 @@ fn spec_writes_the_default_config() {
     runtime.exec_command(command).success();
     let text = std::fs::read_to_string(dir.path().join("config.json")).expect("config.json");
     let spec: serde_json::Value = serde_json::from_str(&text).expect("spec is JSON");
-    assert!(spec["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "{spec}");
+    assert!(
+        spec["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{spec}"
+    );
     assert_eq!(spec["process"]["args"], json!(["sh"]));
     assert_eq!(spec["process"]["terminal"], true);
     assert_eq!(spec["root"], json!({ "path": "rootfs", "readonly": true }));
-    let mut namespaces: Vec<&str> =
-        spec["linux"]["namespaces"].as_array().unwrap().iter().filter_map(|n| n["type"].as_str()).collect();
+    let mut namespaces: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
     namespaces.sort();
     // runc 1.2's default adds a cgroup namespace to 1.1's five.
     namespaces.retain(|n| *n != "cgroup");
     // runc 1.1 leaves out the cgroup namespace; runc 1.2 and berth include it.
     namespaces.retain(|n| *n != "cgroup");
     assert_eq!(namespaces, ["ipc", "mount", "network", "pid", "uts"]);
-    let destinations: Vec<&str> =
-        spec["mounts"].as_array().unwrap().iter().filter_map(|m| m["destination"].as_str()).collect();
-    for wanted in ["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"] {
-        assert!(destinations.contains(&wanted), "{wanted} missing from {destinations:?}");
+    let destinations: Vec<&str> = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["destination"].as_str())
+        .collect();
+    for wanted in [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+    ] {
+        assert!(
+            destinations.contains(&wanted),
+            "{wanted} missing from {destinations:?}"
+        );
     }
 
     // A second `spec` refuses to overwrite; `--bundle` writes elsewhere.
@@ -216,7 +276,9 @@ fn spec_writes_the_default_config() {
     runtime.exec_command(again).failure();
     let other = dir.path().join("other");
     std::fs::create_dir(&other).unwrap();
-    runtime.exec(["spec", "--bundle", other.to_str().unwrap()]).success();
+    runtime
+        .exec(["spec", "--bundle", other.to_str().unwrap()])
+        .success();
     assert!(other.join("config.json").is_file());
 }
 
@@ -250,7 +312,9 @@ fn exit_code_after_kill(tag: &str, signal: Option<&str>) -> i32 {
         container.kill(&[], signal).success();
         run.join().expect("run thread")
     });
-    outcome.code().unwrap_or_else(|| panic!("run was killed:\n{outcome}"))
+    outcome
+        .code()
+        .unwrap_or_else(|| panic!("run was killed:\n{outcome}"))
 }
 
 #[test]
@@ -279,7 +343,10 @@ fn kill_rejects_an_unknown_signal() {
     container.create(&[]).success();
     let outcome = container.kill(&[], Some("SIGNOPE"));
     outcome.failure();
-    assert!(outcome.stderr.contains("SIGNOPE") || outcome.stderr.contains("signal"), "{outcome}");
+    assert!(
+        outcome.stderr.contains("SIGNOPE") || outcome.stderr.contains("signal"),
+        "{outcome}"
+    );
     assert_eq!(container.state()["status"], "created");
 }
 
@@ -295,13 +362,21 @@ fn kill_all_reaches_every_process_of_the_container() {
         .map(|dir| dir.join("cgroup.procs"))
         .find(|file| file.exists())
         .expect("container cgroup");
-    let count = || std::fs::read_to_string(&procs_file).map(|t| t.lines().count()).unwrap_or(0);
-    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || (count() == 3).then_some(()))
-        .unwrap_or_else(|| panic!("expected 3 processes in {}", procs_file.display()));
+    let count = || {
+        std::fs::read_to_string(&procs_file)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        (count() == 3).then_some(())
+    })
+    .unwrap_or_else(|| panic!("expected 3 processes in {}", procs_file.display()));
     container.kill(&["--all"], Some("KILL")).success();
     container.wait_for_status("stopped");
-    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || (count() == 0).then_some(()))
-        .unwrap_or_else(|| panic!("processes left in {}", procs_file.display()));
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        (count() == 0).then_some(())
+    })
+    .unwrap_or_else(|| panic!("processes left in {}", procs_file.display()));
 }
 
 #[test]
@@ -354,7 +429,14 @@ fn errors_go_to_the_log_file_as_json_records_and_to_stderr() {
     let runtime = berth_e2e::Runtime::under_test();
     let log = runtime.scratch().join("runtime.log");
     let log_arg = log.to_str().unwrap();
-    let outcome = runtime.exec(["--log", log_arg, "--log-format", "json", "state", "e2e-missing"]);
+    let outcome = runtime.exec([
+        "--log",
+        log_arg,
+        "--log-format",
+        "json",
+        "state",
+        "e2e-missing",
+    ]);
     outcome.failure();
     let text = std::fs::read_to_string(&log).expect("log file written");
     let records: Vec<serde_json::Value> = text
@@ -366,16 +448,34 @@ fn errors_go_to_the_log_file_as_json_records_and_to_stderr() {
         .find(|r| r["level"] == "error")
         .unwrap_or_else(|| panic!("no error record in {text}"));
     let msg = error["msg"].as_str().expect("msg is a string");
-    assert!(msg.contains("e2e-missing") || msg.contains("not exist"), "{error}");
-    assert!(error["time"].as_str().is_some_and(|t| t.contains('T')), "{error}");
-    assert!(outcome.stderr.contains(msg), "stderr should carry the message:\n{outcome}");
+    assert!(
+        msg.contains("e2e-missing") || msg.contains("not exist"),
+        "{error}"
+    );
+    assert!(
+        error["time"].as_str().is_some_and(|t| t.contains('T')),
+        "{error}"
+    );
+    assert!(
+        outcome.stderr.contains(msg),
+        "stderr should carry the message:\n{outcome}"
+    );
 }
 
 #[test]
 fn ids_with_slash_or_dotdot_are_refused() {
     let (runtime, mut bundle, _) = fixture("bad-id");
     bundle.args(&["true"]);
-    for bad in ["a/b", "..", "../escape", ".", "with space", "semi;colon", "new\nline", ""] {
+    for bad in [
+        "a/b",
+        "..",
+        "../escape",
+        ".",
+        "with space",
+        "semi;colon",
+        "new\nline",
+        "",
+    ] {
         let container = Container::new(&runtime, &bundle, bad);
         container.create(&[]).failure();
     }
@@ -393,7 +493,10 @@ fn a_duplicate_id_is_refused() {
     let pid = first.pid();
     let outcome = first.create(&[]);
     outcome.failure();
-    assert!(outcome.stderr.contains(&id) || outcome.stderr.contains("exists"), "{outcome}");
+    assert!(
+        outcome.stderr.contains(&id) || outcome.stderr.contains("exists"),
+        "{outcome}"
+    );
     let state = first.state();
     assert_eq!(state["status"], "created");
     assert_eq!(state["pid"], pid);
@@ -413,7 +516,8 @@ fn a_shim_style_lifecycle_with_log_flags_on_every_call() {
     let _guard = Container::new(&runtime, &bundle, &id);
     call(&["create", "--bundle", bundle_dir, &id]).success();
     call(&["start", &id]).success();
-    let state: serde_json::Value = serde_json::from_str(&call(&["state", &id]).success().stdout).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&call(&["state", &id]).success().stdout).unwrap();
     assert_eq!(state["status"], "running");
     call(&["kill", &id, "9"]).success();
     berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
@@ -435,7 +539,15 @@ fn debug_and_systemd_cgroup_flags_are_accepted() {
     runtime.exec(["--debug", "list"]).success();
     runtime.exec(["--systemd-cgroup", "list", "-q"]).success();
     let log = runtime.scratch().join("text.log");
-    runtime.exec(["--log", log.to_str().unwrap(), "--log-format", "text", "list"]).success();
+    runtime
+        .exec([
+            "--log",
+            log.to_str().unwrap(),
+            "--log-format",
+            "text",
+            "list",
+        ])
+        .success();
 }
 
 #[test]
@@ -461,8 +573,10 @@ fn create_leaves_the_process_waiting_until_start() {
     assert!(!marker.exists(), "the process ran before start");
     assert_eq!(container.state()["status"], "created");
     container.start().success();
-    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || marker.exists().then_some(()))
-        .expect("the process never ran after start");
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        marker.exists().then_some(())
+    })
+    .expect("the process never ran after start");
     container.wait_for_status("stopped");
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\n");
 }
@@ -484,7 +598,12 @@ fn bundle_defaults_to_the_working_directory_and_is_stored_absolute() {
     let second = Container::new(&runtime, &bundle, &id2);
     let parent = bundle.path().parent().unwrap();
     let relative = bundle.path().file_name().unwrap();
-    let mut command = runtime.command(["create".as_ref(), "--bundle".as_ref(), relative, id2.as_ref()]);
+    let mut command = runtime.command([
+        "create".as_ref(),
+        "--bundle".as_ref(),
+        relative,
+        id2.as_ref(),
+    ]);
     command.current_dir(parent);
     runtime.exec_command(command).success();
     assert_eq!(second.state()["bundle"], bundle.path().to_str().unwrap());

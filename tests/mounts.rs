@@ -56,7 +56,10 @@ fn bind_mount_read_only_shows_host_files_and_refuses_writes() {
     assert_eq!(head, "from the host\nreadonly\n");
     let mounts = parse_mountinfo(mountinfo);
     assert!(mount(&mounts, "/mnt/bind").has_option("ro"));
-    assert!(mount_at(&mounts, "/mnt/bind/sub").is_none(), "bind is not recursive");
+    assert!(
+        mount_at(&mounts, "/mnt/bind/sub").is_none(),
+        "bind is not recursive"
+    );
     assert!(!host.path().join("new").exists());
 }
 
@@ -84,7 +87,10 @@ fn rro_makes_submounts_read_only_too() {
         b.add_mount(bind("/mnt/ro", host.path(), &["rbind", "ro"]));
     });
     assert!(mount(&mounts, "/mnt/rro").has_option("ro"));
-    assert!(mount(&mounts, "/mnt/rro/sub").has_option("ro"), "rro must reach the submount");
+    assert!(
+        mount(&mounts, "/mnt/rro/sub").has_option("ro"),
+        "rro must reach the submount"
+    );
     // Plain ro changes only the top mount, which is why rro exists.
     assert!(mount(&mounts, "/mnt/ro").has_option("ro"));
     assert!(mount(&mounts, "/mnt/ro/sub").has_option("rw"));
@@ -135,14 +141,21 @@ fn ro_tmpfs_is_read_only() {
 #[test]
 fn atime_options_reach_the_mount() {
     let mounts = mounts_with("mnt-atime", |b| {
-        for (point, option) in [("/mnt/strict", "strictatime"), ("/mnt/noatime", "noatime"), ("/mnt/relatime", "relatime")] {
+        for (point, option) in [
+            ("/mnt/strict", "strictatime"),
+            ("/mnt/noatime", "noatime"),
+            ("/mnt/relatime", "relatime"),
+        ] {
             b.add_mount(json!({
                 "destination": point, "type": "tmpfs", "source": "tmpfs", "options": [option]
             }));
         }
     });
     let strict = mount(&mounts, "/mnt/strict");
-    assert!(!strict.has_option("relatime") && !strict.has_option("noatime"), "{strict:?}");
+    assert!(
+        !strict.has_option("relatime") && !strict.has_option("noatime"),
+        "{strict:?}"
+    );
     assert!(mount(&mounts, "/mnt/noatime").has_option("noatime"));
     assert!(mount(&mounts, "/mnt/relatime").has_option("relatime"));
 }
@@ -150,7 +163,11 @@ fn atime_options_reach_the_mount() {
 #[test]
 fn propagation_options_reach_the_mount() {
     let mounts = mounts_with("mnt-propagation", |b| {
-        for (point, option) in [("/mnt/shared", "shared"), ("/mnt/private", "private"), ("/mnt/unbindable", "unbindable")] {
+        for (point, option) in [
+            ("/mnt/shared", "shared"),
+            ("/mnt/private", "private"),
+            ("/mnt/unbindable", "unbindable"),
+        ] {
             b.add_mount(json!({
                 "destination": point, "type": "tmpfs", "source": "tmpfs", "options": [option]
             }));
@@ -159,7 +176,10 @@ fn propagation_options_reach_the_mount() {
     assert!(mount(&mounts, "/mnt/shared").is_shared());
     let private = mount(&mounts, "/mnt/private");
     assert!(!private.is_shared() && !private.is_slave(), "{private:?}");
-    assert!(mount(&mounts, "/mnt/unbindable").optional.iter().any(|o| o == "unbindable"));
+    assert!(mount(&mounts, "/mnt/unbindable")
+        .optional
+        .iter()
+        .any(|o| o == "unbindable"));
 }
 
 #[test]
@@ -169,16 +189,25 @@ fn default_mounts_have_their_types_and_flags() {
     assert_eq!(proc.fstype, "proc");
     let dev = mount(&mounts, "/dev");
     assert_eq!(dev.fstype, "tmpfs");
-    assert!(dev.has_option("nosuid") && dev.has_super_option("mode=755"), "{dev:?}");
+    assert!(
+        dev.has_option("nosuid") && dev.has_super_option("mode=755"),
+        "{dev:?}"
+    );
     let pts = mount(&mounts, "/dev/pts");
     assert_eq!(pts.fstype, "devpts");
-    assert!(pts.has_option("noexec") && pts.has_option("nosuid"), "{pts:?}");
+    assert!(
+        pts.has_option("noexec") && pts.has_option("nosuid"),
+        "{pts:?}"
+    );
     for wanted in ["gid=5", "mode=620", "ptmxmode=666"] {
         assert!(pts.has_super_option(wanted), "{wanted}: {pts:?}");
     }
     let shm = mount(&mounts, "/dev/shm");
     assert_eq!(shm.fstype, "tmpfs");
-    assert!(shm.has_option("nodev") && shm.has_super_option("size=65536k"), "{shm:?}");
+    assert!(
+        shm.has_option("nodev") && shm.has_super_option("size=65536k"),
+        "{shm:?}"
+    );
     let mqueue = mount(&mounts, "/dev/mqueue");
     assert_eq!(mqueue.fstype, "mqueue");
     assert!(mqueue.has_option("noexec"), "{mqueue:?}");
@@ -190,9 +219,15 @@ fn default_mounts_have_their_types_and_flags() {
         .iter()
         .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup") && m.fstype.starts_with("cgroup"))
         .collect();
-    assert!(!cgroups.is_empty(), "no cgroup mount under /sys/fs/cgroup: {mounts:#?}");
+    assert!(
+        !cgroups.is_empty(),
+        "no cgroup mount under /sys/fs/cgroup: {mounts:#?}"
+    );
     for cgroup in cgroups {
-        assert!(cgroup.has_option("ro") && cgroup.has_option("nosuid"), "{cgroup:?}");
+        assert!(
+            cgroup.has_option("ro") && cgroup.has_option("nosuid"),
+            "{cgroup:?}"
+        );
     }
 }
 
@@ -238,12 +273,19 @@ fn assert_symlink_escape_is_contained(tag: &str, link_target: impl Fn(&Path) -> 
     }));
     bundle.script("true");
     let outcome = Container::new(&runtime, &bundle, &id).run(&[]);
-    assert!(host_mounts_under(outside.path()).is_empty(), "host mount made:\n{outcome}");
+    assert!(
+        host_mounts_under(outside.path()).is_empty(),
+        "host mount made:\n{outcome}"
+    );
     let entries: Vec<_> = std::fs::read_dir(outside.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(entries, ["keep"], "host dir changed through {target}:\n{outcome}");
+    assert_eq!(
+        entries,
+        ["keep"],
+        "host dir changed through {target}:\n{outcome}"
+    );
     if !outcome.status.success() {
         outcome.one_line_error_naming(&["/escape/mnt"]);
     }

@@ -18,12 +18,18 @@ fn host_ns(kind: &str) -> String {
 
 /// The container's namespace of `kind`, read inside it.
 fn container_ns(tag: &str, kind: &str, edit: impl FnOnce(&mut Bundle)) -> String {
-    run_script(tag, &format!("readlink /proc/$$/ns/{kind}"), edit).trim().to_owned()
+    run_script(tag, &format!("readlink /proc/$$/ns/{kind}"), edit)
+        .trim()
+        .to_owned()
 }
 
 #[test]
 fn pid_namespace_makes_the_process_pid_1() {
-    let out = run_script("ns-pid", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '", |_| {});
+    let out = run_script(
+        "ns-pid",
+        "echo $$; cat /proc/1/cmdline | tr '\\0' ' '",
+        |_| {},
+    );
     assert_eq!(out, "1\nsh -c echo $$; cat /proc/1/cmdline | tr '\\0' ' ' ");
     assert_ne!(container_ns("ns-pid2", "pid", |_| {}), host_ns("pid"));
 }
@@ -53,9 +59,12 @@ fn ipc_namespace_is_new() {
 
 #[test]
 fn ipc_namespace_is_shared_when_not_listed() {
-    assert_eq!(container_ns("ns-ipc-shared", "ipc", |b| {
-        b.without_namespace("ipc");
-    }), host_ns("ipc"));
+    assert_eq!(
+        container_ns("ns-ipc-shared", "ipc", |b| {
+            b.without_namespace("ipc");
+        }),
+        host_ns("ipc")
+    );
 }
 
 #[test]
@@ -83,7 +92,10 @@ fn cgroup_namespace_shows_the_container_cgroup_as_root() {
     });
     assert!(!out.is_empty());
     for line in out.lines() {
-        assert!(line.ends_with(":/"), "cgroup namespace root should be '/': {line}\n{out}");
+        assert!(
+            line.ends_with(":/"),
+            "cgroup namespace root should be '/': {line}\n{out}"
+        );
     }
 }
 
@@ -94,7 +106,10 @@ fn without_cgroup_namespace_the_full_cgroup_path_shows() {
     let outcome = berth_e2e::Container::new(&runtime, &bundle, &id).run(&[]);
     outcome.success();
     assert!(
-        outcome.stdout.lines().any(|l| l.ends_with(&format!("/{id}"))),
+        outcome
+            .stdout
+            .lines()
+            .any(|l| l.ends_with(&format!("/{id}"))),
         "expected the container's own cgroup {id}:\n{outcome}"
     );
 }
@@ -166,7 +181,10 @@ impl Drop for NamespaceHolder {
 fn network_namespace_is_joined_by_path() {
     let holder = NamespaceHolder::new("--net");
     let path = holder.ns_path("net");
-    let wanted = std::fs::read_link(&path).unwrap().to_string_lossy().into_owned();
+    let wanted = std::fs::read_link(&path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert_ne!(wanted, host_ns("net"));
     let seen = container_ns("ns-join-net", "net", |b| {
         b.namespace("network", Some(Path::new(&path)));
@@ -178,7 +196,10 @@ fn network_namespace_is_joined_by_path() {
 fn uts_namespace_is_joined_by_path() {
     let holder = NamespaceHolder::new("--uts");
     let path = holder.ns_path("uts");
-    let wanted = std::fs::read_link(&path).unwrap().to_string_lossy().into_owned();
+    let wanted = std::fs::read_link(&path)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let seen = container_ns("ns-join-uts", "uts", |b| {
         b.namespace("uts", Some(Path::new(&path)));
     });

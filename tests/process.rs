@@ -34,8 +34,16 @@ fn args_are_looked_up_on_the_containers_path() {
     // A tool only the container's PATH reaches; the host's PATH has no /opt/e2e.
     let dir = bundle.rootfs().join("opt/e2e/bin");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("e2e-tool"), "#!/bin/sh\necho tool ran with \"$@\"\n").unwrap();
-    std::fs::set_permissions(dir.join("e2e-tool"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        dir.join("e2e-tool"),
+        "#!/bin/sh\necho tool ran with \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        dir.join("e2e-tool"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     bundle.args(&["e2e-tool", "a b", "c"]).edit(|c| {
         c["process"]["env"] = json!(["PATH=/opt/e2e/bin:/bin"]);
     });
@@ -48,11 +56,25 @@ fn args_are_looked_up_on_the_containers_path() {
 fn env_is_exactly_what_the_config_gives_plus_home() {
     let out = run_script("env", "env | sort", |b| {
         b.edit(|c| {
-            c["process"]["env"] = json!(["PATH=/bin:/usr/bin", "E2E_VALUE=with spaces=and equals", "HOME=/root"]);
+            c["process"]["env"] = json!([
+                "PATH=/bin:/usr/bin",
+                "E2E_VALUE=with spaces=and equals",
+                "HOME=/root"
+            ]);
         });
     });
-    let vars: Vec<&str> = out.lines().filter(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL=")).collect();
-    assert_eq!(vars, ["E2E_VALUE=with spaces=and equals", "HOME=/root", "PATH=/bin:/usr/bin"]);
+    let vars: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with("PWD=") && !l.starts_with("SHLVL="))
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            "E2E_VALUE=with spaces=and equals",
+            "HOME=/root",
+            "PATH=/bin:/usr/bin"
+        ]
+    );
 }
 
 #[test]
@@ -70,8 +92,14 @@ fn user_group_and_additional_groups_apply() {
             c["process"]["user"] = json!({ "uid": 1000, "gid": 100, "additionalGids": [5, 65534] });
         });
     });
-    assert_eq!(field(&status, "Uid").split_whitespace().collect::<Vec<_>>(), ["1000"; 4]);
-    assert_eq!(field(&status, "Gid").split_whitespace().collect::<Vec<_>>(), ["100"; 4]);
+    assert_eq!(
+        field(&status, "Uid").split_whitespace().collect::<Vec<_>>(),
+        ["1000"; 4]
+    );
+    assert_eq!(
+        field(&status, "Gid").split_whitespace().collect::<Vec<_>>(),
+        ["100"; 4]
+    );
     let mut groups: Vec<&str> = field(&status, "Groups").split_whitespace().collect();
     groups.sort();
     assert_eq!(groups, ["5", "65534"]);
@@ -104,8 +132,14 @@ fn rlimits_apply() {
         });
     });
     let limit = |name: &str| -> Vec<String> {
-        let line = out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}:\n{out}"));
-        line[name.len()..].split_whitespace().map(str::to_owned).collect()
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}:\n{out}"));
+        line[name.len()..]
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
     };
     assert_eq!(limit("Max open files")[..2], ["512", "1000"]);
     assert_eq!(limit("Max core file size")[..2], ["0", "4096"]);
@@ -215,6 +249,9 @@ fn preserve_fds_passes_extra_fds_to_the_process() {
 #[test]
 fn without_preserve_fds_extra_fds_are_closed() {
     let outcome = run_with_extra_fds("no-preserve-fds", &[]);
-    assert!(!outcome.status.success(), "reading fd 3 should fail:\n{outcome}");
+    assert!(
+        !outcome.status.success(),
+        "reading fd 3 should fail:\n{outcome}"
+    );
     assert!(!outcome.stdout.contains("three"), "{outcome}");
 }

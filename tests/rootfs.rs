@@ -21,9 +21,15 @@ fn the_container_sees_its_own_rootfs_after_pivot_root() {
     bundle.script("cat /marker; echo; ls /");
     let outcome = Container::new(&runtime, &bundle, &id).run(&[]);
     outcome.success();
-    assert!(outcome.stdout.starts_with(&format!("{marker}\n")), "{outcome}");
+    assert!(
+        outcome.stdout.starts_with(&format!("{marker}\n")),
+        "{outcome}"
+    );
     // The host's root is gone: /work (this repo's home) is not in the container.
-    assert!(!outcome.stdout.lines().any(|l| l == "work" || l == "home"), "{outcome}");
+    assert!(
+        !outcome.stdout.lines().any(|l| l == "work" || l == "home"),
+        "{outcome}"
+    );
 }
 
 #[test]
@@ -48,7 +54,9 @@ fn readonly_root_refuses_writes() {
     );
     let (mountinfo, verdict) = out.split_once("---\n").unwrap();
     assert_eq!(verdict, "readonly\n");
-    let root = mount_at(&parse_mountinfo(mountinfo), "/").cloned().expect("a / mount");
+    let root = mount_at(&parse_mountinfo(mountinfo), "/")
+        .cloned()
+        .expect("a / mount");
     assert!(root.has_option("ro"), "{root:?}");
 }
 
@@ -60,7 +68,10 @@ fn writable_root_takes_writes() {
     let outcome = Container::new(&runtime, &bundle, &id).run(&[]);
     outcome.success();
     assert_eq!(outcome.stdout, "written\n");
-    assert_eq!(std::fs::read_to_string(bundle.rootfs().join("probe")).unwrap(), "written\n");
+    assert_eq!(
+        std::fs::read_to_string(bundle.rootfs().join("probe")).unwrap(),
+        "written\n"
+    );
 }
 
 /// The optional propagation fields of `/` inside a container with the given
@@ -69,12 +80,16 @@ fn root_propagation(tag: &str, propagation: &str) -> berth_e2e::inspect::MountEn
     let out = run_script(tag, "cat /proc/self/mountinfo", |b| {
         b.edit(|c| c["linux"]["rootfsPropagation"] = json!(propagation));
     });
-    mount_at(&parse_mountinfo(&out), "/").cloned().expect("a / mount")
+    mount_at(&parse_mountinfo(&out), "/")
+        .cloned()
+        .expect("a / mount")
 }
 
 #[test]
 fn rootfs_propagation_shared() {
-    if deliberate_difference("runc 1.1.5 leaves the container's / private; crun and berth apply rootfsPropagation to it") {
+    if deliberate_difference(
+        "runc 1.1.5 leaves the container's / private; crun and berth apply rootfsPropagation to it",
+    ) {
         return;
     }
     let root = root_propagation("rootfs-prop-shared", "shared");
@@ -89,7 +104,9 @@ fn rootfs_propagation_private() {
 
 #[test]
 fn rootfs_propagation_unbindable() {
-    if deliberate_difference("runc 1.1.5 fails to bind an unbindable rootfs (EINVAL); crun and berth make / unbindable") {
+    if deliberate_difference(
+        "runc 1.1.5 fails to bind an unbindable rootfs (EINVAL); crun and berth make / unbindable",
+    ) {
         return;
     }
     let root = root_propagation("rootfs-prop-unbindable", "unbindable");

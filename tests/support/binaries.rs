@@ -78,7 +78,10 @@ pub fn on_path(name: &str) -> Option<PathBuf> {
 /// rather than berth, judged by its file name.
 pub fn testing_reference_runtime() -> bool {
     let runtime = runtime_under_test();
-    let name = runtime.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = runtime
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     name.starts_with("runc") || name.starts_with("crun")
 }
 

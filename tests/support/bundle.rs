@@ -37,11 +37,17 @@ impl Bundle {
             .arg(dir.path().join("rootfs"))
             .status()
             .expect("spawn cp");
-        assert!(status.success(), "copying the example rootfs failed: {status}");
+        assert!(
+            status.success(),
+            "copying the example rootfs failed: {status}"
+        );
         let text = std::fs::read_to_string(example.join("config.json"))
             .expect("read bundles/busybox/config.json");
         let config = serde_json::from_str(&text).expect("bundles/busybox/config.json is JSON");
-        let bundle = Bundle { dir: Arc::new(dir), config };
+        let bundle = Bundle {
+            dir: Arc::new(dir),
+            config,
+        };
         bundle.save();
         bundle
     }
@@ -86,13 +92,20 @@ impl Bundle {
 
     /// Appends an entry to `mounts`.
     pub fn add_mount(&mut self, mount: Value) -> &mut Bundle {
-        self.edit(|c| c["mounts"].as_array_mut().expect("mounts is an array").push(mount))
+        self.edit(|c| {
+            c["mounts"]
+                .as_array_mut()
+                .expect("mounts is an array")
+                .push(mount)
+        })
     }
 
     /// Adds (or replaces) a namespace entry, with an optional `path` to join.
     pub fn namespace(&mut self, kind: &str, path: Option<&Path>) -> &mut Bundle {
         self.edit(|c| {
-            let list = c["linux"]["namespaces"].as_array_mut().expect("namespaces is an array");
+            let list = c["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces is an array");
             list.retain(|ns| ns["type"] != kind);
             let mut entry = json!({ "type": kind });
             if let Some(path) = path {
@@ -137,7 +150,9 @@ pub fn example_bundle() -> PathBuf {
         let _lock = lock(&lock_path, libc::LOCK_EX);
         if !bundle.join("rootfs/bin/busybox").is_file() {
             let script = workspace_root().join("bundles/make-busybox.sh");
-            let status = Command::new(&script).status().expect("spawn make-busybox.sh");
+            let status = Command::new(&script)
+                .status()
+                .expect("spawn make-busybox.sh");
             assert!(status.success(), "{} failed: {status}", script.display());
         }
         // The lock is released when `_lock` is closed here.
@@ -151,6 +166,12 @@ fn lock(path: &Path, kind: libc::c_int) -> std::fs::File {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     // SAFETY: the fd is open and owned by `file` for the whole call.
     let rc = unsafe { libc::flock(file.as_raw_fd(), kind) };
-    assert_eq!(rc, 0, "flock {}: {}", path.display(), std::io::Error::last_os_error());
+    assert_eq!(
+        rc,
+        0,
+        "flock {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
     file
 }

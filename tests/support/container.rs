@@ -97,7 +97,9 @@ impl Container {
     #[track_caller]
     pub fn pid(&self) -> i32 {
         let state = self.state();
-        let pid = state["pid"].as_i64().unwrap_or_else(|| panic!("state has no pid: {state}"));
+        let pid = state["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("state has no pid: {state}"));
         assert!(pid > 0, "state pid is {pid}: {state}");
         pid as i32
     }
@@ -122,7 +124,11 @@ impl Container {
         use std::ffi::OsStr;
         let mut args: Vec<&OsStr> = vec![OsStr::new(verb)];
         args.extend(flags.iter().map(OsStr::new));
-        args.extend([OsStr::new("--bundle"), self.bundle.as_os_str(), OsStr::new(&self.id)]);
+        args.extend([
+            OsStr::new("--bundle"),
+            self.bundle.as_os_str(),
+            OsStr::new(&self.id),
+        ]);
         self.runtime.exec(args)
     }
 
@@ -137,6 +143,9 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         // Best effort: an already deleted (or never created) id is fine.
-        let _ = self.runtime.command(["delete", "--force", &self.id]).output();
+        let _ = self
+            .runtime
+            .command(["delete", "--force", &self.id])
+            .output();
     }
 }

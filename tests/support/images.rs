@@ -15,6 +15,9 @@ pub fn busybox_docker_archive(dir: &Path) -> PathBuf {
         .stdout(Stdio::null())
         .status()
         .expect("run bundles/make-busybox-image.sh");
-    assert!(made.success(), "bundles/make-busybox-image.sh --docker-archive failed");
+    assert!(
+        made.success(),
+        "bundles/make-busybox-image.sh --docker-archive failed"
+    );
     archive
 }

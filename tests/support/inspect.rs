@@ -80,7 +80,12 @@ fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
     let mut tail = tail.split(' ');
     let fstype = tail.next()?.to_owned();
     let source = unescape(tail.next()?);
-    let super_options = tail.next().unwrap_or("").split(',').map(str::to_owned).collect();
+    let super_options = tail
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::to_owned)
+        .collect();
     Some(MountEntry {
         id,
         parent,
@@ -101,7 +106,9 @@ fn unescape(field: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d).ok().and_then(|d| u8::from_str_radix(d, 8).ok())
+            std::str::from_utf8(d)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 8).ok())
         });
         match (bytes[i], octal) {
             (b'\\', Some(byte)) => {
@@ -170,7 +177,8 @@ mod tests {
 
     #[test]
     fn status_fields_are_found_by_exact_name() {
-        let status = "Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGroups:\t\nCapEff:\t0000000000000020\n";
+        let status =
+            "Name:\tsh\nUid:\t1000\t1000\t1000\t1000\nGroups:\t\nCapEff:\t0000000000000020\n";
         assert_eq!(status_field(status, "Uid"), Some("1000\t1000\t1000\t1000"));
         assert_eq!(status_field(status, "Groups"), Some(""));
         assert_eq!(status_field(status, "Cap"), None);

@@ -19,7 +19,10 @@ pub fn assert_nothing_left(runtime: &Runtime, id: &str, bundle_dir: &Path, cgrou
         found.push(format!("cgroup {}", dir.display()));
     }
     for pid in processes_in(bundle_dir) {
-        found.push(format!("process {pid} rooted or working in {}", bundle_dir.display()));
+        found.push(format!(
+            "process {pid} rooted or working in {}",
+            bundle_dir.display()
+        ));
     }
     for mount in host_mounts_under(bundle_dir) {
         found.push(format!("host mount at {}", mount.display()));
@@ -34,7 +37,8 @@ pub fn assert_nothing_left(runtime: &Runtime, id: &str, bundle_dir: &Path, cgrou
 /// nested under the caller's cgroup in each hierarchy.
 pub fn cgroup_dirs(relative: &str) -> Vec<PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup").expect("read /proc/self/cgroup");
-    let mounts = parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo"));
+    let mounts =
+        parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").expect("read mountinfo"));
     let relative = relative.trim_start_matches('/');
     own.lines()
         .filter_map(|line| {
@@ -52,7 +56,9 @@ pub fn cgroup_dirs(relative: &str) -> Vec<PathBuf> {
 
 /// Pids whose root or working directory is at or below `dir`.
 pub fn processes_in(dir: &Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     entries
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {

@@ -48,7 +48,12 @@ impl Runtime {
         let root = root_parent.path().join("state");
         std::fs::create_dir(&root).unwrap_or_else(|e| panic!("mkdir {}: {e}", root.display()));
         Runtime {
-            inner: Arc::new(Inner { program, prefix, root_parent, io: TempDir::new("io") }),
+            inner: Arc::new(Inner {
+                program,
+                prefix,
+                root_parent,
+                io: TempDir::new("io"),
+            }),
         }
     }
 
@@ -75,7 +80,11 @@ impl Runtime {
         S: AsRef<OsStr>,
     {
         let mut command = Command::new(&self.inner.program);
-        command.args(&self.inner.prefix).arg("--root").arg(self.root()).args(args);
+        command
+            .args(&self.inner.prefix)
+            .arg("--root")
+            .arg(self.root())
+            .args(args);
         command
     }
 
@@ -167,7 +176,10 @@ impl Outcome {
         assert!(!text.is_empty(), "expected an error on stderr:\n{self}");
         assert!(!text.contains('\n'), "expected a one-line error:\n{self}");
         for needle in needles {
-            assert!(text.contains(needle), "error should name {needle:?}:\n{self}");
+            assert!(
+                text.contains(needle),
+                "error should name {needle:?}:\n{self}"
+            );
         }
         self
     }
