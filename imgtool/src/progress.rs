@@ -41,6 +41,11 @@ impl Progress {
         self.bar.inc(n);
     }
 
+    /// Set the total, once it is known.
+    pub fn set_total(&self, total: u64) {
+        self.bar.set_length(total);
+    }
+
     /// Set the count to `done` bytes.
     pub fn set(&self, done: u64) {
         self.bar.set_position(done);

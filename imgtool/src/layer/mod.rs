@@ -229,6 +229,7 @@ const CHUNK: usize = 1 << 20;
 /// Unpack several layers into fresh directories, in parallel. On failure
 /// every target is removed and the first error is returned.
 pub fn unpack_parallel(jobs: &[LayerJob], options: &UnpackOptions, progress: &Progress) -> Result<Vec<UnpackStats>, LayerError> {
+    progress.set_total(jobs.iter().map(|j| j.descriptor.size).sum());
     let workers = thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len()).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<UnpackStats, LayerError>> = thread::scope(|scope| {
@@ -336,13 +337,10 @@ fn inflate<R: Read>(reader: R, sender: mpsc::SyncSender<Vec<u8>>, layer: &str, p
 }
 
 fn source_error(error: io::Error, layer: &str, path: &Path) -> LayerError {
-    if error.get_ref().is_some_and(|inner| inner.is::<BlobMismatch>()) {
-        if let Some(Ok(mismatch)) = error.into_inner().map(|inner| inner.downcast::<BlobMismatch>()) {
-            return LayerError::Mismatch { layer: layer.to_string(), source: *mismatch };
-        }
-        return LayerError::Source { layer: layer.to_string(), call: "read", path: path.to_path_buf(), source: io::ErrorKind::InvalidData.into() };
+    match BlobMismatch::from_io(error) {
+        Ok(source) => LayerError::Mismatch { layer: layer.to_string(), source },
+        Err(source) => LayerError::Source { layer: layer.to_string(), call: "read", path: path.to_path_buf(), source },
     }
-    LayerError::Source { layer: layer.to_string(), call: "read", path: path.to_path_buf(), source: error }
 }
 
 fn stream_error(error: io::Error, layer: &str, path: &Path, format: &'static str) -> LayerError {

@@ -19,6 +19,21 @@ pub struct BlobMismatch {
     pub actual_size: u64,
 }
 
+impl BlobMismatch {
+    /// Take the mismatch a [`VerifyingReader`] reported out of an io error;
+    /// any other error is given back.
+    pub fn from_io(error: io::Error) -> Result<Self, io::Error> {
+        if !error.get_ref().is_some_and(|inner| inner.is::<Self>()) {
+            return Err(error);
+        }
+        let kind = error.kind();
+        match error.into_inner().map(|inner| inner.downcast::<Self>()) {
+            Some(Ok(mismatch)) => Ok(*mismatch),
+            _ => Err(kind.into()),
+        }
+    }
+}
+
 /// Reads a blob and fails (InvalidData, with a [`BlobMismatch`]) at its end
 /// when the content does not hash to the expected digest or has the wrong
 /// size; fails early when it grows past the size.

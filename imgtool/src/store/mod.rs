@@ -424,11 +424,8 @@ pub(crate) fn check_layers(digest: &Digest, manifest: &Manifest, config: &ImageC
 /// Turn a read error of a verifying reader into a store error, keeping a
 /// digest mismatch typed.
 pub(crate) fn blob_read_error(error: io::Error, path: &Path) -> StoreError {
-    if !error.get_ref().is_some_and(|inner| inner.is::<BlobMismatch>()) {
-        return StoreError::Io { call: "read", path: path.to_path_buf(), source: error };
-    }
-    match error.into_inner().map(|inner| inner.downcast::<BlobMismatch>()) {
-        Some(Ok(mismatch)) => StoreError::Mismatch(*mismatch),
-        _ => StoreError::Io { call: "read", path: path.to_path_buf(), source: io::ErrorKind::InvalidData.into() },
+    match BlobMismatch::from_io(error) {
+        Ok(mismatch) => StoreError::Mismatch(mismatch),
+        Err(source) => StoreError::Io { call: "read", path: path.to_path_buf(), source },
     }
 }
