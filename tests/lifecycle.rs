@@ -636,3 +636,53 @@ fn delete_of_a_created_container_needs_no_force() {
     .unwrap_or_else(|| panic!("init {pid} survived delete"));
     assert_nothing_left(&runtime, container.id(), bundle.path(), container.id());
 }
+
+#[test]
+fn run_in_the_foreground_forwards_signals_to_the_container() {
+    let (runtime, mut bundle, id) = fixture("run-forwards");
+    bundle.script(TRAP_SIGNALS);
+    let container = Container::new(&runtime, &bundle, &id);
+    let mut run = runtime
+        .command(["run", "--bundle", bundle.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        runtime.exec(["state", &id]).status.success().then_some(())
+    })
+    .expect("container never appeared");
+    container.wait_for_handler(libc::SIGUSR1);
+    // SAFETY: kill(2) with our own child's pid and a valid signal number.
+    let rc = unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGUSR1) };
+    assert_eq!(
+        rc,
+        0,
+        "kill the runtime: {}",
+        std::io::Error::last_os_error()
+    );
+    let status = berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || run.try_wait().unwrap())
+        .unwrap_or_else(|| {
+            let _ = run.kill();
+            let _ = run.wait();
+            panic!("run did not exit after forwarding SIGUSR1")
+        });
+    assert_eq!(
+        status.code(),
+        Some(10),
+        "the container should have caught USR1: {status}"
+    );
+}
+
+#[test]
+fn state_notices_an_init_that_died_on_its_own() {
+    let (runtime, bundle, container) = sleeper("died-alone");
+    container.run(&["-d"]).success();
+    let pid = container.pid();
+    // SAFETY: kill(2) with a valid signal; the pid is this test's container init.
+    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(rc, 0, "kill {pid}: {}", std::io::Error::last_os_error());
+    container.wait_for_status("stopped");
+    container.delete(&[]).success();
+    assert_nothing_left(&runtime, container.id(), bundle.path(), container.id());
+}
