@@ -213,3 +213,36 @@ fn verbs_on_an_unknown_container_are_refused() {
     let left: Vec<_> = std::fs::read_dir(runtime.root()).unwrap().collect();
     assert!(left.is_empty(), "state root not empty: {left:?}");
 }
+
+#[test]
+fn a_create_error_reaches_the_json_log() {
+    // containerd's shim reports create failures from the --log file.
+    let (runtime, mut bundle, id) = fixture("bad-logged");
+    bundle.edit(|c| c["root"]["path"] = json!("no-such-rootfs"));
+    let _container = Container::new(&runtime, &bundle, &id);
+    let log = runtime.scratch().join("create.log");
+    let outcome = runtime.exec([
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &id,
+    ]);
+    outcome.failure();
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let error = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["level"] == "error")
+        .unwrap_or_else(|| panic!("no error record in {text:?}"));
+    assert!(
+        error["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-rootfs")),
+        "{error}"
+    );
+    assert_nothing_left(&runtime, &id, bundle.path(), &id);
+}
