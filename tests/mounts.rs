@@ -303,3 +303,41 @@ fn mount_through_a_dotdot_symlink_stays_in_the_rootfs() {
         format!("../../../../../../../../..{}", outside.display())
     });
 }
+
+#[test]
+fn masked_and_readonly_paths_apply() {
+    let out = run_script(
+        "mnt-masked",
+        "wc -c < /proc/keys; wc -c < /proc/timer_list; ls /sys/firmware | wc -l; \
+         echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo writable || echo readonly; \
+         echo ---; cat /proc/self/mountinfo",
+        |_| {},
+    );
+    let (head, mountinfo) = out.split_once("---\n").unwrap();
+    // Masked files read as /dev/null (the host's /proc/timer_list is never
+    // empty), /sys/firmware is an empty directory, /proc/sys refuses writes.
+    assert_eq!(
+        head.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", "0", "readonly"]
+    );
+    let mounts = parse_mountinfo(mountinfo);
+    assert!(mount(&mounts, "/proc/sys").has_option("ro"));
+    assert!(mount(&mounts, "/sys/firmware").has_option("ro"));
+}
+
+#[test]
+fn sysctls_are_written_in_the_containers_namespaces() {
+    let out = run_script(
+        "sysctl",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax",
+        |b| {
+            b.edit(|c| {
+                c["linux"]["sysctl"] =
+                    json!({ "net.ipv4.ip_forward": "1", "kernel.msgmax": "4321" });
+            });
+        },
+    );
+    assert_eq!(out, "1\n4321\n");
+    let host = std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
+    assert_ne!(host.trim(), "4321", "the host's ipc namespace changed");
+}
