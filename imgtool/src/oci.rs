@@ -230,3 +230,21 @@ mod tests {
         assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
     }
 }
+
+#[cfg(test)]
+mod platform_tests {
+    use super::*;
+
+    #[test]
+    fn picks_this_platform_from_an_index() {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64)).parse::<crate::digest::Digest>().unwrap();
+        let entry = |c, arch: &str| Descriptor {
+            platform: Some(Platform { architecture: arch.into(), os: "linux".into(), variant: None }),
+            ..Descriptor::new(MEDIA_OCI_MANIFEST, digest(c), 1)
+        };
+        let index = Index { schema_version: 2, media_type: None, manifests: vec![entry('a', "s390x"), entry('b', host_architecture())] };
+        assert_eq!(index.pick_platform().map(|d| d.digest.clone()), Some(digest('b')));
+        let other = Index { schema_version: 2, media_type: None, manifests: vec![entry('a', "s390x")] };
+        assert!(other.pick_platform().is_none());
+    }
+}

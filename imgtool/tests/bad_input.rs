@@ -150,4 +150,9 @@ fn blob_corrupted_in_the_store_is_caught_on_read() {
     assert!(error.contains("does not match its descriptor") || error.contains("corrupt"), "{error}");
     assert!(!bundle.exists());
     assert_eq!(fs::read_dir(scratch.store().join("layers")).unwrap().count(), 0, "a half layer was left");
+    // A flattened copy fails the same way and leaves no half-written bundle.
+    let error = scratch.fails(&["bundle", "--copy", "good", bundle.to_str().unwrap()]);
+    assert!(error.contains("does not match its descriptor") || error.contains("corrupt"), "{error}");
+    assert!(!bundle.exists());
+    assert_eq!(fs::read_dir(scratch.store().join("tmp")).unwrap().count(), 0, "staging left behind");
 }

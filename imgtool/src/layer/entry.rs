@@ -154,10 +154,18 @@ impl<'a> Unpacker<'a> {
     fn meta<R: Read>(&self, entry: &mut tar::Entry<'_, R>, name: &[u8]) -> Result<Meta, LayerError> {
         let header = entry.header();
         let bad = |field| LayerError::Header { layer: self.layer.to_string(), entry: String::from_utf8_lossy(name).into_owned(), field };
-        let mode = header.mode().map_err(|_| bad("mode"))? & 0o7777;
-        let mut uid = header.uid().map_err(|_| bad("uid"))?;
-        let mut gid = header.gid().map_err(|_| bad("gid"))?;
-        let mut mtime = (header.mtime().map_err(|_| bad("mtime"))? as i64, 0);
+        // An empty numeric field (all NUL or spaces) reads as 0, as Go's
+        // archive/tar reads it; anything else that is not a number is an error.
+        let old = header.as_old();
+        let number = |value: std::io::Result<u64>, raw: &[u8], field| match value {
+            Ok(n) => Ok(n),
+            Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
+            Err(_) => Err(bad(field)),
+        };
+        let mode = number(header.mode().map(u64::from), &old.mode, "mode")? as u32 & 0o7777;
+        let mut uid = number(header.uid(), &old.uid, "uid")?;
+        let mut gid = number(header.gid(), &old.gid, "gid")?;
+        let mut mtime = (number(header.mtime(), &old.mtime, "mtime")? as i64, 0);
         let mut xattrs = Vec::new();
         if let Some(pax) = entry.pax_extensions().map_err(|_| bad("pax"))? {
             for record in pax {

@@ -415,3 +415,39 @@ impl Read for ChannelReader {
 }
 
 pub use tree::remove_path;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_compression_and_reads_media_types() {
+        assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(Compression::sniff(b"usr/"), Compression::None);
+        assert_eq!(Compression::sniff(&[]), Compression::None);
+        assert_eq!(Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
+        assert_eq!(Compression::from_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar"), None);
+    }
+
+    #[test]
+    fn unpacks_a_stream_and_reports_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o640);
+        header.set_mtime(1_000_000);
+        header.set_cksum();
+        builder.append_data(&mut header, "dir/file", &b"abc"[..]).unwrap();
+        let tar = builder.into_inner().unwrap();
+        let options = UnpackOptions { whiteouts: Whiteouts::Apply, limits: Limits::default() };
+        let target = dir.path().join("t");
+        let stats = unpack_stream(&tar[..], &target, &options, "test", Path::new("test")).unwrap();
+        assert_eq!(stats.entries, 1);
+        assert_eq!(std::fs::read(target.join("dir/file")).unwrap(), b"abc");
+        let small = UnpackOptions { whiteouts: Whiteouts::Apply, limits: Limits { max_entries: 0, ..Limits::default() } };
+        let error = unpack_stream(&tar[..], &dir.path().join("u"), &small, "test", Path::new("test")).unwrap_err();
+        assert!(matches!(error, LayerError::Limit { what: "the number of entries", .. }), "{error}");
+    }
+}

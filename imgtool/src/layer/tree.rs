@@ -121,3 +121,22 @@ pub fn remove_path(path: &Path) -> std::io::Result<()> {
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_entry_names() {
+        let clean = |name: &str| clean_name(name.as_bytes(), 4096);
+        assert_eq!(clean("./a/b/"), Ok(Some(PathBuf::from("a/b"))));
+        assert_eq!(clean("a//./b"), Ok(Some(PathBuf::from("a/b"))));
+        assert_eq!(clean("./"), Ok(None));
+        assert_eq!(clean(""), Ok(None));
+        assert_eq!(clean("/etc/passwd"), Err(NameError::Absolute));
+        assert_eq!(clean("a/../../b"), Err(NameError::DotDot));
+        assert_eq!(clean(".."), Err(NameError::DotDot));
+        assert_eq!(clean("a..b/..c"), Ok(Some(PathBuf::from("a..b/..c"))));
+        assert_eq!(clean_name(&[b'a'; 5000], 4096), Err(NameError::TooLong));
+    }
+}
