@@ -1,7 +1,7 @@
 #!/bin/sh
 # The main job, end to end on a fresh Debian 12 machine, as root:
 #   1. install what is missing (busybox-static; a Rust toolchain must be there),
-#   2. build berth and berth-img (release),
+#   2. build berth (release, statically linked) and berth-img,
 #   3. make the example busybox image, import it into a throwaway store,
 #   4. turn it into a bundle (an overlayfs rootfs, made in milliseconds),
 #   5. run it with berth: the container prints its hostname, its pid (1) and its mounts,
@@ -14,7 +14,8 @@ if ! [ -x /bin/busybox ] || ! /bin/busybox --list >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static
 fi
 command -v cargo >/dev/null 2>&1 || PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release -q -p berth-runtime -p berth-img
+cargo berth-static -q      # berth as shipped: static-pie (see .cargo/config.toml)
+cargo build --release -q -p berth-img
 berth=$PWD/target/release/berth
 img=$PWD/target/release/berth-img
 

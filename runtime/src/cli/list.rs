@@ -82,12 +82,18 @@ fn print_table(out: &mut impl Write, rows: &[Vec<String>]) {
     }
 }
 
-/// The user running berth, by name as runc shows it.
+/// The user running berth, by name as runc shows it. Read from /etc/passwd rather than
+/// through NSS, which a statically linked berth cannot load.
 fn owner_name() -> String {
-    let uid = nix::unistd::getuid();
-    nix::unistd::User::from_uid(uid)
+    let uid = nix::unistd::getuid().as_raw().to_string();
+    std::fs::read_to_string("/etc/passwd")
         .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| uid.to_string())
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or(uid)
 }
