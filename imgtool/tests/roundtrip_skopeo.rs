@@ -91,4 +91,15 @@ fn exports_are_read_by_skopeo_and_unpacked_by_umoci() {
     let docker = scratch.path().join("docker.tar");
     let listing = sh("tar", &["-xOf", docker.to_str().unwrap(), "manifest.json"]);
     assert!(listing.contains("\"RepoTags\":[\"exported:v2\"]"), "{listing}");
+    // And comes back in through standard input, as `docker save | berth-img import -` would.
+    let other = Scratch::new();
+    let out = std::process::Command::new(support::berth_img())
+        .args(["--store", other.store().to_str().unwrap(), "import", "-"])
+        .stdin(std::fs::File::open(&docker).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("exported:v2 "));
+    assert_same_tree(&expected, &copy_tree(&other, "exported:v2", "from-stdin"), "stdin");
+    assert_eq!(std::fs::read_dir(other.store().join("tmp")).unwrap().count(), 0, "spool left behind");
 }

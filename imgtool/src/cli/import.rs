@@ -10,7 +10,7 @@ use clap::Args;
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// OCI layout directory or archive, docker save archive, skopeo dir, or rootfs tar.
+    /// OCI layout directory or archive, docker save archive, skopeo dir, or rootfs tar ('-': an archive on stdin).
     source: PathBuf,
     /// Name (name[:tag]) for the image; the source must hold one image.
     name: Option<Reference>,

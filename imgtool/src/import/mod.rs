@@ -130,6 +130,9 @@ pub(crate) struct Found {
 /// Import every image of `source` into `store`. Nothing changes in the store
 /// unless all of them are good.
 pub fn import(store: &Store, source: &Path, options: &ImportOptions) -> Result<Vec<Added>, ImportError> {
+    if source == Path::new("-") {
+        return import_stdin(store, options);
+    }
     let total = std::fs::metadata(source).map_err(ImportError::io("stat", source))?;
     let progress = Progress::bytes("import", if total.is_dir() { 0 } else { total.len() });
     let mut txn = Transaction::new(store)?;
@@ -160,6 +163,18 @@ pub fn import(store: &Store, source: &Path, options: &ImportOptions) -> Result<V
     let added = txn.commit(!options.no_unpack, options.limits, &unpacking)?;
     unpacking.finish();
     Ok(added)
+}
+
+/// An archive on standard input is spooled to the store's staging first
+/// (archives are read twice: once for their names, once for their files).
+fn import_stdin(store: &Store, options: &ImportOptions) -> Result<Vec<Added>, ImportError> {
+    let spool = store.root().join("tmp").join(crate::store::unique_name("stdin"));
+    let result = std::fs::File::create(&spool)
+        .and_then(|mut file| io::copy(&mut io::stdin().lock(), &mut file))
+        .map_err(ImportError::io("spool stdin to", &spool))
+        .and_then(|_| import(store, &spool, options));
+    let _ = std::fs::remove_file(&spool);
+    result
 }
 
 fn from_directory(source: &Path, txn: &mut Transaction<'_>, progress: &Progress) -> Result<Vec<Found>, ImportError> {
