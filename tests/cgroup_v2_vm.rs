@@ -9,6 +9,8 @@
 //! VM's cgroupfs (create, limits, freeze, stats, OOM, the eBPF device program, destroy); and
 //! nothing may be left in /sys/fs/cgroup afterwards.
 //!
+//! A second boot runs systemd as the guest's init and checks the systemd driver over D-Bus.
+//!
 //! With `BERTH_VM_WITH_BERTH=1` the runtime under test (`$BERTH_RUNTIME` or the newest built
 //! `berth`) goes in as /bin/berth and must pass the same tests as runc (`berth_limits`,
 //! `berth_lifecycle`, `berth_behaviour`).
@@ -35,8 +37,6 @@ const REQUIRED_RESULTS: [&str; 7] = [
 #[test]
 fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let vm_dir = workspace.join("tests/vm");
-    let work = TempDir::new("cgroup-v2-vm");
 
     // 1. The test executables of berth-cgroups, built in a target dir of their own so this
     //    nested cargo never waits on the outer one's lock.
@@ -51,42 +51,80 @@ fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
         binaries.push(format!("{}=/tests/{name}", exe.display()));
     }
 
-    // 2. The initramfs: busybox, the binaries and their libraries, init, tests, the bundle.
+    // 2. Build the initramfs and boot it; 3. every required result passed.
+    let vm = boot(workspace, &binaries, false);
+    vm.assert_passed(&required);
+}
+
+/// The systemd driver for real: the guest boots systemd as its init, and berth-cgroups'
+/// systemd test asks it over D-Bus for a delegated scope, limits it, freezes and removes it.
+#[test]
+fn systemd_driver_in_a_v2_vm_booted_with_systemd() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let binaries: Vec<String> = cgroup_test_executables(workspace)
+        .into_iter()
+        .filter(|(name, _)| name == "cgroupfs")
+        .map(|(name, exe)| format!("{}=/tests/{name}", exe.display()))
+        .collect();
+    let vm = boot(workspace, &binaries, true);
+    vm.assert_passed(&["systemd_running", "systemd_scope"]);
+}
+
+/// What one VM boot reported.
+struct VmRun {
+    results: String,
+    console_tail: String,
+    _work: TempDir,
+}
+
+impl VmRun {
+    /// Every required result is there and passed, and the summary says so.
+    fn assert_passed(&self, required: &[&str]) {
+        let (text, console_tail) = (&self.results, &self.console_tail);
+        let summary = text.lines().find(|l| l.starts_with("SUMMARY"));
+        assert!(
+            summary.is_some_and(|s| s.contains("failed=0")),
+            "the VM did not report success (missing SUMMARY means it crashed or hung)\n\
+             results:\n{text}\nconsole tail:\n{console_tail}"
+        );
+        for name in required {
+            assert!(
+                text.lines().any(|l| l == format!("RESULT {name} PASS")),
+                "{name} did not pass in the VM\nresults:\n{text}\nconsole tail:\n{console_tail}"
+            );
+        }
+        assert!(!text.contains(" FAIL"), "results:\n{text}");
+    }
+}
+
+/// Build an initramfs with `binaries` (SRC=DEST), boot it (with systemd as init if asked)
+/// and collect what it reported.
+fn boot(workspace: &Path, binaries: &[String], systemd: bool) -> VmRun {
+    let vm_dir = workspace.join("tests/vm");
+    let work = TempDir::new(if systemd { "cgroup-v2-vm-systemd" } else { "cgroup-v2-vm" });
     let initrd = work.path().join("initrd.cpio.gz");
     run_checked(
         Command::new(vm_dir.join("build-initramfs.sh"))
+            .env("WITH_SYSTEMD", if systemd { "1" } else { "0" })
             .arg(&initrd)
             .arg(work.path())
-            .args(&binaries),
+            .args(binaries),
     );
-
-    // 3. Boot it; the guest powers off when done.
     let results = work.path().join("results.txt");
     let console = work.path().join("console.txt");
     run_checked(
         Command::new(vm_dir.join("run-vm.sh"))
+            .env("EXTRA_APPEND", if systemd { "berth_init=systemd" } else { "" })
             .arg(&initrd)
             .arg(&results)
             .arg(&console)
             .arg(VM_TIMEOUT_SECONDS),
     );
-
-    // 4. Every required result is there and passed, and the summary says so.
-    let text = std::fs::read_to_string(&results).unwrap_or_default().replace('\r', "");
-    let console_tail = tail(&console, 60);
-    let summary = text.lines().find(|l| l.starts_with("SUMMARY"));
-    assert!(
-        summary.is_some_and(|s| s.contains("failed=0")),
-        "the VM did not report success (missing SUMMARY means it crashed or hung)\n\
-         results:\n{text}\nconsole tail:\n{console_tail}"
-    );
-    for name in required {
-        assert!(
-            text.lines().any(|l| l == format!("RESULT {name} PASS")),
-            "{name} did not pass in the VM\nresults:\n{text}\nconsole tail:\n{console_tail}"
-        );
+    VmRun {
+        results: std::fs::read_to_string(&results).unwrap_or_default().replace('\r', ""),
+        console_tail: tail(&console, 60),
+        _work: work,
     }
-    assert!(!text.contains(" FAIL"), "results:\n{text}");
 }
 
 /// Build berth-cgroups' tests (without running them) and return (target name, executable).

@@ -60,4 +60,19 @@ printf '#!/bin/sh\nfor i in $(seq 40); do sleep 5 & done\nwait\n' > "$bundle/roo
 chmod 0755 "$bundle/rootfs/bin/eat-memory" "$bundle/rootfs/bin/fork-many"
 cp "$here/runc-limits.json" "$bundle/config.json"
 
+# WITH_SYSTEMD=1: systemd as the guest's init (booted with berth_init=systemd), with the
+# units that run the tests as a service and the slice the tests put scopes in.
+if [ "${WITH_SYSTEMD:-0}" = 1 ]; then
+    copy_with_libs /lib/systemd/systemd /lib/systemd/systemd
+    mkdir -p "$root/etc/systemd/system" "$root/lib/systemd/system"
+    cp /lib/systemd/system/machine.slice "$root/lib/systemd/system/"
+    cp /usr/lib/os-release "$root/etc/os-release"
+    : > "$root/etc/machine-id"
+    echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+    echo 'root:x:0:' > "$root/etc/group"
+    printf '[Unit]\nDescription=berth tests\nWants=berth-tests.service\n' > "$root/etc/systemd/system/default.target"
+    printf '[Unit]\nDefaultDependencies=no\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/console\nExecStart=/bin/sh -c "sh /guest-tests.sh /dev/ttyS1 --systemd; sync; poweroff -f"\n' \
+        > "$root/etc/systemd/system/berth-tests.service"
+fi
+
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 > "$out"

@@ -115,11 +115,29 @@ no_cgroups_left() {
     [ -z "$left" ] || { echo "left behind: $left"; return 1; }
 }
 
+# systemd_scope: under systemd (berth_init=systemd) the systemd driver's test must run for real.
+systemd_scope() {
+    out=$(/tests/cgroupfs --exact systemd_creates_the_scope_and_berth_limits_it --nocapture 2>&1)
+    status=$?
+    echo "$out"
+    [ "$status" = 0 ] || return 1
+    echo "$out" | grep -q "nothing to check" && { echo "systemd was not detected"; return 1; }
+    echo "$out" | grep -q "1 passed" || { echo "the test did not run"; return 1; }
+}
+
 # `guest-tests.sh --call FUNCTION|PROGRAM ARGS...` runs one test (so `timeout` can run a function).
 if [ "$1" = "--call" ]; then
     shift
     "$@"
     exit $?
+fi
+
+if [ "$2" = "--systemd" ]; then
+    (sleep 200; echo "SUMMARY timeout" > "$results"; poweroff -f) &
+    run systemd_running 10 test -d /run/systemd/system
+    run systemd_scope 120 systemd_scope
+    echo "SUMMARY passed=$passed failed=$failed" > "$results"
+    exit 0
 fi
 
 run cgroup2_mounted 10 check_cgroup2

@@ -6,7 +6,7 @@
 # The guest writes one line per result and a final SUMMARY line to its second serial port,
 # which lands in RESULTS; its console (first serial port) lands in CONSOLE. qemu exits 0 even
 # when the guest panics, so the caller must treat a missing SUMMARY as failure. A hard
-# timeout stops a hung guest.
+# timeout stops a hung guest. EXTRA_APPEND adds kernel parameters (berth_init=systemd).
 set -euo pipefail
 
 initrd=$1
@@ -24,6 +24,6 @@ fi
 exec timeout --kill-after=10 "$limit" qemu-system-x86_64 \
     -accel tcg -m 1G -nographic -monitor none \
     -kernel "$kernel" -initrd "$initrd" \
-    -append 'console=ttyS0 panic=-1 quiet' \
+    -append "console=ttyS0 panic=-1 quiet ${EXTRA_APPEND:-}" \
     -serial "file:$console" -serial "file:$results" \
     -no-reboot </dev/null

@@ -39,9 +39,20 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// The systemd cgroup driver was asked for while systemd runs, which needs D-Bus.
-    #[error("cgroup: --systemd-cgroup: systemd is running (/run/systemd/system exists) and berth does not talk to it over D-Bus yet")]
-    SystemdRunning,
+    /// systemd runs, but this host's cgroups are not pure v2 (berth's systemd driver is v2 only).
+    #[error("cgroup: --systemd-cgroup: systemd is running but the cgroup layout is {layout:?}; berth's systemd driver needs cgroup v2")]
+    SystemdNeedsV2 {
+        /// The layout found.
+        layout: crate::Layout,
+    },
+    /// Talking to systemd failed.
+    #[error("cgroup: --systemd-cgroup unit {unit}: {source}")]
+    Systemd {
+        /// The unit.
+        unit: String,
+        /// What went wrong.
+        source: crate::systemd::dbus::DbusError,
+    },
     /// mkdir of a cgroup directory failed.
     #[error("cgroup: mkdir {path}: {source}")]
     Mkdir {

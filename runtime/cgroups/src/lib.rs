@@ -10,10 +10,11 @@
 //! Where the cgroup goes (linux.cgroupsPath):
 //! - unset: `<caller's own cgroup>/<id>` in every hierarchy (runc does the same); relative:
 //!   below the caller's own cgroup, per hierarchy; absolute: from each hierarchy's root;
-//! - `slice:prefix:name` with `--systemd-cgroup`: berth does not talk to systemd over D-Bus.
-//!   Without a running systemd the form is mapped onto the cgroupfs path systemd would use
-//!   (`a-b.slice:p:n` is `/a.slice/a-b.slice/p-n.scope`, an empty slice is `system.slice`);
-//!   with systemd running it is refused ([`Error::SystemdRunning`]).
+//! - `slice:prefix:name` with `--systemd-cgroup`: with systemd running (cgroup v2 only), systemd
+//!   creates the scope unit `prefix-name.scope` in the slice over D-Bus (`Delegate=yes`) when
+//!   the first process is added, and berth writes the limits into it. Without a running
+//!   systemd the form is mapped onto the cgroupfs path systemd would use (`a-b.slice:p:n` is
+//!   `/a.slice/a-b.slice/p-n.scope`, an empty slice is `system.slice`).
 //!
 //! Layouts:
 //! - v2: one directory; on create every controller the parents offer is enabled in their
@@ -42,6 +43,7 @@ pub mod oom;
 mod path;
 mod stats;
 mod sys;
+mod systemd;
 pub mod update;
 mod v1;
 mod v2;
@@ -81,6 +83,9 @@ pub struct CgroupState {
     /// Directories this manager created, outermost first; destroy removes them innermost first.
     #[serde(default)]
     pub created: Vec<PathBuf>,
+    /// With the systemd driver: the container's scope unit, stopped on destroy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// The key of the cgroup2 hierarchy in [`CgroupState::paths`].
@@ -130,6 +135,14 @@ pub fn layout() -> Result<Layout, Error> {
 /// /proc/self/mountinfo and changes nothing; see the `path` module docs for the path forms.
 pub fn resolve(req: &CgroupRequest<'_>) -> Result<Box<dyn Manager>, Error> {
     let host = Host::detect()?;
+    if req.systemd && path::systemd_running() {
+        let unified = match (&host.layout, &host.unified) {
+            (Layout::V2, Some(unified)) => unified,
+            (layout, _) => return Err(Error::SystemdNeedsV2 { layout: *layout }),
+        };
+        let unit = path::systemd_unit(req.cgroups_path, req.container_id)?;
+        return Ok(Box::new(systemd::SystemdManager::new(unified, unit)));
+    }
     let path = path::parse(req.cgroups_path, req.systemd, req.container_id)?;
     Ok(match host.layout {
         Layout::V2 => {
@@ -142,6 +155,9 @@ pub fn resolve(req: &CgroupRequest<'_>) -> Result<Box<dyn Manager>, Error> {
 
 /// Rebuild a manager from what [`Manager::state`] returned in an earlier invocation.
 pub fn load(saved: &CgroupState) -> Result<Box<dyn Manager>, Error> {
+    if let Some(unit) = &saved.systemd_unit {
+        return Ok(Box::new(systemd::SystemdManager::load(saved, unit)?));
+    }
     Ok(match saved.layout {
         Layout::V2 => Box::new(v2::V2Manager::load(saved)?),
         Layout::V1 | Layout::Hybrid => Box::new(v1::V1Manager::load(saved)?),

@@ -4,13 +4,13 @@
 //! - Relative (`a/b`) or unset: below the CALLER's own cgroup, per hierarchy (on v1 the
 //!   memory cgroup may be `/process_api/x` while cpu is `/`). Unset means `<own>/<id>`,
 //!   which is what runc does.
-//! - systemd (`slice:prefix:name`, with `--systemd-cgroup`): berth does not talk to systemd
-//!   over D-Bus. When systemd is not running (no /run/systemd/system), the form is mapped onto
-//!   cgroupfs exactly where systemd would have put the unit: the slice expands by its dashes
+//! - systemd (`slice:prefix:name`, with `--systemd-cgroup`): when systemd is not running (no
+//!   /run/systemd/system), the form is mapped onto cgroupfs exactly where systemd would have
+//!   put the unit: the slice expands by its dashes
 //!   (`a-b.slice` is `/a.slice/a-b.slice`, `-.slice` is the root, an empty slice is
 //!   `system.slice`) and the unit is `prefix-name.scope` (`name.scope` with no prefix; a name
-//!   ending in `.slice` is used as is). That path is absolute. When systemd is running this is
-//!   refused rather than creating cgroups behind systemd's back.
+//!   ending in `.slice` is used as is). That path is absolute. When systemd is running (on a
+//!   v2 host) the unit is created by systemd itself over D-Bus instead (see `systemd`).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -38,24 +38,50 @@ impl CgroupPath {
 /// The prefix berth gives its scopes when `--systemd-cgroup` is used without a cgroupsPath.
 const SYSTEMD_DEFAULT_PREFIX: &str = "berth";
 
-/// Turn linux.cgroupsPath (and --systemd-cgroup) into a [`CgroupPath`].
+/// Turn linux.cgroupsPath (and --systemd-cgroup) into a [`CgroupPath`]. The systemd form
+/// becomes the cgroupfs path of its unit.
 pub(crate) fn parse(cgroups_path: Option<&str>, systemd: bool, id: &str) -> Result<CgroupPath> {
     let given = cgroups_path.filter(|p| !p.is_empty());
     if systemd {
-        if Path::new("/run/systemd/system").exists() {
-            return Err(Error::SystemdRunning);
-        }
-        let spec = given.map_or_else(
-            || format!("system.slice:{SYSTEMD_DEFAULT_PREFIX}:{id}"),
-            str::to_owned,
-        );
-        return systemd_to_path(&spec).map(CgroupPath::Absolute);
+        return systemd_unit(cgroups_path, id).map(|unit| CgroupPath::Absolute(unit.path));
     }
     match given {
         None => Ok(CgroupPath::Nested(clean(id, id)?)),
         Some(p) if p.starts_with('/') => Ok(CgroupPath::Absolute(Path::new("/").join(clean(p, p)?))),
         Some(p) => Ok(CgroupPath::Nested(clean(p, p)?)),
     }
+}
+
+/// Whether systemd is the running init (sd_booted's test).
+pub(crate) fn systemd_running() -> bool {
+    Path::new("/run/systemd/system").exists()
+}
+
+/// A systemd unit for the container, from `slice:prefix:name` (or the default form).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SystemdUnit {
+    /// The slice the unit goes in ("system.slice", "-.slice" for the root).
+    pub slice: String,
+    /// The unit name ("berth-<id>.scope").
+    pub unit: String,
+    /// Its cgroup path from the root.
+    pub path: PathBuf,
+}
+
+/// Parse the systemd form of linux.cgroupsPath; unset means `system.slice:berth:<id>`.
+pub(crate) fn systemd_unit(cgroups_path: Option<&str>, id: &str) -> Result<SystemdUnit> {
+    let spec = cgroups_path
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| format!("system.slice:{SYSTEMD_DEFAULT_PREFIX}:{id}"), str::to_owned);
+    let path = systemd_to_path(&spec)?;
+    let (slice, _) = spec.split_once(':').unwrap_or(("", ""));
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let unit = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(SystemdUnit {
+        slice: slice.to_owned(),
+        unit,
+        path,
+    })
 }
 
 /// Normalise a path: drop empty and `.` components; refuse `..` and the root itself.
@@ -226,6 +252,16 @@ mod tests {
             systemd_to_path("user.slice:p:sub.slice").unwrap(),
             PathBuf::from("/user.slice/sub.slice")
         );
+    }
+
+    #[test]
+    fn the_systemd_unit_names_its_slice_and_scope() {
+        let unit = systemd_unit(Some("machine.slice:berth:c1"), "c1").unwrap();
+        assert_eq!(unit.slice, "machine.slice");
+        assert_eq!(unit.unit, "berth-c1.scope");
+        let default = systemd_unit(None, "c2").unwrap();
+        assert_eq!(default.slice, "system.slice");
+        assert_eq!(default.path, PathBuf::from("/system.slice/berth-c2.scope"));
     }
 
     #[test]

@@ -32,6 +32,10 @@ impl Fixture {
     }
 
     fn at(path: Option<&str>, name: &str) -> Fixture {
+        Fixture::make(path, false, name)
+    }
+
+    fn make(path: Option<&str>, systemd: bool, name: &str) -> Fixture {
         let id = format!(
             "berth-cgtest-{}-{}-{name}",
             std::process::id(),
@@ -39,7 +43,7 @@ impl Fixture {
         );
         let mut manager = berth_cgroups::resolve(&CgroupRequest {
             cgroups_path: path.map(|p| p.replace("{id}", &id)).as_deref(),
-            systemd: false,
+            systemd,
             container_id: &id,
         })
         .expect("resolve");
@@ -613,11 +617,7 @@ fn a_create_that_fails_in_a_later_hierarchy_leaves_nothing_behind() {
 #[test]
 fn the_systemd_form_maps_onto_the_hierarchy_roots_without_creating_anything() {
     if std::path::Path::new("/run/systemd/system").exists() {
-        let err = berth_cgroups::resolve(&CgroupRequest { cgroups_path: Some("machine.slice:berth:x"), systemd: true, container_id: "x" })
-            .err()
-            .unwrap();
-        assert!(matches!(err, Error::SystemdRunning));
-        return;
+        return; // systemd makes the unit: systemd_creates_the_scope_and_berth_limits_it
     }
     let manager = berth_cgroups::resolve(&CgroupRequest {
         cgroups_path: Some("machine-pods.slice:berth:c1"),
@@ -756,4 +756,50 @@ fn disabling_the_oom_killer_is_written_on_v1_and_refused_on_v2() {
         result.unwrap();
         assert!(fx.read("memory", "memory.oom_control").contains("oom_kill_disable 1"));
     }
+}
+
+#[test]
+fn systemd_creates_the_scope_and_berth_limits_it() {
+    if !Path::new("/run/systemd/system").exists() {
+        // No systemd here; the systemd VM run (tests/cgroup_v2_vm.rs) runs this for real and
+        // checks that it passed rather than returned here.
+        eprintln!("systemd is not running: nothing to check");
+        return;
+    }
+    let mut fx = Fixture::make(Some("machine.slice:berth:{id}"), true, "sd");
+    // Limits given before the scope exists are applied once it does.
+    fx.apply(json!({"memory": {"limit": 64 << 20}, "pids": {"limit": 30}, "devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]}))
+    .unwrap();
+    assert!(fx.manager.clone_into_fd().is_none());
+    let pid = fx.spawn("read x; echo a > /dev/null && echo null-ok; head -c1 /dev/zero > /dev/null || echo zero-denied; read y");
+    let state = fx.state();
+    let unit = state.systemd_unit.clone().expect("the state names the unit");
+    assert!(unit.starts_with("berth-berth-cgtest-") && unit.ends_with("-sd.scope"), "{unit}");
+    let dir = state.paths.get(UNIFIED_KEY).unwrap().clone();
+    assert!(dir.starts_with("/sys/fs/cgroup/machine.slice"), "{}", dir.display());
+    assert!(dir.ends_with(&unit));
+    assert!(fx.read("", "cgroup.procs").lines().any(|l| l == pid.to_string()));
+    assert_eq!(fx.read("", "memory.max"), (64u64 << 20).to_string());
+    assert_eq!(fx.read("", "pids.max"), "30");
+    fx.go();
+    let mut line = String::new();
+    fx.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "null-ok");
+    line.clear();
+    fx.stdout.as_mut().unwrap().read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "zero-denied");
+    // Updates go straight to the cgroup; a saved state reloads as the systemd driver.
+    fx.apply(json!({"pids": {"limit": 40}})).unwrap();
+    assert_eq!(fx.read("", "pids.max"), "40");
+    let loaded = berth_cgroups::load(&serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap()).unwrap();
+    loaded.freeze().unwrap();
+    assert!(fx.manager.is_frozen().unwrap());
+    loaded.destroy(true).unwrap();
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    assert_eq!(fx.child.take().unwrap().wait().unwrap().signal(), Some(9));
+    // Stopping a scope that is gone already is fine.
+    fx.manager.destroy(true).unwrap();
 }

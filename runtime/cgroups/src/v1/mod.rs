@@ -190,6 +190,7 @@ impl Manager for V1Manager {
             layout: self.layout,
             paths,
             created: self.created.clone(),
+            systemd_unit: None,
         }
     }
 

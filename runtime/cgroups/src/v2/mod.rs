@@ -124,6 +124,7 @@ impl Manager for V2Manager {
             layout: Layout::V2,
             paths: BTreeMap::from([(UNIFIED_KEY.to_owned(), self.dir.clone())]),
             created: self.created.clone(),
+            systemd_unit: None,
         }
     }
 
