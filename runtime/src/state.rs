@@ -223,23 +223,36 @@ impl State {
         }
     }
 
-    /// The JSON `berth state` prints: the OCI state plus runc's extra fields.
-    pub fn public_json(&self, status: Status) -> serde_json::Value {
-        let mut value = serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-        });
-        if !self.annotations.is_empty() {
-            value["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+    /// What `berth state` prints: the OCI state plus runc's extra fields, in runc's order.
+    pub fn public(&self, status: Status) -> PublicState<'_> {
+        PublicState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: sorted(&self.annotations),
         }
-        value
     }
+}
+
+/// The public view of a container's state, serialized field by field in runc's order.
+#[derive(Debug, Serialize)]
+pub struct PublicState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'a str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<&'a str, &'a str>,
 }
 
 /// The current time as RFC 3339 with nanoseconds, UTC (what runc writes in "created").

@@ -32,18 +32,19 @@ impl ListArgs {
             }
             return Ok(0);
         }
+        let owner = owner_name();
         match self.format {
             ListFormat::Json => {
                 let items: Vec<_> = containers
                     .iter()
                     .map(|(state, status)| {
-                        let mut value = state.public_json(*status);
-                        value["owner"] = owner_name().into();
-                        value
+                        let mut public = state.public(*status);
+                        public.owner = &owner;
+                        public
                     })
                     .collect();
                 // runc prints null for an empty list; managers accept both, people prefer [].
-                let _ = writeln!(out, "{}", serde_json::Value::from(items));
+                let _ = writeln!(out, "{}", serde_json::to_string(&items).expect("plain data serializes"));
             }
             ListFormat::Table => {
                 let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
@@ -55,7 +56,7 @@ impl ListArgs {
                         status.as_str().to_owned(),
                         state.bundle.display().to_string(),
                         state.created.clone(),
-                        owner_name(),
+                        owner.clone(),
                     ]);
                 }
                 print_table(&mut out, &rows);
