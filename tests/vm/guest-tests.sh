@@ -19,7 +19,8 @@ run() {
     else
         failed=$((failed + 1))
         echo "RESULT $name FAIL" > "$results"
-        tail -n 40 "$log" | sed 's/^/| /' > "$results"
+        # The panics (with what they said), then the end of the log.
+        { grep -A6 'panicked at' "$log" | head -n 60; tail -n 25 "$log"; } | sed 's/^/| /' > "$results"
     fi
     cat "$log" > /dev/console
 }
