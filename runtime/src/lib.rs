@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod hooks;
 pub mod log;
 pub mod namespaces;
 pub mod process;

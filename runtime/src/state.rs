@@ -73,6 +73,9 @@ pub struct State {
     /// kills everything, and `kill --all` is not needed for cleanup.
     #[serde(default)]
     pub own_pid_namespace: bool,
+    /// config.json `hooks`, for the ones `start` and `delete` run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 /// Where a container stands, as `berth state` reports it.
@@ -221,6 +224,14 @@ impl State {
             Some((start, state)) => start == self.init_start_time && state != 'Z' && state != 'X',
             None => false,
         }
+    }
+
+    /// The state a hook reads on stdin: `status` as the hook's stage sees it.
+    pub fn hook_json(&self, pid: i32, status: &str) -> String {
+        let mut public = self.public(Status::Running);
+        public.pid = pid;
+        public.status = status;
+        serde_json::to_string(&public).expect("plain data serializes")
     }
 
     /// What `berth state` prints: the OCI state plus runc's extra fields, in runc's order.

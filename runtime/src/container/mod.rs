@@ -90,8 +90,24 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
     let cgroup = &**cgroup;
     cgroup.apply(&spec::cgroup_resources(&linux))?;
     // 4. The init, in its namespaces and cgroup, set up and waiting for start.
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.clone(),
+        pid: 0,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: state::rfc3339_now(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        init_start_time: 0,
+        cgroup: Some(cgroup.state()),
+        own_pid_namespace: plan.namespaces.has_new(libc::CLONE_NEWPID),
+        hooks: plan.hooks.clone(),
+    };
+    let hook_state = |pid| state.hook_json(pid, "creating");
     let init = process::spawn(&SpawnOptions {
         plan: &plan,
+        hook_state: &hook_state,
         cgroup,
         exec_fifo: &exec_fifo,
         no_pivot: opts.no_pivot,
@@ -99,19 +115,8 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
         console_socket: opts.console_socket.as_deref(),
     })?;
     // 5. Record it.
-    let state = State {
-        oci_version: spec.version().clone(),
-        id: opts.id.clone(),
-        pid: init.pid,
-        bundle: plan.bundle.clone(),
-        rootfs: plan.rootfs.clone(),
-        created: state::rfc3339_now(),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        init_start_time: init.start_time,
-        cgroup: Some(cgroup.state()),
-        own_pid_namespace: plan.namespaces.has_new(libc::CLONE_NEWPID),
-    };
+    state.pid = init.pid;
+    state.init_start_time = init.start_time;
     let recorded = dir.save(&state).and_then(|()| match &opts.pid_file {
         Some(path) => write_pid_file(path, init.pid),
         None => Ok(()),
@@ -134,7 +139,18 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
         Status::Stopped => return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into())),
         _ => return Err(ContainerError::WrongStatus("cannot start an already running container".into())),
     }
-    release(&state, &dir)
+    release(&state, &dir)?;
+    poststart(&state);
+    Ok(())
+}
+
+/// Run the poststart hooks; per the runtime spec their failure is only a warning.
+fn poststart(state: &State) {
+    if let Some(hooks) = &state.hooks {
+        if let Err(e) = crate::hooks::run(crate::hooks::Stage::Poststart, hooks, state.hook_json(state.pid, "running").as_bytes()) {
+            eprintln!("warning: {e}");
+        }
+    }
 }
 
 fn release(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
@@ -260,12 +276,18 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     destroy(&state, &dir)
 }
 
-/// Remove what the container owns on the host: its cgroup (killing stragglers) and state.
+/// Remove what the container owns on the host: its cgroup (killing stragglers) and state,
+/// then run the poststop hooks (a failure there is only a warning, per the runtime spec).
 fn destroy(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
     if let Some(saved) = &state.cgroup {
         berth_cgroups::load(saved)?.destroy(true)?;
     }
     dir.remove()?;
+    if let Some(hooks) = &state.hooks {
+        if let Err(e) = crate::hooks::run(crate::hooks::Stage::Poststop, hooks, state.hook_json(state.pid, "stopped").as_bytes()) {
+            eprintln!("warning: {e}");
+        }
+    }
     Ok(())
 }
 
@@ -309,6 +331,7 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32, Conta
         let _ = destroy(&created.state, &created.dir);
         return Err(e);
     }
+    poststart(&created.state);
     let Some(forwarded) = forwarded else { return Ok(0) };
     let code = wait_forwarding(created.state.pid, &forwarded)?;
     destroy(&created.state, &created.dir)?;

@@ -76,7 +76,7 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     };
     drop(child_end);
     let reaper = KillOnDrop::new(pid);
-    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::SocketClosed)?;
+    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::SocketClosed, None)?;
     reaper.defuse();
     Ok(pid)
 }
@@ -97,7 +97,8 @@ fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
         step("join namespaces", setns(file.as_fd(), *flag).map_err(syscall("setns", format!("{name} namespace"))))?;
     }
     match channel.recv::<ToChild>() {
-        Ok(ToChild::CgroupJoined) => {}
+        Ok(ToChild::CgroupJoined { .. }) => {}
+        Ok(ToChild::HooksDone) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected("HooksDone")))),
         Err(e) => return Err(("wait for cgroup", InitError::from(e))),
     }
     if let Some(socket) = &console {

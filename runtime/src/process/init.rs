@@ -4,7 +4,8 @@
 //! It never returns: it either execs or exits. It runs on a copy of the parent's memory, in
 //! a process that was single-threaded at the clone, so allocating here is safe.
 
-use super::sync::{Channel, ToChild, ToParent};
+use super::sync::{Channel, SyncError, ToChild, ToParent};
+use crate::hooks::{self, HookError, Stage};
 use crate::namespaces::NamespaceError;
 use crate::rootfs::RootfsError;
 use crate::security::{self, SecurityError};
@@ -27,7 +28,7 @@ pub struct InitContext<'a> {
     pub no_pivot: bool,
     /// --preserve-fds: fds 3 .. 3+N pass through to the process.
     pub preserve_fds: i32,
-    /// Wait for the parent's CgroupJoined before unsharing the cgroup namespace.
+    /// Unshare the cgroup namespace (after the parent's CgroupJoined).
     pub unshare_cgroup_namespace: bool,
     /// The container's cgroup directories, for cgroup mounts without a cgroup namespace.
     pub cgroup_dirs: Vec<PathBuf>,
@@ -48,6 +49,8 @@ pub enum InitError {
     Sync(#[from] super::sync::SyncError),
     #[error(transparent)]
     Tty(#[from] tty::TtyError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     /// process.args[0] is not an executable in the container.
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotInPath(String),
@@ -67,7 +70,7 @@ pub(super) fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(
 /// Run the init. Never returns.
 pub fn run(ctx: InitContext<'_>) -> ! {
     let (step, error) = match setup(&ctx) {
-        Ok(program) => match wait_for_start_and_exec(&ctx, program) {
+        Ok((program, hook_state)) => match wait_for_start_and_exec(&ctx, program, hook_state) {
             // Setup was reported fine; there is no one to report to any more but stderr.
             Err((step, error)) => {
                 let _ = writeln!(std::io::stderr(), "berth init: {step}: {error}");
@@ -91,8 +94,9 @@ pub(super) fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, 
     result.map_err(|e| (name, e.into()))
 }
 
-/// The container's setup, in the order the kernel needs it. Returns the program to exec.
-fn setup(ctx: &InitContext<'_>) -> Step<CString> {
+/// The container's setup, in the order the kernel needs it. Returns the program to exec and
+/// the state JSON for the startContainer hooks.
+fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     let plan = ctx.plan;
     // Until execve replaces it, this process is a copy of the host's berth binary: keep other
     // processes (the container's, once it runs) from reaching it through /proc/PID/exe or
@@ -103,10 +107,12 @@ fn setup(ctx: &InitContext<'_>) -> Step<CString> {
     // 1. Join the namespaces given by path (the new ones came with the clone).
     step("join namespaces", plan.namespaces.join_in_child())?;
     // 2. A new cgroup namespace is rooted at the cgroup we are in: wait until we are in ours.
-    let mut cgroup_joined = false;
+    //    Hooks need the state JSON that comes with the same message, before the mounts.
+    let mut joined = None;
+    if ctx.unshare_cgroup_namespace || plan.hooks.is_some() {
+        joined = Some(step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?);
+    }
     if ctx.unshare_cgroup_namespace {
-        step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
-        cgroup_joined = true;
         step("unshare cgroup namespace", nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).map_err(syscall("unshare", "cgroup namespace")))?;
     }
     // 3. Host and domain name, in the new uts namespace.
@@ -121,10 +127,15 @@ fn setup(ctx: &InitContext<'_>) -> Step<CString> {
         step("set oom_score_adj", std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| InitError::Syscall { op: "write", what: "/proc/self/oom_score_adj (process.oomScoreAdj)".into(), source }))?;
     }
     step("set rlimits", security::apply_rlimits(&plan.process.rlimits))?;
-    // 5. The filesystem: mounts, /dev, pivot_root.
+    // 5. The filesystem: mounts and /dev; the hooks that run before pivot_root; pivot_root.
     let own_mounts = plan.namespaces.has_new(libc::CLONE_NEWNS);
     if own_mounts {
-        step("prepare rootfs", crate::rootfs::prepare(plan, ctx.no_pivot, &ctx.cgroup_dirs))?;
+        step("prepare rootfs", crate::rootfs::prepare(plan, &ctx.cgroup_dirs))?;
+        if let (Some(hooks), Some(Some(state))) = (&plan.hooks, &joined) {
+            step("prestart and createRuntime hooks", run_parent_hooks(&ctx.channel, hooks))?;
+            step("createContainer hooks", hooks::run(Stage::CreateContainer, hooks, state.as_bytes()))?;
+        }
+        step("pivot_root", crate::rootfs::enter(plan, ctx.no_pivot))?;
     } else {
         step("chroot", nix::unistd::chroot(&plan.rootfs).map_err(syscall("chroot", plan.rootfs.display().to_string())))?;
     }
@@ -144,24 +155,38 @@ fn setup(ctx: &InitContext<'_>) -> Step<CString> {
     // 8. The program must exist in the container before we say we are ready.
     let program = step("find executable", find_executable(&plan.process))?;
     // 9. Nothing of the container runs before it is in its cgroup.
-    if !cgroup_joined {
+    if joined.is_none() {
         step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
     }
     // 10. Who the process is and what it may do.
     become_process(&plan.process)?;
     // 11. Ready: the parent records the container and returns.
     step("report ready", ctx.channel.send(&ToParent::Ready))?;
-    Ok(program)
+    Ok((program, joined.flatten()))
 }
 
-fn wait_cgroup_joined(channel: &Channel) -> Result<(), InitError> {
+/// Wait for the parent's CgroupJoined; returns the hooks' state JSON it carries.
+fn wait_cgroup_joined(channel: &Channel) -> Result<Option<String>, InitError> {
     match channel.recv::<ToChild>()? {
-        ToChild::CgroupJoined => Ok(()),
+        ToChild::CgroupJoined { hook_state } => Ok(hook_state),
+        ToChild::HooksDone => Err(SyncError::Unexpected("HooksDone").into()),
+    }
+}
+
+/// Ask the parent to run the host-side hooks (prestart, createRuntime) and wait until it has.
+fn run_parent_hooks(channel: &Channel, hooks: &oci_spec::runtime::Hooks) -> Result<(), InitError> {
+    if Stage::Prestart.of(hooks).is_empty() && Stage::CreateRuntime.of(hooks).is_empty() {
+        return Ok(());
+    }
+    channel.send(&ToParent::RunHooks)?;
+    match channel.recv::<ToChild>()? {
+        ToChild::HooksDone => Ok(()),
+        ToChild::CgroupJoined { .. } => Err(SyncError::Unexpected("CgroupJoined").into()),
     }
 }
 
 /// Block on the exec fifo until `berth start` opens it, then exec the process.
-fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString) -> Step<std::convert::Infallible> {
+fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: Option<String>) -> Step<std::convert::Infallible> {
     let plan = ctx.plan;
     // Reopen the O_PATH fifo for writing through our own fd table: the open blocks until
     // `start` opens the other end. /proc/self/fd of our own process is always accessible.
@@ -169,6 +194,9 @@ fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString) -> Step<std:
     let fifo = step("wait for start", nix::fcntl::open(fifo_path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(syscall("open", "exec fifo")))?;
     step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
     drop(fifo);
+    if let (Some(hooks), Some(state)) = (&plan.hooks, &hook_state) {
+        step("startContainer hooks", hooks::run(Stage::StartContainer, hooks, state.as_bytes()))?;
+    }
     exec_process(&plan.process, &program, ctx.preserve_fds)
 }
 

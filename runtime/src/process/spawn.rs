@@ -3,6 +3,8 @@
 
 use super::init::{self, InitContext};
 use super::sync::{channel_pair, Channel, SyncError, ToChild, ToParent};
+use crate::hooks::{self, HookError, Stage};
+use oci_spec::runtime::Hooks;
 use crate::namespaces::NamespaceError;
 use crate::spec::Plan;
 use crate::state::process_start_time;
@@ -27,6 +29,9 @@ pub enum SpawnError {
     /// The init reported a failed setup step.
     #[error("container init: {step}: {message}")]
     InitFailed { step: String, message: String },
+    /// A prestart or createRuntime hook failed.
+    #[error(transparent)]
+    Hook(#[from] HookError),
     /// The init died without a word.
     #[error("container init exited during setup")]
     InitDied,
@@ -43,6 +48,8 @@ pub struct Init {
 /// How to spawn.
 pub struct SpawnOptions<'a> {
     pub plan: &'a Plan,
+    /// The container's state JSON for its hooks, given the init's pid (status "creating").
+    pub hook_state: &'a dyn Fn(i32) -> String,
     pub cgroup: &'a dyn Manager,
     pub exec_fifo: &'a Path,
     pub no_pivot: bool,
@@ -85,7 +92,8 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     drop(children_namespaces);
     drop(child_end);
     let reaper = KillOnDrop::new(pid);
-    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready)?;
+    let hooks = plan.hooks.as_ref().map(|hooks| (hooks, (opts.hook_state)(pid)));
+    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready, hooks)?;
     let start_time = process_start_time(pid).map(|(t, _)| t).ok_or(SpawnError::InitDied)?;
     reaper.defuse();
     Ok(Init { pid, start_time })
@@ -93,6 +101,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
 
 /// How a child tells the parent it got through: the init says `Ready` and stays; an exec'd
 /// process execs, which closes its close-on-exec end of the socket.
+#[derive(Clone, Copy)]
 pub(super) enum Success {
     Ready,
     SocketClosed,
@@ -103,19 +112,37 @@ pub(super) enum Success {
 ///
 /// On v1 the cgroup write waits for an RCU grace period; the child is busy with its own setup
 /// meanwhile, so the two overlap instead of adding up.
-pub(super) fn place_and_await(pid: i32, cgroup: &dyn Manager, add_task: bool, channel: &Channel, success: Success) -> Result<(), SpawnError> {
+/// `hooks` are the container's hooks and their state JSON, when it has any.
+pub(super) fn place_and_await(
+    pid: i32,
+    cgroup: &dyn Manager,
+    add_task: bool,
+    channel: &Channel,
+    success: Success,
+    hooks: Option<(&Hooks, String)>,
+) -> Result<(), SpawnError> {
     if add_task {
         cgroup.add_task(pid)?;
     }
     // The child may have failed and gone before it needed this message; its report is then
     // already queued on the socket, so read that before judging the send.
-    let sent = channel.send(&ToChild::CgroupJoined);
-    match (channel.recv::<ToParent>(), success) {
-        (Ok(ToParent::Ready), Success::Ready) | (Err(SyncError::Closed), Success::SocketClosed) => Ok(sent?),
-        (Ok(ToParent::Failed { step, message }), _) => Err(SpawnError::InitFailed { step, message }),
-        (Err(SyncError::Closed), Success::Ready) => Err(SpawnError::InitDied),
-        (Ok(ToParent::Ready), Success::SocketClosed) => Err(SyncError::Closed.into()),
-        (Err(e), _) => Err(e.into()),
+    let hook_state = hooks.as_ref().map(|(_, state)| state.clone());
+    let sent = channel.send(&ToChild::CgroupJoined { hook_state });
+    loop {
+        return match (channel.recv::<ToParent>(), success) {
+            (Ok(ToParent::RunHooks), _) => {
+                let (hooks, state) = hooks.as_ref().ok_or(SyncError::Unexpected("RunHooks"))?;
+                hooks::run(Stage::Prestart, hooks, state.as_bytes())?;
+                hooks::run(Stage::CreateRuntime, hooks, state.as_bytes())?;
+                channel.send(&ToChild::HooksDone)?;
+                continue;
+            }
+            (Ok(ToParent::Ready), Success::Ready) | (Err(SyncError::Closed), Success::SocketClosed) => Ok(sent?),
+            (Ok(ToParent::Failed { step, message }), _) => Err(SpawnError::InitFailed { step, message }),
+            (Err(SyncError::Closed), Success::Ready) => Err(SpawnError::InitDied),
+            (Ok(ToParent::Ready), Success::SocketClosed) => Err(SyncError::Closed.into()),
+            (Err(e), _) => Err(e.into()),
+        };
     }
 }
 

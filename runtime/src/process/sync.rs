@@ -6,7 +6,10 @@
 //!    before unsharing its cgroup namespace (when it must) and before it reports ready, so
 //!    nothing of the container runs outside its cgroup. On cgroup v1 the join blocks for an
 //!    RCU grace period, so the parent does it while the child is busy with its own setup.
-//! 2. child → parent `Ready`, or `Failed` naming the step: setup is finished; the init is
+//!    It carries the container's state JSON when the init runs hooks of its own.
+//! 2. (only with prestart or createRuntime hooks) child → parent `RunHooks` once the mounts
+//!    are made, before pivot_root; the parent runs them on the host and answers `HooksDone`.
+//! 3. child → parent `Ready`, or `Failed` naming the step: setup is finished; the init is
 //!    about to block on the exec fifo until `berth start`.
 
 use serde::{Deserialize, Serialize};
@@ -16,8 +19,11 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 /// What the parent tells the child.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ToChild {
-    /// The init has been placed in its cgroup(s).
-    CgroupJoined,
+    /// The init has been placed in its cgroup(s); `hook_state` is the state JSON its own
+    /// hooks (createContainer, startContainer) get on stdin, when it has any.
+    CgroupJoined { hook_state: Option<String> },
+    /// The parent ran the prestart and createRuntime hooks.
+    HooksDone,
 }
 
 /// What the child tells the parent.
@@ -25,6 +31,8 @@ pub enum ToChild {
 pub enum ToParent {
     /// Setup is complete; the init waits for `start`.
     Ready,
+    /// The mounts are made: run the prestart and createRuntime hooks now.
+    RunHooks,
     /// Setup failed at `step`; the init exits.
     Failed { step: String, message: String },
 }
@@ -43,6 +51,8 @@ pub enum SyncError {
     Closed,
     #[error("sync socket: malformed message: {0}")]
     Malformed(serde_json::Error),
+    #[error("sync socket: unexpected {0} at this stage")]
+    Unexpected(&'static str),
 }
 
 /// A connected pair: (parent's end, child's end). Both are close-on-exec.

@@ -32,7 +32,7 @@ fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Ro
 
 /// Build the container's filesystem and make it the root: the kernel recipe, in order.
 /// [`finalize`] locks it down once the init has written what it needs (sysctls) through it.
-pub fn prepare(plan: &Plan, no_pivot: bool, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> {
+pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
     // 1. Nothing we mount from here on may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
@@ -49,9 +49,14 @@ pub fn prepare(plan: &Plan, no_pivot: bool, cgroup_dirs: &[PathBuf]) -> Result<(
     }
     // 4. /dev: device nodes and the standard links.
     devices::populate(root.as_fd(), &plan.devices)?;
-    // 5. Enter the rootfs and let go of the host's tree.
-    nix::unistd::fchdir(&root).map_err(nix_op("chdir", rootfs))?;
-    drop(root);
+    Ok(())
+}
+
+/// Make the prepared rootfs the root and let go of the host's tree.
+pub fn enter(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
+    let rootfs = plan.rootfs.as_path();
+    // 5. Stand in the rootfs, then pivot (or move and chroot) into it.
+    nix::unistd::chdir(rootfs).map_err(nix_op("chdir", rootfs))?;
     if no_pivot {
         move_root(rootfs)?;
     } else {

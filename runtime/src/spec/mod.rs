@@ -89,6 +89,8 @@ pub struct Plan {
     pub domainname: Option<String>,
     pub sysctl: Vec<(String, String)>,
     pub process: ProcessPlan,
+    /// config.json `hooks`, validated.
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 impl Plan {
@@ -103,8 +105,8 @@ impl Plan {
         }
         let process = spec.process().as_ref().ok_or_else(|| SpecError::invalid("process", "missing"))?;
         let linux = spec.linux().clone().unwrap_or_default();
-        if spec.hooks().is_some() {
-            return Err(SpecError::invalid("hooks", "hooks are not supported yet"));
+        if let Some(hooks) = spec.hooks() {
+            crate::hooks::validate(hooks)?;
         }
         if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -154,6 +156,7 @@ impl Plan {
             hostname,
             domainname,
             sysctl,
+            hooks: spec.hooks().clone(),
             rootfs,
             bundle,
         })

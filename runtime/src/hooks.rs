@@ -1,0 +1,133 @@
+//! OCI hooks: programs run at fixed points of the lifecycle, each with the container's state
+//! as JSON on its stdin. Docker's network setup is a prestart hook, CDI injects
+//! createContainer hooks.
+//!
+//! | hook             | who runs it            | when                                      |
+//! |------------------|------------------------|-------------------------------------------|
+//! | prestart         | berth create (host)    | mounts made, before pivot_root            |
+//! | createRuntime    | berth create (host)    | same point, after prestart                |
+//! | createContainer  | the init (container)   | after createRuntime, before pivot_root    |
+//! | startContainer   | the init (container)   | after `start`, before the program execs   |
+//! | poststart        | berth start            | once the program runs                     |
+//! | poststop         | berth delete           | after the container is gone               |
+//!
+//! A failing hook before the program runs fails the container; poststart and poststop
+//! failures are logged, as the runtime spec asks.
+
+use oci_spec::runtime::{Hook, Hooks};
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// A hook that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("hooks.{stage}[{index}] {path}: {source}")]
+    Spawn { stage: &'static str, index: usize, path: String, source: std::io::Error },
+    #[error("hooks.{stage}[{index}] {path}: exited with {status}")]
+    Failed { stage: &'static str, index: usize, path: String, status: std::process::ExitStatus },
+    #[error("hooks.{stage}[{index}] {path}: killed after its timeout of {seconds} s")]
+    TimedOut { stage: &'static str, index: usize, path: String, seconds: i64 },
+}
+
+/// The stages, with their config.json names.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl Stage {
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Prestart => "prestart",
+            Stage::CreateRuntime => "createRuntime",
+            Stage::CreateContainer => "createContainer",
+            Stage::StartContainer => "startContainer",
+            Stage::Poststart => "poststart",
+            Stage::Poststop => "poststop",
+        }
+    }
+
+    /// This stage's hooks in `hooks`.
+    pub fn of(self, hooks: &Hooks) -> &[Hook] {
+        let list = match self {
+            Stage::Prestart => hooks.prestart(),
+            Stage::CreateRuntime => hooks.create_runtime(),
+            Stage::CreateContainer => hooks.create_container(),
+            Stage::StartContainer => hooks.start_container(),
+            Stage::Poststart => hooks.poststart(),
+            Stage::Poststop => hooks.poststop(),
+        };
+        list.as_deref().unwrap_or_default()
+    }
+}
+
+/// Check the hooks of config.json: absolute paths, positive timeouts.
+pub fn validate(hooks: &Hooks) -> Result<(), crate::spec::SpecError> {
+    use Stage::*;
+    for stage in [Prestart, CreateRuntime, CreateContainer, StartContainer, Poststart, Poststop] {
+        for (i, hook) in stage.of(hooks).iter().enumerate() {
+            let field = format!("hooks.{}[{i}]", stage.name());
+            if !hook.path().is_absolute() {
+                return Err(crate::spec::SpecError::invalid(format!("{field}.path"), format!("{} is not absolute", hook.path().display())));
+            }
+            if hook.timeout().is_some_and(|t| t <= 0) {
+                return Err(crate::spec::SpecError::invalid(format!("{field}.timeout"), "must be a positive number of seconds"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Run every hook of `stage` in order, each with `state` (the state JSON) on stdin.
+pub fn run(stage: Stage, hooks: &Hooks, state: &[u8]) -> Result<(), HookError> {
+    for (index, hook) in stage.of(hooks).iter().enumerate() {
+        run_one(stage.name(), index, hook, state)?;
+    }
+    Ok(())
+}
+
+fn run_one(stage: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+    let path = hook.path().display().to_string();
+    let spawn_error = |source| HookError::Spawn { stage, index, path: path.clone(), source };
+    let args = hook.args().clone().unwrap_or_default();
+    let mut command = Command::new(hook.path());
+    // args[0] is the hook's argv[0], as in execve.
+    if let Some((arg0, rest)) = args.split_first() {
+        command.arg0(arg0).args(rest);
+    }
+    command.env_clear().stdin(Stdio::piped());
+    for var in hook.env().iter().flatten() {
+        if let Some((name, value)) = var.split_once('=') {
+            command.env(name, value);
+        }
+    }
+    let mut child = command.spawn().map_err(spawn_error)?;
+    // A hook that does not read its stdin is not an error.
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(state);
+    }
+    let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(spawn_error)?;
+    if let Some(seconds) = hook.timeout() {
+        let mut fds = [nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+        let timeout = nix::poll::PollTimeout::try_from(Duration::from_secs(seconds as u64)).unwrap_or(nix::poll::PollTimeout::MAX);
+        if nix::poll::poll(&mut fds, timeout).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HookError::TimedOut { stage, index, path, seconds });
+        }
+    }
+    let status = child.wait().map_err(spawn_error)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(HookError::Failed { stage, index, path, status })
+    }
+}
