@@ -68,7 +68,7 @@ impl UpdateArgs {
         if self.resources.is_none() {
             r.set_devices(None);
         }
-        let mut memory = r.memory().clone().unwrap_or_default();
+        let mut memory = (*r.memory()).unwrap_or_default();
         let mut cpu = r.cpu().clone().unwrap_or_default();
         let mut blkio = r.block_io().clone().unwrap_or_default();
         set(&mut memory, self.memory, LinuxMemory::set_limit);

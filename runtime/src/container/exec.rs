@@ -5,7 +5,7 @@ use crate::process::{self, ExecSpawn};
 use crate::spec::{self, ProcessPlan};
 use crate::state::Status;
 use nix::sched::CloneFlags;
-use oci_spec::runtime::{LinuxCapabilities, Process};
+use oci_spec::runtime::Process;
 use std::path::{Path, PathBuf};
 
 /// Which process to run: a full process.json, or a command laid over the container's own
@@ -115,7 +115,7 @@ fn lay_over(mut process: Process, o: CommandOverrides) -> Result<Process, Contai
         process.set_no_new_privileges(Some(true));
     }
     if !o.caps.is_empty() {
-        let mut caps = process.capabilities().clone().unwrap_or_else(LinuxCapabilities::default);
+        let mut caps = process.capabilities().clone().unwrap_or_default();
         let extra: oci_spec::runtime::Capabilities = serde_json::from_value(serde_json::json!(o.caps))
             .map_err(|e| spec::SpecError::invalid("exec --cap", e.to_string()))?;
         let add = |set: &Option<oci_spec::runtime::Capabilities>| {

@@ -53,7 +53,7 @@ pub fn stats(root: &Path, id: &str) -> Result<Stats, ContainerError> {
 /// What `events` reports.
 pub enum Event {
     /// A stats sample, every interval.
-    Stats(Stats),
+    Stats(Box<Stats>),
     /// The kernel OOM-killed a process of the container.
     Oom,
 }
@@ -76,7 +76,7 @@ pub fn events(root: &Path, id: &str, interval: Duration, mut emit: impl FnMut(Ev
         }
         let now = std::time::Instant::now();
         if now >= next_sample {
-            if !emit(Event::Stats(cgroup.stats()?)) {
+            if !emit(Event::Stats(Box::new(cgroup.stats()?))) {
                 return Ok(());
             }
             next_sample = now + interval;
