@@ -50,12 +50,12 @@ install -m 0755 "$here/guest-tests.sh" "$root/guest-tests.sh"
 bundle=$root/bundles/limits
 mkdir -p "$bundle/rootfs"/{bin,proc,sys,dev,tmp}
 cp "$busybox" "$bundle/rootfs/bin/busybox"
-for applet in sh cat echo head sleep tr seq; do
+for applet in sh cat echo head sleep tr seq awk; do
     ln -s busybox "$bundle/rootfs/bin/$applet"
 done
-# Programs for the behaviour tests: one that outgrows the 32 MiB limit (the shell keeps the
-# whole command substitution in memory), one that forks past the pids limit of 20.
-printf '#!/bin/sh\nx=$(head -c 67108864 /dev/zero | tr "\\000" a)\necho survived ${#x}\n' > "$bundle/rootfs/bin/eat-memory"
+# Programs for the behaviour tests: one that outgrows the 32 MiB limit (a single awk process,
+# so the OOM killer has only it to pick), one that forks past the pids limit of 20.
+printf '#!/bin/sh\nexec awk '"'"'BEGIN { s = "x"; while (length(s) < 268435456) s = s s; print "survived" }'"'"'\n' > "$bundle/rootfs/bin/eat-memory"
 printf '#!/bin/sh\nfor i in $(seq 40); do sleep 5 & done\nwait\n' > "$bundle/rootfs/bin/fork-many"
 chmod 0755 "$bundle/rootfs/bin/eat-memory" "$bundle/rootfs/bin/fork-many"
 cp "$here/runc-limits.json" "$bundle/config.json"
