@@ -197,9 +197,10 @@ impl SubCgroup {
 
     /// Whether it applies to a hierarchy carrying `controllers`.
     pub fn applies_to(&self, controllers: &[String]) -> bool {
-        self.controllers
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|c| controllers.contains(c)))
+        match &self.controllers {
+            None => true,
+            Some(list) => list.iter().any(|c| controllers.contains(c)),
+        }
     }
 }
 
