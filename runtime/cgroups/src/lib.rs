@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::Error;
 pub use hierarchy::Layout;
+pub use systemd::dbus::DbusError;
 pub use stats::{Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling};
 
 use hierarchy::Host;
