@@ -75,6 +75,11 @@ if [ "$format" = docker ]; then
     printf '%s' "[{\"Config\":\"blobs/sha256/$config_digest\",\"RepoTags\":[\"busybox:latest\"],\"Layers\":[\"blobs/sha256/$layer_digest\"]}]" > "$layout/manifest.json"
     tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$layout" -cf "$out" .
 else
+    # Replace an earlier layout, but never a directory that is something else.
+    if [ -e "$out" ] && [ ! -f "$out/oci-layout" ]; then
+        echo "make-busybox-image.sh: $out exists and is not an OCI layout; not replacing it" >&2
+        exit 1
+    fi
     rm -rf "$out"
     mkdir -p "$(dirname "$out")"
     cp -r "$layout" "$out"
