@@ -13,8 +13,9 @@
 //! - `slice:prefix:name` with `--systemd-cgroup`: with systemd running (cgroup v2 only), systemd
 //!   creates the scope unit `prefix-name.scope` in the slice over D-Bus (`Delegate=yes`) when
 //!   the first process is added, and berth writes the limits into it. Without a running
-//!   systemd the form is mapped onto the cgroupfs path systemd would use (`a-b.slice:p:n` is
-//!   `/a.slice/a-b.slice/p-n.scope`, an empty slice is `system.slice`).
+//!   systemd the unit's path (`a-b.slice:p:n` is `a.slice/a-b.slice/p-n.scope`, an empty
+//!   slice is `system.slice`) goes below the caller's own cgroup, like a relative path, so the
+//!   container stays within its caller's limits.
 //!
 //! Layouts:
 //! - v2: one directory; on create every controller the parents offer is enabled in their

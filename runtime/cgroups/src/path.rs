@@ -4,13 +4,15 @@
 //! - Relative (`a/b`) or unset: below the CALLER's own cgroup, per hierarchy (on v1 the
 //!   memory cgroup may be `/process_api/x` while cpu is `/`). Unset means `<own>/<id>`,
 //!   which is what runc does.
-//! - systemd (`slice:prefix:name`, with `--systemd-cgroup`): when systemd is not running (no
-//!   /run/systemd/system), the form is mapped onto cgroupfs exactly where systemd would have
-//!   put the unit: the slice expands by its dashes
-//!   (`a-b.slice` is `/a.slice/a-b.slice`, `-.slice` is the root, an empty slice is
-//!   `system.slice`) and the unit is `prefix-name.scope` (`name.scope` with no prefix; a name
-//!   ending in `.slice` is used as is). That path is absolute. When systemd is running (on a
-//!   v2 host) the unit is created by systemd itself over D-Bus instead (see `systemd`).
+//! - systemd (`slice:prefix:name`, with `--systemd-cgroup`): when systemd is running (on a
+//!   v2 host) systemd itself creates the unit over D-Bus (see `systemd`), at the path its
+//!   slice and name give: the slice expands by its dashes (`a-b.slice` is
+//!   `/a.slice/a-b.slice`, `-.slice` is the root, an empty slice is `system.slice`) and the
+//!   unit is `prefix-name.scope` (`name.scope` with no prefix; a name ending in `.slice` is
+//!   used as is). When systemd is not running, nobody manages that tree, so berth maps the
+//!   same path below the CALLER's own cgroup, like a relative path
+//!   (`<own>/system.slice/berth-<id>.scope`): the container stays inside the limits its
+//!   caller runs under, and no slice appears at a hierarchy's root.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -38,12 +40,14 @@ impl CgroupPath {
 /// The prefix berth gives its scopes when `--systemd-cgroup` is used without a cgroupsPath.
 const SYSTEMD_DEFAULT_PREFIX: &str = "berth";
 
-/// Turn linux.cgroupsPath (and --systemd-cgroup) into a [`CgroupPath`]. The systemd form
-/// becomes the cgroupfs path of its unit.
+/// Turn linux.cgroupsPath (and --systemd-cgroup) into a [`CgroupPath`]. Without a running
+/// systemd, the systemd form becomes its unit's path below the caller's own cgroup.
 pub(crate) fn parse(cgroups_path: Option<&str>, systemd: bool, id: &str) -> Result<CgroupPath> {
     let given = cgroups_path.filter(|p| !p.is_empty());
     if systemd {
-        return systemd_unit(cgroups_path, id).map(|unit| CgroupPath::Absolute(unit.path));
+        let unit = systemd_unit(cgroups_path, id)?;
+        let below = unit.path.strip_prefix("/").unwrap_or(&unit.path).to_owned();
+        return Ok(CgroupPath::Nested(below));
     }
     match given {
         None => Ok(CgroupPath::Nested(clean(id, id)?)),

@@ -616,25 +616,39 @@ fn a_create_that_fails_in_a_later_hierarchy_leaves_nothing_behind() {
 }
 
 #[test]
-fn the_systemd_form_maps_onto_the_hierarchy_roots_without_creating_anything() {
+fn without_systemd_the_systemd_form_nests_its_unit_path_below_the_own_cgroup() {
     if std::path::Path::new("/run/systemd/system").exists() {
         return; // systemd makes the unit: systemd_creates_the_scope_and_berth_limits_it
     }
-    let manager = berth_cgroups::resolve(&CgroupRequest {
-        cgroups_path: Some("machine-pods.slice:berth:c1"),
-        systemd: true,
-        container_id: "c1",
-    })
-    .unwrap();
-    let state = manager.state();
-    for dir in state.paths.values() {
-        assert!(dir.ends_with("machine.slice/machine-pods.slice/berth-c1.scope"), "{}", dir.display());
-        assert!(!dir.exists());
+    let mut fx = Fixture::make(Some("machine-pods.slice:berth:{id}"), true, "sdmap");
+    let pid = fx.spawn("read x; sleep 100");
+    let state = fx.state();
+    assert!(state.systemd_unit.is_none(), "no systemd, no unit");
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    for (key, dir) in &state.paths {
+        let scope = dir.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(scope.starts_with("berth-berth-cgtest-") && scope.ends_with("-sdmap.scope"), "{scope}");
+        let slices = dir.parent().unwrap();
+        assert!(slices.ends_with("machine.slice/machine-pods.slice"), "{}", dir.display());
+        // The level above the slices is this process's own cgroup in that hierarchy.
+        let own_dir = slices.parent().unwrap().parent().unwrap();
+        let controller = if key == UNIFIED_KEY { "" } else { key.as_str() };
+        let own_path = own
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ':');
+                let (_, list, path) = (parts.next()?, parts.next()?, parts.next()?);
+                list.split(',').any(|c| c == controller).then_some(path)
+            })
+            .next()
+            .unwrap_or_else(|| panic!("no /proc/self/cgroup line for {key}"));
+        if own_path != "/" {
+            assert!(own_dir.ends_with(own_path.trim_start_matches('/')), "{} is not below {own_path}", dir.display());
+        }
+        assert!(std::fs::read_to_string(dir.join("cgroup.procs")).unwrap().contains(&pid.to_string()));
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let memory_or_unified = state.paths.get("memory").or(state.paths.get(UNIFIED_KEY)).unwrap();
-    let hierarchy_root = memory_or_unified.ancestors().nth(3).unwrap();
-    assert!(mountinfo.contains(&format!(" {} ", hierarchy_root.display())), "{} is not a mountpoint", hierarchy_root.display());
+    fx.manager.destroy(true).unwrap();
+    assert!(state.created.iter().all(|d| !d.exists()), "left behind: {:?}", state.created);
 }
 
 #[test]
