@@ -14,13 +14,17 @@ fn generated_layer() -> (Vec<u8>, u64) {
     let mut raw = 0u64;
     for dir in 0..50 {
         for file in 0..100 {
-            let data: Vec<u8> = (0..(file * 97 % 8192)).map(|i| (i * 31 + dir) as u8).collect();
+            let data: Vec<u8> = (0..(file * 97 % 8192))
+                .map(|i| (i * 31 + dir) as u8)
+                .collect();
             let mut header = tar::Header::new_gnu();
             header.set_size(data.len() as u64);
             header.set_mode(0o644);
             header.set_mtime(1_600_000_000);
             header.set_cksum();
-            builder.append_data(&mut header, format!("d{dir}/f{file}"), data.as_slice()).unwrap();
+            builder
+                .append_data(&mut header, format!("d{dir}/f{file}"), data.as_slice())
+                .unwrap();
             raw += data.len() as u64;
         }
     }
@@ -29,7 +33,9 @@ fn generated_layer() -> (Vec<u8>, u64) {
     header.set_size(big.len() as u64);
     header.set_mode(0o755);
     header.set_cksum();
-    builder.append_data(&mut header, "big", big.as_slice()).unwrap();
+    builder
+        .append_data(&mut header, "big", big.as_slice())
+        .unwrap();
     raw += big.len() as u64;
     let tar = builder.into_inner().unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -40,8 +46,13 @@ fn generated_layer() -> (Vec<u8>, u64) {
 fn unpack(c: &mut Criterion) {
     let (layer, raw) = generated_layer();
     // tmpfs (/dev/shm): on a disk the numbers measure writeback, not the unpacker.
-    let scratch = tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap();
-    let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits: Limits::default() };
+    let scratch = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let options = UnpackOptions {
+        whiteouts: Whiteouts::Overlay,
+        limits: Limits::default(),
+    };
     let mut group = c.benchmark_group("layer");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(raw));
@@ -50,7 +61,14 @@ fn unpack(c: &mut Criterion) {
         b.iter(|| {
             round += 1;
             let target = scratch.path().join(round.to_string());
-            unpack_stream(layer.as_slice(), &target, &options, "bench", std::path::Path::new("bench")).unwrap();
+            unpack_stream(
+                layer.as_slice(),
+                &target,
+                &options,
+                "bench",
+                std::path::Path::new("bench"),
+            )
+            .unwrap();
             std::fs::remove_dir_all(&target).unwrap();
         })
     });

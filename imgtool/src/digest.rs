@@ -66,13 +66,22 @@ impl FromStr for Digest {
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
         let Some(hex) = value.strip_prefix("sha256:") else {
-            return Err(DigestError::Algorithm { value: value.to_string() });
+            return Err(DigestError::Algorithm {
+                value: value.to_string(),
+            });
         };
-        let valid = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let valid = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !valid {
-            return Err(DigestError::Hex { value: value.to_string() });
+            return Err(DigestError::Hex {
+                value: value.to_string(),
+            });
         }
-        Ok(Self { hex: hex.to_string() })
+        Ok(Self {
+            hex: hex.to_string(),
+        })
     }
 }
 
@@ -111,7 +120,11 @@ pub struct HashingReader<R> {
 impl<R: Read> HashingReader<R> {
     /// Wrap `inner`.
     pub fn new(inner: R) -> Self {
-        Self { inner, hasher: Sha256::new(), count: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// How many bytes were read so far.
@@ -144,7 +157,11 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wrap `inner`.
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Sha256::new(), count: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
     }
 
     /// The inner writer, the digest and the byte count.
@@ -172,7 +189,13 @@ mod tests {
 
     #[test]
     fn rejects_path_like_digests() {
-        for bad in ["sha256:../../etc/passwd", "sha256:ABC", "md5:00", "sha256:", &format!("sha256:{}/", "a".repeat(63))] {
+        for bad in [
+            "sha256:../../etc/passwd",
+            "sha256:ABC",
+            "md5:00",
+            "sha256:",
+            &format!("sha256:{}/", "a".repeat(63)),
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
         let good = format!("sha256:{}", "0a".repeat(32));
@@ -181,6 +204,9 @@ mod tests {
 
     #[test]
     fn hashes_empty_input() {
-        assert_eq!(Digest::of_bytes(b"").hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            Digest::of_bytes(b"").hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

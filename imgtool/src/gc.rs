@@ -32,7 +32,11 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
         let mut manifests = vec![descriptor.clone()];
         if descriptor.is_index() {
             let index: Index = store.read_json("index", &descriptor)?;
-            manifests = index.manifests.into_iter().filter(|m| store.has_blob(&m.digest)).collect();
+            manifests = index
+                .manifests
+                .into_iter()
+                .filter(|m| store.has_blob(&m.digest))
+                .collect();
             blobs.extend(manifests.iter().map(|m| m.digest.clone()));
         }
         for manifest in manifests {
@@ -69,7 +73,9 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
     // 5. Staging of processes that are gone (names carry the pid).
     for (name, path) in list(&store.root().join("tmp"))? {
         let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if pid.is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+        if pid.is_some_and(|pid| {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        }) {
             crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
         }
     }
@@ -78,5 +84,8 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
 
 fn list(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, StoreError> {
     let entries = fs::read_dir(dir).map_err(StoreError::io("readdir", dir))?;
-    Ok(entries.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect())
+    Ok(entries
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect())
 }

@@ -51,7 +51,13 @@ pub struct Descriptor {
 impl Descriptor {
     /// A descriptor without platform or annotations.
     pub fn new(media_type: &str, digest: Digest, size: u64) -> Self {
-        Self { media_type: media_type.to_string(), digest, size, platform: None, annotations: None }
+        Self {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            platform: None,
+            annotations: None,
+        }
     }
 
     /// The value of annotation `key`.
@@ -128,8 +134,16 @@ impl Index {
         let arch = host_architecture();
         self.manifests
             .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
-            .or_else(|| self.manifests.iter().find(|m| m.platform.is_none() && !m.is_index()))
+            .find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && p.architecture == arch)
+            })
+            .or_else(|| {
+                self.manifests
+                    .iter()
+                    .find(|m| m.platform.is_none() && !m.is_index())
+            })
     }
 }
 
@@ -202,7 +216,9 @@ pub struct ExecConfig {
 
 /// The current UTC time as RFC 3339 (`2024-01-02T03:04:05Z`).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     rfc3339(secs)
 }
 
@@ -219,7 +235,12 @@ pub fn rfc3339(secs: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -237,14 +258,33 @@ mod platform_tests {
 
     #[test]
     fn picks_this_platform_from_an_index() {
-        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64)).parse::<crate::digest::Digest>().unwrap();
+        let digest = |c: char| {
+            format!("sha256:{}", c.to_string().repeat(64))
+                .parse::<crate::digest::Digest>()
+                .unwrap()
+        };
         let entry = |c, arch: &str| Descriptor {
-            platform: Some(Platform { architecture: arch.into(), os: "linux".into(), variant: None }),
+            platform: Some(Platform {
+                architecture: arch.into(),
+                os: "linux".into(),
+                variant: None,
+            }),
             ..Descriptor::new(MEDIA_OCI_MANIFEST, digest(c), 1)
         };
-        let index = Index { schema_version: 2, media_type: None, manifests: vec![entry('a', "s390x"), entry('b', host_architecture())] };
-        assert_eq!(index.pick_platform().map(|d| d.digest.clone()), Some(digest('b')));
-        let other = Index { schema_version: 2, media_type: None, manifests: vec![entry('a', "s390x")] };
+        let index = Index {
+            schema_version: 2,
+            media_type: None,
+            manifests: vec![entry('a', "s390x"), entry('b', host_architecture())],
+        };
+        assert_eq!(
+            index.pick_platform().map(|d| d.digest.clone()),
+            Some(digest('b'))
+        );
+        let other = Index {
+            schema_version: 2,
+            media_type: None,
+            manifests: vec![entry('a', "s390x")],
+        };
         assert!(other.pick_platform().is_none());
     }
 }

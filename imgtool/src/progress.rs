@@ -15,7 +15,10 @@ impl Progress {
     /// A bar for `total` bytes labelled `label`; hidden off a terminal.
     pub fn bytes(label: &str, total: u64) -> Self {
         let bar = ProgressBar::with_draw_target(Some(total), Self::target());
-        let style = ProgressStyle::with_template("{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}").map(|s| s.progress_chars("=> "));
+        let style = ProgressStyle::with_template(
+            "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .map(|s| s.progress_chars("=> "));
         if let Ok(style) = style {
             bar.set_style(style);
         }
@@ -25,7 +28,9 @@ impl Progress {
 
     /// No bar at all.
     pub fn hidden() -> Self {
-        Self { bar: ProgressBar::hidden() }
+        Self {
+            bar: ProgressBar::hidden(),
+        }
     }
 
     fn target() -> ProgressDrawTarget {
@@ -53,7 +58,10 @@ impl Progress {
 
     /// Wrap a reader so what it reads advances the bar.
     pub fn reader<R: Read>(&self, inner: R) -> ProgressReader<R> {
-        ProgressReader { inner, progress: self.clone() }
+        ProgressReader {
+            inner,
+            progress: self.clone(),
+        }
     }
 
     /// Remove the bar.

@@ -41,14 +41,20 @@ impl Reference {
 
 fn valid_component(component: &str) -> bool {
     !component.is_empty()
-        && component.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && component
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && component.as_bytes()[0].is_ascii_alphanumeric()
 }
 
 fn valid_host(host: &str) -> bool {
     let (name, port) = host.split_once(':').unwrap_or((host, "0"));
-    name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    name.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && !name.contains("..")
         && !port.is_empty()
         && port.bytes().all(|b| b.is_ascii_digit())
@@ -57,7 +63,9 @@ fn valid_host(host: &str) -> bool {
 fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 128
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         && !tag.starts_with(['.', '-'])
 }
 
@@ -71,20 +79,30 @@ impl FromStr for Reference {
             None => (value, "latest"),
         };
         let mut components = name.split('/').collect::<Vec<_>>();
-        let host_like = components.len() > 1 && (components[0].contains([':', '.']) || components[0] == "localhost");
+        let host_like = components.len() > 1
+            && (components[0].contains([':', '.']) || components[0] == "localhost");
         if host_like && !valid_host(components[0]) {
-            return Err(ReferenceError::Name { value: value.to_string() });
+            return Err(ReferenceError::Name {
+                value: value.to_string(),
+            });
         }
         if host_like {
             components.remove(0);
         }
         if name.len() > 255 || !components.iter().all(|c| valid_component(c)) {
-            return Err(ReferenceError::Name { value: value.to_string() });
+            return Err(ReferenceError::Name {
+                value: value.to_string(),
+            });
         }
         if !valid_tag(tag) {
-            return Err(ReferenceError::Tag { value: value.to_string() });
+            return Err(ReferenceError::Tag {
+                value: value.to_string(),
+            });
         }
-        Ok(Self { name: name.to_string(), tag: tag.to_string() })
+        Ok(Self {
+            name: name.to_string(),
+            tag: tag.to_string(),
+        })
     }
 }
 

@@ -28,7 +28,12 @@ pub enum Resolve {
 }
 
 /// Open `path` below `dir` with openat2, never through magic links.
-pub fn open_below(dir: BorrowedFd<'_>, path: &Path, flags: OFlag, resolve: Resolve) -> Result<OwnedFd, Errno> {
+pub fn open_below(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlag,
+    resolve: Resolve,
+) -> Result<OwnedFd, Errno> {
     let scope = match resolve {
         Resolve::Beneath => ResolveFlag::RESOLVE_BENEATH,
         Resolve::InRoot => ResolveFlag::RESOLVE_IN_ROOT,
@@ -36,7 +41,11 @@ pub fn open_below(dir: BorrowedFd<'_>, path: &Path, flags: OFlag, resolve: Resol
     let how = OpenHow::new()
         .flags(flags | OFlag::O_CLOEXEC)
         .resolve(scope | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let path = if path.as_os_str().is_empty() { Path::new(".") } else { path };
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
     loop {
         match fcntl::openat2(dir, path, how) {
             Err(Errno::EAGAIN | Errno::EINTR) => continue,
@@ -47,14 +56,23 @@ pub fn open_below(dir: BorrowedFd<'_>, path: &Path, flags: OFlag, resolve: Resol
 
 /// Open a directory by absolute or cwd-relative path (the roots we start from).
 pub fn open_dir(path: &Path) -> Result<OwnedFd, Errno> {
-    fcntl::open(path, OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+    fcntl::open(
+        path,
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// The names in directory `dir` (without `.` and `..`), and an fd of it back
 /// (reading consumes the one given).
 pub fn dir_names(dir: OwnedFd) -> Result<(OwnedFd, Vec<std::ffi::OsString>), Errno> {
     use std::os::unix::ffi::OsStringExt;
-    let again = open_below(dir.as_fd(), Path::new("."), OFlag::O_RDONLY | OFlag::O_DIRECTORY, Resolve::Beneath)?;
+    let again = open_below(
+        dir.as_fd(),
+        Path::new("."),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Resolve::Beneath,
+    )?;
     let mut listing = nix::dir::Dir::from_fd(dir)?;
     let mut names = Vec::new();
     for entry in listing.iter() {
@@ -68,13 +86,19 @@ pub fn dir_names(dir: OwnedFd) -> Result<(OwnedFd, Vec<std::ffi::OsString>), Err
 
 /// Create (exclusively) a regular file `name` in `dir` for writing.
 pub fn create_file(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> Result<OwnedFd, Errno> {
-    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let flags =
+        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     fcntl::openat(dir, name, flags, Mode::from_bits_truncate(mode & 0o777))
 }
 
 /// Open an existing entry of `dir` without following a symlink in its last component.
 pub fn open_entry(dir: BorrowedFd<'_>, name: &OsStr, flags: OFlag) -> Result<OwnedFd, Errno> {
-    fcntl::openat(dir, name, flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+    fcntl::openat(
+        dir,
+        name,
+        flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// mkdirat(2).
@@ -88,7 +112,12 @@ pub fn symlink(target: &OsStr, dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), 
 }
 
 /// linkat(2) without following a symlink at the source.
-pub fn hardlink(src_dir: BorrowedFd<'_>, src: &OsStr, dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+pub fn hardlink(
+    src_dir: BorrowedFd<'_>,
+    src: &OsStr,
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+) -> Result<(), Errno> {
     unistd::linkat(src_dir, src, dir, name, fcntl::AtFlags::empty())
 }
 
@@ -104,13 +133,26 @@ pub enum NodeKind {
 }
 
 /// mknodat(2).
-pub fn mknod(dir: BorrowedFd<'_>, name: &OsStr, kind: NodeKind, mode: u32, major: u64, minor: u64) -> Result<(), Errno> {
+pub fn mknod(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    kind: NodeKind,
+    mode: u32,
+    major: u64,
+    minor: u64,
+) -> Result<(), Errno> {
     let kind = match kind {
         NodeKind::Char => SFlag::S_IFCHR,
         NodeKind::Block => SFlag::S_IFBLK,
         NodeKind::Fifo => SFlag::S_IFIFO,
     };
-    stat::mknodat(dir, name, kind, Mode::from_bits_truncate(mode & 0o7777), nix::sys::stat::makedev(major, minor))
+    stat::mknodat(
+        dir,
+        name,
+        kind,
+        Mode::from_bits_truncate(mode & 0o7777),
+        nix::sys::stat::makedev(major, minor),
+    )
 }
 
 /// unlinkat(2) of a non-directory.
@@ -135,12 +177,23 @@ pub fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
 
 /// fchownat(2) on an entry without following it.
 pub fn lchown_at(dir: BorrowedFd<'_>, name: &OsStr, uid: u32, gid: u32) -> Result<(), Errno> {
-    unistd::fchownat(dir, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+    unistd::fchownat(
+        dir,
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
 }
 
 /// fchmodat(2) on an entry that is not a symlink (the caller knows it is not).
 pub fn chmod_at(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> Result<(), Errno> {
-    stat::fchmodat(dir, name, Mode::from_bits_truncate(mode & 0o7777), stat::FchmodatFlags::FollowSymlink)
+    stat::fchmodat(
+        dir,
+        name,
+        Mode::from_bits_truncate(mode & 0o7777),
+        stat::FchmodatFlags::FollowSymlink,
+    )
 }
 
 /// fchown(2) on an open file.
@@ -156,7 +209,13 @@ pub fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> Result<(), Errno> {
 /// Set access and modification time of an entry without following it.
 pub fn set_times_at(dir: BorrowedFd<'_>, name: &OsStr, secs: i64, nanos: i64) -> Result<(), Errno> {
     let time = TimeSpec::new(secs, nanos);
-    stat::utimensat(dir, name, &time, &time, stat::UtimensatFlags::NoFollowSymlink)
+    stat::utimensat(
+        dir,
+        name,
+        &time,
+        &time,
+        stat::UtimensatFlags::NoFollowSymlink,
+    )
 }
 
 /// Set access and modification time of an open file.
@@ -170,7 +229,11 @@ pub fn set_times(fd: BorrowedFd<'_>, secs: i64, nanos: i64) -> Result<(), Errno>
 /// when unknown, so callers fix modes explicitly.
 pub fn umask() -> u32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("Umask:")).and_then(|v| u32::from_str_radix(v.trim(), 8).ok()).unwrap_or(0o777)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .unwrap_or(0o777)
 }
 
 /// The effective uid is 0: ownership and device nodes can be applied.
@@ -187,14 +250,27 @@ fn c_string(bytes: &[u8]) -> Result<CString, Errno> {
 /// There is no lsetxattrat(2) before Linux 6.13, so the entry is named through
 /// its parent's /proc/self/fd link: the parent is an fd we hold, the name a
 /// single component, so no symlink on the way is followed.
-pub fn set_xattr_at(dir: BorrowedFd<'_>, name: &OsStr, key: &[u8], value: &[u8]) -> Result<(), Errno> {
+pub fn set_xattr_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    key: &[u8],
+    value: &[u8],
+) -> Result<(), Errno> {
     let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
     path.extend_from_slice(name.as_bytes());
     let path = c_string(&path)?;
     let key = c_string(key)?;
     // SAFETY: path and key are NUL-terminated CStrings that outlive the call, and
     // value points to value.len() readable bytes.
-    let rc = unsafe { libc::lsetxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let rc = unsafe {
+        libc::lsetxattr(
+            path.as_ptr(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     Errno::result(rc).map(drop)
 }
 
@@ -203,18 +279,36 @@ pub fn set_xattr_fd(fd: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> Result<(), 
     let key = c_string(key)?;
     // SAFETY: fd is a live descriptor borrowed for the call, key is a
     // NUL-terminated CString and value points to value.len() readable bytes.
-    let rc = unsafe { libc::fsetxattr(fd.as_raw_fd(), key.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    let rc = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            key.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
     Errno::result(rc).map(drop)
 }
 
 /// Mount an overlayfs on `target`.
 pub fn mount_overlay(options: &str, target: &Path) -> Result<(), Errno> {
-    mount::mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(options))
+    mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options),
+    )
 }
 
 /// Unmount `target`; `detach` makes it lazy (MNT_DETACH).
 pub fn unmount(target: &Path, detach: bool) -> Result<(), Errno> {
-    let flags = if detach { MntFlags::MNT_DETACH } else { MntFlags::empty() };
+    let flags = if detach {
+        MntFlags::MNT_DETACH
+    } else {
+        MntFlags::empty()
+    };
     mount::umount2(target, flags)
 }
 

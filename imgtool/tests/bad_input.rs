@@ -12,9 +12,23 @@ use support::{layer, listing, write_layout, Item, Scratch, TestImage};
 /// A good layout (one gzip layer) and the path of its layer blob.
 fn good_layout(scratch: &Scratch) -> (PathBuf, PathBuf) {
     let layout = scratch.path().join("layout");
-    let tar = layer(&[Item::Dir("etc", 0o755), Item::File("etc/hostname", b"box\n", 0o644), Item::File("data", &[7u8; 100_000], 0o644)]);
-    write_layout(&layout, "good:latest", &TestImage { layers: vec![tar.clone()], gzip: true, exec: serde_json::json!({ "Cmd": ["sh"] }) });
-    let blob = layout.join("blobs/sha256").join(support::sha256_hex(&support::gzip(&tar)));
+    let tar = layer(&[
+        Item::Dir("etc", 0o755),
+        Item::File("etc/hostname", b"box\n", 0o644),
+        Item::File("data", &[7u8; 100_000], 0o644),
+    ]);
+    write_layout(
+        &layout,
+        "good:latest",
+        &TestImage {
+            layers: vec![tar.clone()],
+            gzip: true,
+            exec: serde_json::json!({ "Cmd": ["sh"] }),
+        },
+    );
+    let blob = layout
+        .join("blobs/sha256")
+        .join(support::sha256_hex(&support::gzip(&tar)));
     assert!(blob.is_file());
     (layout, blob)
 }
@@ -23,7 +37,10 @@ fn assert_refused(scratch: &Scratch, layout: &Path, expect: &str) {
     scratch.ok(&["images"]);
     let before = listing(&scratch.store());
     let error = scratch.fails(&["import", layout.to_str().unwrap()]);
-    assert!(error.contains(expect), "error should mention {expect:?}: {error}");
+    assert!(
+        error.contains(expect),
+        "error should mention {expect:?}: {error}"
+    );
     assert_eq!(listing(&scratch.store()), before, "store changed");
     assert!(!scratch.ok(&["images"]).contains("good"));
 }
@@ -56,17 +73,32 @@ fn wrong_digest_in_manifest_is_refused() {
     // of that name holds them).
     let wrong = "ab".repeat(32);
     fs::copy(&blob, blob.with_file_name(&wrong)).unwrap();
-    let mut index: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest_hex = index["manifests"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
-    let mut manifest: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(manifest_hex)).unwrap()).unwrap();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest_hex = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("blobs/sha256").join(manifest_hex)).unwrap())
+            .unwrap();
     manifest["layers"][0]["digest"] = serde_json::json!(format!("sha256:{wrong}"));
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let hex = support::sha256_hex(&bytes);
     fs::write(layout.join("blobs/sha256").join(&hex), &bytes).unwrap();
     index["manifests"][0]["digest"] = serde_json::json!(format!("sha256:{hex}"));
     index["manifests"][0]["size"] = serde_json::json!(bytes.len());
-    fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    assert_refused(&scratch, &layout, &format!("blob sha256:{wrong}: content does not match its descriptor"));
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    assert_refused(
+        &scratch,
+        &layout,
+        &format!("blob sha256:{wrong}: content does not match its descriptor"),
+    );
 }
 
 #[test]
@@ -83,7 +115,11 @@ fn invalid_digest_string_is_refused() {
     let (layout, _) = good_layout(&scratch);
     let index = fs::read_to_string(layout.join("index.json")).unwrap();
     let start = index.find("sha256:").unwrap();
-    let bad = format!("{}sha256:../../../../etc/passwd{}", &index[..start], &index[start + 71..]);
+    let bad = format!(
+        "{}sha256:../../../../etc/passwd{}",
+        &index[..start],
+        &index[start + 71..]
+    );
     fs::write(layout.join("index.json"), bad).unwrap();
     assert_refused(&scratch, &layout, "64 lowercase hex digits");
 }
@@ -97,7 +133,15 @@ fn corrupt_gzip_stream_is_refused() {
     let middle = gz.len() / 2;
     gz[middle..middle + 16].fill(0xaa);
     let blobs = layout.join("blobs/sha256");
-    write_layout(&layout, "good:latest", &TestImage { layers: vec![], gzip: true, exec: serde_json::json!({}) });
+    write_layout(
+        &layout,
+        "good:latest",
+        &TestImage {
+            layers: vec![],
+            gzip: true,
+            exec: serde_json::json!({}),
+        },
+    );
     // Rewrite the layout with the broken blob as its one layer.
     fs::remove_dir_all(&layout).unwrap();
     fs::create_dir_all(&blobs).unwrap();
@@ -111,8 +155,16 @@ fn corrupt_gzip_stream_is_refused() {
     let manifest = serde_json::to_vec(&manifest).unwrap();
     fs::write(blobs.join(support::sha256_hex(&manifest)), &manifest).unwrap();
     let index = serde_json::json!({ "schemaVersion": 2, "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", support::sha256_hex(&manifest)), "size": manifest.len(), "annotations": { "org.opencontainers.image.ref.name": "good:latest" } }] });
-    fs::write(layout.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    fs::write(layout.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
     assert_refused(&scratch, &layout, "corrupt");
 }
 
@@ -125,7 +177,12 @@ fn unknown_reference_is_refused() {
     let error = scratch.fails(&["bundle", "nosuch:image", bundle.to_str().unwrap()]);
     assert!(error.contains("\"nosuch:image\" not found"), "{error}");
     assert!(!bundle.exists(), "bundle dir left behind");
-    for verb in [&["inspect", "nosuch"][..], &["rm", "nosuch"], &["tag", "nosuch", "other"], &["export", "nosuch", "/tmp/x.tar"]] {
+    for verb in [
+        &["inspect", "nosuch"][..],
+        &["rm", "nosuch"],
+        &["tag", "nosuch", "other"],
+        &["export", "nosuch", "/tmp/x.tar"],
+    ] {
         let error = scratch.fails(verb);
         assert!(error.contains("not found"), "{verb:?}: {error}");
     }
@@ -138,8 +195,13 @@ fn blob_corrupted_in_the_store_is_caught_on_read() {
     let (layout, _) = good_layout(&scratch);
     scratch.ok(&["import", "--no-unpack", layout.to_str().unwrap()]);
     // Corrupt the stored layer blob: bundle must refuse to unpack it.
-    let manifest: serde_json::Value = serde_json::from_str(&scratch.ok(&["inspect", "good"])).unwrap();
-    let digest = manifest["manifest"]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&scratch.ok(&["inspect", "good"])).unwrap();
+    let digest = manifest["manifest"]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
     let blob = scratch.store().join("blobs/sha256").join(&digest);
     let mut bytes = fs::read(&blob).unwrap();
     let last = bytes.len() - 20;
@@ -147,12 +209,28 @@ fn blob_corrupted_in_the_store_is_caught_on_read() {
     fs::write(&blob, bytes).unwrap();
     let bundle = scratch.path().join("bundle");
     let error = scratch.fails(&["bundle", "good", bundle.to_str().unwrap()]);
-    assert!(error.contains("does not match its descriptor") || error.contains("corrupt"), "{error}");
+    assert!(
+        error.contains("does not match its descriptor") || error.contains("corrupt"),
+        "{error}"
+    );
     assert!(!bundle.exists());
-    assert_eq!(fs::read_dir(scratch.store().join("layers")).unwrap().count(), 0, "a half layer was left");
+    assert_eq!(
+        fs::read_dir(scratch.store().join("layers"))
+            .unwrap()
+            .count(),
+        0,
+        "a half layer was left"
+    );
     // A flattened copy fails the same way and leaves no half-written bundle.
     let error = scratch.fails(&["bundle", "--copy", "good", bundle.to_str().unwrap()]);
-    assert!(error.contains("does not match its descriptor") || error.contains("corrupt"), "{error}");
+    assert!(
+        error.contains("does not match its descriptor") || error.contains("corrupt"),
+        "{error}"
+    );
     assert!(!bundle.exists());
-    assert_eq!(fs::read_dir(scratch.store().join("tmp")).unwrap().count(), 0, "staging left behind");
+    assert_eq!(
+        fs::read_dir(scratch.store().join("tmp")).unwrap().count(),
+        0,
+        "staging left behind"
+    );
 }

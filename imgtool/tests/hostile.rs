@@ -16,16 +16,35 @@ fn refused(items: &[Item<'_>], bait: &Path, expect: &str) {
     scratch.ok(&["images"]);
     let before = listing(&scratch.store());
     let layout = scratch.path().join("layout");
-    write_layout(&layout, "evil:latest", &TestImage { layers: vec![layer(items)], gzip: true, exec: serde_json::json!({ "Cmd": ["sh"] }) });
+    write_layout(
+        &layout,
+        "evil:latest",
+        &TestImage {
+            layers: vec![layer(items)],
+            gzip: true,
+            exec: serde_json::json!({ "Cmd": ["sh"] }),
+        },
+    );
     let error = scratch.fails(&["import", layout.to_str().unwrap()]);
-    assert!(error.contains(expect), "error should mention {expect:?}: {error}");
-    assert_eq!(fs::read_dir(bait).unwrap().count(), 0, "something was written outside: {:?}", fs::read_dir(bait).unwrap().collect::<Vec<_>>());
+    assert!(
+        error.contains(expect),
+        "error should mention {expect:?}: {error}"
+    );
+    assert_eq!(
+        fs::read_dir(bait).unwrap().count(),
+        0,
+        "something was written outside: {:?}",
+        fs::read_dir(bait).unwrap().collect::<Vec<_>>()
+    );
     assert_eq!(listing(&scratch.store()), before, "store changed");
 }
 
 /// A directory outside the store that a hostile layer aims at.
 fn new_bait() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("berth-img-bait-").tempdir_in("/tmp").unwrap()
+    tempfile::Builder::new()
+        .prefix("berth-img-bait-")
+        .tempdir_in("/tmp")
+        .unwrap()
 }
 
 fn up_to_root(path: &Path) -> String {
@@ -36,28 +55,50 @@ fn up_to_root(path: &Path) -> String {
 fn dotdot_name_is_refused() {
     let bait = new_bait();
     let name = format!("{}/pwned", up_to_root(bait.path()));
-    refused(&[Item::File(&name, b"x", 0o644)], bait.path(), "'..' component");
+    refused(
+        &[Item::File(&name, b"x", 0o644)],
+        bait.path(),
+        "'..' component",
+    );
 }
 
 #[test]
 fn absolute_name_is_refused() {
     let bait = new_bait();
     let name = format!("{}/pwned", bait.path().display());
-    refused(&[Item::File(&name, b"x", 0o644)], bait.path(), "absolute path");
+    refused(
+        &[Item::File(&name, b"x", 0o644)],
+        bait.path(),
+        "absolute path",
+    );
 }
 
 #[test]
 fn absolute_symlink_then_entry_is_refused() {
     let bait = new_bait();
     let target = bait.path().to_str().unwrap();
-    refused(&[Item::Symlink("evil", target), Item::File("evil/pwned", b"x", 0o644)], bait.path(), "symlink that leads out");
+    refused(
+        &[
+            Item::Symlink("evil", target),
+            Item::File("evil/pwned", b"x", 0o644),
+        ],
+        bait.path(),
+        "symlink that leads out",
+    );
 }
 
 #[test]
 fn relative_symlink_then_entry_is_refused() {
     let bait = new_bait();
     let target = up_to_root(bait.path());
-    refused(&[Item::Symlink("evil", &target), Item::File("evil/pwned", b"x", 0o644)], bait.path(), "symlink that leads out");
+    refused(
+        &[
+            Item::Symlink("evil", &target),
+            Item::File("evil/pwned", b"x", 0o644),
+        ],
+        bait.path(),
+        "symlink that leads out",
+    );
 }
 
 #[test]
@@ -65,7 +106,15 @@ fn symlink_then_directory_then_entry_is_refused() {
     // The CVE-2021-38511 shape: a symlink, a directory entry through it, a file below.
     let bait = new_bait();
     let target = bait.path().to_str().unwrap();
-    refused(&[Item::Symlink("evil", target), Item::Dir("evil/sub", 0o755), Item::File("evil/sub/pwned", b"x", 0o644)], bait.path(), "symlink that leads out");
+    refused(
+        &[
+            Item::Symlink("evil", target),
+            Item::Dir("evil/sub", 0o755),
+            Item::File("evil/sub/pwned", b"x", 0o644),
+        ],
+        bait.path(),
+        "symlink that leads out",
+    );
 }
 
 #[test]
@@ -73,9 +122,21 @@ fn hardlink_outside_is_refused() {
     let bait = new_bait();
     fs::write(bait.path().join("secret"), b"s").unwrap();
     let target = format!("{}/secret", up_to_root(bait.path()));
-    let scratch_bait = tempfile::Builder::new().prefix("berth-img-bait-").tempdir_in("/tmp").unwrap();
-    refused(&[Item::Hardlink("link", &target)], scratch_bait.path(), "hardlink target leads out");
-    assert_eq!(fs::metadata(bait.path().join("secret")).map(|m| std::os::unix::fs::MetadataExt::nlink(&m)).unwrap(), 1);
+    let scratch_bait = tempfile::Builder::new()
+        .prefix("berth-img-bait-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    refused(
+        &[Item::Hardlink("link", &target)],
+        scratch_bait.path(),
+        "hardlink target leads out",
+    );
+    assert_eq!(
+        fs::metadata(bait.path().join("secret"))
+            .map(|m| std::os::unix::fs::MetadataExt::nlink(&m))
+            .unwrap(),
+        1
+    );
 }
 
 #[test]
@@ -83,14 +144,30 @@ fn hardlink_through_symlink_is_refused() {
     let bait = new_bait();
     fs::write(bait.path().join("secret"), b"s").unwrap();
     let other = new_bait();
-    refused(&[Item::Symlink("dir", bait.path().to_str().unwrap()), Item::Hardlink("link", "dir/secret")], other.path(), "symlink that leads out");
-    assert_eq!(fs::metadata(bait.path().join("secret")).map(|m| std::os::unix::fs::MetadataExt::nlink(&m)).unwrap(), 1);
+    refused(
+        &[
+            Item::Symlink("dir", bait.path().to_str().unwrap()),
+            Item::Hardlink("link", "dir/secret"),
+        ],
+        other.path(),
+        "symlink that leads out",
+    );
+    assert_eq!(
+        fs::metadata(bait.path().join("secret"))
+            .map(|m| std::os::unix::fs::MetadataExt::nlink(&m))
+            .unwrap(),
+        1
+    );
 }
 
 #[test]
 fn bare_whiteout_is_refused() {
     let bait = new_bait();
-    refused(&[Item::Dir("d", 0o755), Item::File("d/.wh.", b"", 0o644)], bait.path(), "whiteout without a valid name");
+    refused(
+        &[Item::Dir("d", 0o755), Item::File("d/.wh.", b"", 0o644)],
+        bait.path(),
+        "whiteout without a valid name",
+    );
 }
 
 #[test]
@@ -99,7 +176,9 @@ fn huge_pax_header_is_refused() {
     // A 2 MiB PAX record in front of one file.
     let mut builder = tar::Builder::new(Vec::new());
     let big = vec![b'a'; 2 << 20];
-    builder.append_pax_extensions([("SCHILY.xattr.user.big", big.as_slice())]).unwrap();
+    builder
+        .append_pax_extensions([("SCHILY.xattr.user.big", big.as_slice())])
+        .unwrap();
     let mut header = tar::Header::new_gnu();
     header.set_path("f").unwrap();
     header.set_size(0);
@@ -111,7 +190,15 @@ fn huge_pax_header_is_refused() {
     scratch.ok(&["images"]);
     let before = listing(&scratch.store());
     let layout = scratch.path().join("layout");
-    write_layout(&layout, "evil:latest", &TestImage { layers: vec![tar], gzip: true, exec: serde_json::json!({}) });
+    write_layout(
+        &layout,
+        "evil:latest",
+        &TestImage {
+            layers: vec![tar],
+            gzip: true,
+            exec: serde_json::json!({}),
+        },
+    );
     let error = scratch.fails(&["import", layout.to_str().unwrap()]);
     assert!(error.contains("header is larger than the limit"), "{error}");
     assert_eq!(listing(&scratch.store()), before);
@@ -127,10 +214,26 @@ fn decompression_bomb_is_stopped_by_the_size_limit() {
     scratch.ok(&["images"]);
     let before = listing(&scratch.store());
     let layout = scratch.path().join("layout");
-    write_layout(&layout, "bomb:latest", &TestImage { layers: vec![tar], gzip: true, exec: serde_json::json!({}) });
+    write_layout(
+        &layout,
+        "bomb:latest",
+        &TestImage {
+            layers: vec![tar],
+            gzip: true,
+            exec: serde_json::json!({}),
+        },
+    );
     assert!(fs::metadata(&layout).is_ok());
-    let error = scratch.fails(&["import", "--max-layer-size", "4194304", layout.to_str().unwrap()]);
-    assert!(error.contains("uncompressed size is larger than the limit"), "{error}");
+    let error = scratch.fails(&[
+        "import",
+        "--max-layer-size",
+        "4194304",
+        layout.to_str().unwrap(),
+    ]);
+    assert!(
+        error.contains("uncompressed size is larger than the limit"),
+        "{error}"
+    );
     assert_eq!(listing(&scratch.store()), before);
 }
 
@@ -139,7 +242,18 @@ fn device_nodes_are_skipped_without_root() {
     // As nobody, a layer's device node is not made (and the import still works).
     let scratch = Scratch::new();
     let layout = scratch.path().join("layout");
-    write_layout(&layout, "dev:latest", &TestImage { layers: vec![layer(&[Item::Char("null", 1, 3), Item::File("f", b"x", 0o644)])], gzip: false, exec: serde_json::json!({}) });
+    write_layout(
+        &layout,
+        "dev:latest",
+        &TestImage {
+            layers: vec![layer(&[
+                Item::Char("null", 1, 3),
+                Item::File("f", b"x", 0o644),
+            ])],
+            gzip: false,
+            exec: serde_json::json!({}),
+        },
+    );
     let store = scratch.store();
     fs::create_dir_all(&store).unwrap();
     support::sh("chown", &["-R", "65534:65534", store.to_str().unwrap()]);
@@ -149,14 +263,35 @@ fn device_nodes_are_skipped_without_root() {
     let binary = scratch.path().join("berth-img");
     fs::copy(support::berth_img(), &binary).unwrap();
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", binary.to_str().unwrap(), "--store", store.to_str().unwrap(), "import", layout.to_str().unwrap()])
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            binary.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "import",
+            layout.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let layers: Vec<_> = fs::read_dir(store.join("layers")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let layers: Vec<_> = fs::read_dir(store.join("layers"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(layers.len(), 1);
     assert!(layers[0].join("f").is_file());
-    assert!(fs::symlink_metadata(layers[0].join("null")).is_err(), "device node made without root");
+    assert!(
+        fs::symlink_metadata(layers[0].join("null")).is_err(),
+        "device node made without root"
+    );
 }
 
 #[test]
@@ -166,10 +301,22 @@ fn layout_blob_symlinked_outside_is_refused() {
     scratch.ok(&["images"]);
     let before = listing(&scratch.store());
     let layout = scratch.path().join("layout");
-    let manifest = write_layout(&layout, "evil:latest", &TestImage { layers: vec![layer(&[Item::File("f", b"x", 0o644)])], gzip: true, exec: serde_json::json!({}) });
+    let manifest = write_layout(
+        &layout,
+        "evil:latest",
+        &TestImage {
+            layers: vec![layer(&[Item::File("f", b"x", 0o644)])],
+            gzip: true,
+            exec: serde_json::json!({}),
+        },
+    );
     let manifest_path = layout.join("blobs/sha256").join(&manifest[7..]);
     let secret = new_bait();
-    fs::write(secret.path().join("secret"), fs::read(&manifest_path).unwrap()).unwrap();
+    fs::write(
+        secret.path().join("secret"),
+        fs::read(&manifest_path).unwrap(),
+    )
+    .unwrap();
     fs::remove_file(&manifest_path).unwrap();
     std::os::unix::fs::symlink(secret.path().join("secret"), &manifest_path).unwrap();
     let error = scratch.fails(&["import", layout.to_str().unwrap()]);

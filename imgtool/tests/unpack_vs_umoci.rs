@@ -20,7 +20,14 @@ fn image() -> TestImage {
         Item::Dir("etc", 0o755),
         Item::File("etc/secret", b"s", 0o600),
         Item::Owned("etc/owned", b"o", 0o640, 1000, 1001, &[]),
-        Item::Owned("etc/xattr", b"x", 0o644, 0, 0, &[("user.berth", b"value"), ("trusted.other", b"t")]),
+        Item::Owned(
+            "etc/xattr",
+            b"x",
+            0o644,
+            0,
+            0,
+            &[("user.berth", b"value"), ("trusted.other", b"t")],
+        ),
         Item::Hardlink("etc/hardlink", "etc/owned"),
         Item::Symlink("etc/link", "../bin/tool"),
         Item::Symlink("etc/abs", "/bin/tool"),
@@ -46,12 +53,28 @@ fn image() -> TestImage {
         Item::File("replaced/inside", b"i", 0o644),
         Item::File("bin/tool", b"#!/bin/sh\necho tool v2\n", 0o755),
     ]);
-    let top = layer(&[Item::Dir("etc", 0o755), Item::File("etc/.wh.secret", b"", 0o644), Item::File("gone", b"back as a file", 0o600)]);
-    TestImage { layers: vec![base, middle, top], gzip: true, exec: serde_json::json!({ "Cmd": ["/bin/tool"] }) }
+    let top = layer(&[
+        Item::Dir("etc", 0o755),
+        Item::File("etc/.wh.secret", b"", 0o644),
+        Item::File("gone", b"back as a file", 0o600),
+    ]);
+    TestImage {
+        layers: vec![base, middle, top],
+        gzip: true,
+        exec: serde_json::json!({ "Cmd": ["/bin/tool"] }),
+    }
 }
 
 fn umoci_rootfs(layout: &Path, name: &str, out: &Path) -> std::path::PathBuf {
-    sh("umoci", &["unpack", "--image", &format!("{}:{name}", layout.display()), out.to_str().unwrap()]);
+    sh(
+        "umoci",
+        &[
+            "unpack",
+            "--image",
+            &format!("{}:{name}", layout.display()),
+            out.to_str().unwrap(),
+        ],
+    );
     out.join("rootfs")
 }
 
@@ -73,9 +96,19 @@ fn copy_and_overlay_bundles_match_umoci_unpack() {
     assert_eq!(expected[Path::new("etc/owned")].uid, 1000);
     assert!(!expected.contains_key(Path::new("opaque/old")));
     assert!(!expected.contains_key(Path::new("etc/secret")));
-    assert_eq!(expected[Path::new("etc/xattr")].xattrs.get("user.berth").map(Vec::as_slice), Some(&b"value"[..]));
+    assert_eq!(
+        expected[Path::new("etc/xattr")]
+            .xattrs
+            .get("user.berth")
+            .map(Vec::as_slice),
+        Some(&b"value"[..])
+    );
 
-    assert_same_tree(&expected, &snapshot(&copy.join("rootfs"), false), "bundle --copy vs umoci unpack");
+    assert_same_tree(
+        &expected,
+        &snapshot(&copy.join("rootfs"), false),
+        "bundle --copy vs umoci unpack",
+    );
     // The overlay view hides whiteouts; hardlink groups and dir mtimes are the overlay's own.
     let strip = |mut tree: std::collections::BTreeMap<std::path::PathBuf, support::Node>| {
         for node in tree.values_mut() {
@@ -84,7 +117,11 @@ fn copy_and_overlay_bundles_match_umoci_unpack() {
         }
         tree
     };
-    assert_same_tree(&strip(expected.clone()), &strip(snapshot(&overlay.join("rootfs"), false)), "overlay bundle vs umoci unpack");
+    assert_same_tree(
+        &strip(expected.clone()),
+        &strip(snapshot(&overlay.join("rootfs"), false)),
+        "overlay bundle vs umoci unpack",
+    );
     scratch.ok(&["unbundle", overlay.to_str().unwrap()]);
     assert!(!overlay.exists());
 }
@@ -93,15 +130,32 @@ fn copy_and_overlay_bundles_match_umoci_unpack() {
 fn directory_mtimes_and_root_entry_match_umoci() {
     let scratch = Scratch::new();
     let layout = scratch.path().join("layout");
-    let tar = layer(&[Item::Dir("./", 0o755), Item::Dir("./a", 0o755), Item::Dir("./a/b", 0o700), Item::File("./a/b/f", b"f", 0o644)]);
-    write_layout(&layout, "dirs", &TestImage { layers: vec![tar], gzip: false, exec: serde_json::json!({ "Cmd": ["x"] }) });
+    let tar = layer(&[
+        Item::Dir("./", 0o755),
+        Item::Dir("./a", 0o755),
+        Item::Dir("./a/b", 0o700),
+        Item::File("./a/b/f", b"f", 0o644),
+    ]);
+    write_layout(
+        &layout,
+        "dirs",
+        &TestImage {
+            layers: vec![tar],
+            gzip: false,
+            exec: serde_json::json!({ "Cmd": ["x"] }),
+        },
+    );
     let umoci = umoci_rootfs(&layout, "dirs", &scratch.path().join("umoci"));
     scratch.ok(&["import", layout.to_str().unwrap(), "dirs:latest"]);
     let copy = scratch.path().join("copy");
     scratch.ok(&["bundle", "--copy", "dirs", copy.to_str().unwrap()]);
     let expected = snapshot(&umoci, true);
     assert_eq!(expected[Path::new("a/b")].mtime, Some(1_600_000_000));
-    assert_same_tree(&expected, &snapshot(&copy.join("rootfs"), true), "directory mtimes");
+    assert_same_tree(
+        &expected,
+        &snapshot(&copy.join("rootfs"), true),
+        "directory mtimes",
+    );
 }
 
 #[test]
@@ -109,9 +163,24 @@ fn a_whiteout_never_hides_its_own_layers_entry() {
     // The image spec: whiteouts apply to lower layers only, whatever the order in the tar.
     let scratch = Scratch::new();
     let layout = scratch.path().join("layout");
-    let base = layer(&[Item::File("x", b"lower", 0o644), Item::File("y", b"lower", 0o644)]);
-    let top = layer(&[Item::File("x", b"upper", 0o644), Item::File(".wh.x", b"", 0o644), Item::File(".wh.y", b"", 0o644)]);
-    write_layout(&layout, "own", &TestImage { layers: vec![base, top], gzip: false, exec: serde_json::json!({ "Cmd": ["x"] }) });
+    let base = layer(&[
+        Item::File("x", b"lower", 0o644),
+        Item::File("y", b"lower", 0o644),
+    ]);
+    let top = layer(&[
+        Item::File("x", b"upper", 0o644),
+        Item::File(".wh.x", b"", 0o644),
+        Item::File(".wh.y", b"", 0o644),
+    ]);
+    write_layout(
+        &layout,
+        "own",
+        &TestImage {
+            layers: vec![base, top],
+            gzip: false,
+            exec: serde_json::json!({ "Cmd": ["x"] }),
+        },
+    );
     scratch.ok(&["import", layout.to_str().unwrap(), "own:1"]);
     for copy in [true, false] {
         let bundle = scratch.path().join(format!("bundle-{copy}"));
@@ -120,7 +189,11 @@ fn a_whiteout_never_hides_its_own_layers_entry() {
             args.insert(1, "--copy");
         }
         scratch.ok(&args);
-        assert_eq!(std::fs::read(bundle.join("rootfs/x")).unwrap(), b"upper", "copy={copy}");
+        assert_eq!(
+            std::fs::read(bundle.join("rootfs/x")).unwrap(),
+            b"upper",
+            "copy={copy}"
+        );
         assert!(!bundle.join("rootfs/y").exists(), "copy={copy}");
         scratch.ok(&["unbundle", bundle.to_str().unwrap()]);
     }

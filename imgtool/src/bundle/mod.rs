@@ -62,7 +62,9 @@ pub enum BundleError {
         errno: Errno,
     },
     /// The overlay options are too long for one mount call.
-    #[error("image has {layers} layers: the overlay lowerdir list is longer than a page; use --copy")]
+    #[error(
+        "image has {layers} layers: the overlay lowerdir list is longer than a page; use --copy"
+    )]
     TooManyLayers {
         /// The layer count.
         layers: usize,
@@ -168,7 +170,12 @@ struct Record {
 const MARKER: &str = ".berth";
 
 /// Make a bundle of image `name` in `dir` (created; must be empty if it exists).
-pub fn create(store: &Store, name: &str, dir: &Path, options: &BundleOptions) -> Result<PathBuf, BundleError> {
+pub fn create(
+    store: &Store,
+    name: &str,
+    dir: &Path,
+    options: &BundleOptions,
+) -> Result<PathBuf, BundleError> {
     let image = store.resolve(name)?;
     let dir = std::path::absolute(dir).map_err(io_error("absolute", dir))?;
     // 1. Layers unpacked in the store (overlay) — before anything is created.
@@ -177,7 +184,11 @@ pub fn create(store: &Store, name: &str, dir: &Path, options: &BundleOptions) ->
     }
     // 2. The bundle directory, removed again if a later step fails.
     make_empty_dir(&dir)?;
-    let mut guard = Cleanup { dir: dir.clone(), mounted: false, armed: true };
+    let mut guard = Cleanup {
+        dir: dir.clone(),
+        mounted: false,
+        armed: true,
+    };
     let state = dir.join(MARKER);
     fs::create_dir_all(&state).map_err(io_error("mkdir", &state))?;
     let rootfs = dir.join("rootfs");
@@ -190,10 +201,24 @@ pub fn create(store: &Store, name: &str, dir: &Path, options: &BundleOptions) ->
         guard.mounted = true;
     }
     // 4. The record, so unbundle and gc know the bundle.
-    let record = Record { store: store.root().to_path_buf(), image: image.descriptor.digest.clone(), layers: image.manifest.layers.iter().map(|l| l.digest.clone()).collect(), overlay: !options.copy };
+    let record = Record {
+        store: store.root().to_path_buf(),
+        image: image.descriptor.digest.clone(),
+        layers: image
+            .manifest
+            .layers
+            .iter()
+            .map(|l| l.digest.clone())
+            .collect(),
+        overlay: !options.copy,
+    };
     write_json(&state.join("bundle.json"), &record)?;
     if !options.copy {
-        fs::write(store_record_path(store, &dir), dir.as_os_str().as_encoded_bytes()).map_err(io_error("write", &store_record_path(store, &dir)))?;
+        fs::write(
+            store_record_path(store, &dir),
+            dir.as_os_str().as_encoded_bytes(),
+        )
+        .map_err(io_error("write", &store_record_path(store, &dir)))?;
     }
     // 5. config.json.
     let spec = config_for(&image, name, &dir, &rootfs, options)?;
@@ -207,10 +232,16 @@ pub fn remove(dir: &Path) -> Result<(), BundleError> {
     let dir = std::path::absolute(dir).map_err(io_error("absolute", dir))?;
     let record_path = dir.join(MARKER).join("bundle.json");
     let bytes = fs::read(&record_path).map_err(|_| BundleError::NotABundle { dir: dir.clone() })?;
-    let record: Record = serde_json::from_slice(&bytes).map_err(|source| BundleError::Json { path: record_path.clone(), source })?;
+    let record: Record = serde_json::from_slice(&bytes).map_err(|source| BundleError::Json {
+        path: record_path.clone(),
+        source,
+    })?;
     let rootfs = dir.join("rootfs");
     if record.overlay && sys::is_mount_point(&rootfs) {
-        sys::unmount(&rootfs, false).map_err(|errno| BundleError::Unmount { target: rootfs.clone(), errno })?;
+        sys::unmount(&rootfs, false).map_err(|errno| BundleError::Unmount {
+            target: rootfs.clone(),
+            errno,
+        })?;
     }
     layer::remove_path(&dir).map_err(io_error("remove", &dir))?;
     if let Ok(store) = Store::open(&record.store) {
@@ -221,18 +252,26 @@ pub fn remove(dir: &Path) -> Result<(), BundleError> {
 
 /// The store's record of a live bundle (gc keeps its layers).
 fn store_record_path(store: &Store, dir: &Path) -> PathBuf {
-    store.bundles_path().join(Digest::of_bytes(dir.as_os_str().as_encoded_bytes()).hex())
+    store
+        .bundles_path()
+        .join(Digest::of_bytes(dir.as_os_str().as_encoded_bytes()).hex())
 }
 
 /// The bundle directories recorded in `store` that still exist, and the
 /// layers they mount.
 pub fn live_bundles(store: &Store) -> Vec<(PathBuf, Vec<Digest>)> {
-    let Ok(entries) = fs::read_dir(store.bundles_path()) else { return vec![] };
+    let Ok(entries) = fs::read_dir(store.bundles_path()) else {
+        return vec![];
+    };
     let mut live = Vec::new();
     for entry in entries.flatten() {
-        let Ok(dir) = fs::read(entry.path()) else { continue };
+        let Ok(dir) = fs::read(entry.path()) else {
+            continue;
+        };
         let dir = PathBuf::from(String::from_utf8_lossy(&dir).into_owned());
-        let record = fs::read(dir.join(MARKER).join("bundle.json")).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok());
+        let record = fs::read(dir.join(MARKER).join("bundle.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Record>(&b).ok());
         match record {
             Some(record) => live.push((dir, record.layers)),
             None => {
@@ -268,7 +307,9 @@ fn make_empty_dir(dir: &Path) -> Result<(), BundleError> {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let mut entries = fs::read_dir(dir).map_err(io_error("readdir", dir))?;
             if entries.next().is_some() {
-                return Err(BundleError::Exists { dir: dir.to_path_buf() });
+                return Err(BundleError::Exists {
+                    dir: dir.to_path_buf(),
+                });
             }
             Ok(())
         }
@@ -277,40 +318,77 @@ fn make_empty_dir(dir: &Path) -> Result<(), BundleError> {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), BundleError> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|source| BundleError::Json { path: path.to_path_buf(), source })?;
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| BundleError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     fs::write(path, bytes).map_err(io_error("write", path))
 }
 
 /// Mount the overlay: lower layers top first, a private upper and work dir.
-fn mount_overlay(store: &Store, image: &Image, state: &Path, rootfs: &Path) -> Result<(), BundleError> {
+fn mount_overlay(
+    store: &Store,
+    image: &Image,
+    state: &Path,
+    rootfs: &Path,
+) -> Result<(), BundleError> {
     let upper = state.join("upper");
     let work = state.join("work");
     for path in [&upper, &work] {
         fs::create_dir(path).map_err(io_error("mkdir", path))?;
     }
-    let mut lowers: Vec<PathBuf> = image.manifest.layers.iter().rev().map(|l| store.layer_path(&l.digest)).collect();
+    let mut lowers: Vec<PathBuf> = image
+        .manifest
+        .layers
+        .iter()
+        .rev()
+        .map(|l| store.layer_path(&l.digest))
+        .collect();
     if lowers.is_empty() {
         let empty = state.join("empty");
         fs::create_dir(&empty).map_err(io_error("mkdir", &empty))?;
         lowers.push(empty);
     }
-    let lowerdir = lowers.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(":");
-    let options = format!("lowerdir={lowerdir},upperdir={},workdir={}", upper.display(), work.display());
+    let lowerdir = lowers
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(":");
+    let options = format!(
+        "lowerdir={lowerdir},upperdir={},workdir={}",
+        upper.display(),
+        work.display()
+    );
     if options.len() >= 4096 {
-        return Err(BundleError::TooManyLayers { layers: lowers.len() });
+        return Err(BundleError::TooManyLayers {
+            layers: lowers.len(),
+        });
     }
-    sys::mount_overlay(&options, rootfs).map_err(|errno| BundleError::Mount { target: rootfs.to_path_buf(), errno })
+    sys::mount_overlay(&options, rootfs).map_err(|errno| BundleError::Mount {
+        target: rootfs.to_path_buf(),
+        errno,
+    })
 }
 
 /// Unpack every layer, in order, into one directory (whiteouts applied).
 fn copy_layers(store: &Store, image: &Image, rootfs: &Path) -> Result<(), BundleError> {
-    let options = UnpackOptions { whiteouts: Whiteouts::Apply, limits: layer::Limits::default() };
+    let options = UnpackOptions {
+        whiteouts: Whiteouts::Apply,
+        limits: layer::Limits::default(),
+    };
     let total = image.manifest.layers.iter().map(|l| l.size).sum();
     let progress = Progress::bytes("copy", total);
     for descriptor in &image.manifest.layers {
-        let job = LayerJob { descriptor: descriptor.clone(), blob: store.blob_path(&descriptor.digest), target: rootfs.to_path_buf() };
+        let job = LayerJob {
+            descriptor: descriptor.clone(),
+            blob: store.blob_path(&descriptor.digest),
+            target: rootfs.to_path_buf(),
+        };
         if !store.has_blob(&descriptor.digest) {
-            return Err(StoreError::MissingBlob { digest: descriptor.digest.clone() }.into());
+            return Err(StoreError::MissingBlob {
+                digest: descriptor.digest.clone(),
+            }
+            .into());
         }
         layer::unpack_blob(&job, &options, &progress)?;
     }
@@ -320,42 +398,102 @@ fn copy_layers(store: &Store, image: &Image, rootfs: &Path) -> Result<(), Bundle
 
 /// config.json for the image, its user resolved in the mounted rootfs and
 /// its volumes backed by directories of the bundle.
-fn config_for(image: &Image, name: &str, dir: &Path, rootfs: &Path, options: &BundleOptions) -> Result<serde_json::Value, BundleError> {
+fn config_for(
+    image: &Image,
+    name: &str,
+    dir: &Path,
+    rootfs: &Path,
+    options: &BundleOptions,
+) -> Result<serde_json::Value, BundleError> {
     let exec = image.config.config.clone().unwrap_or_default();
-    let rootfs_fd = sys::open_dir(rootfs).map_err(|errno| BundleError::Io { call: "open", path: rootfs.to_path_buf(), source: errno.into() })?;
+    let rootfs_fd = sys::open_dir(rootfs).map_err(|errno| BundleError::Io {
+        call: "open",
+        path: rootfs.to_path_buf(),
+        source: errno.into(),
+    })?;
     let user = user::resolve(rootfs_fd.as_fd(), exec.user.as_deref().unwrap_or(""))?;
     let mut volume_sources = Vec::new();
-    for (i, volume) in exec.volumes.iter().flatten().map(|(path, _)| path).enumerate() {
+    for (i, volume) in exec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|(path, _)| path)
+        .enumerate()
+    {
         if !volume.starts_with('/') {
-            return Err(BundleError::BadVolume { path: volume.clone() });
+            return Err(BundleError::BadVolume {
+                path: volume.clone(),
+            });
         }
         let source = dir.join(MARKER).join("volumes").join(i.to_string());
         fs::create_dir_all(&source).map_err(io_error("mkdir", &source))?;
         // The mount point exists in the rootfs (made inside it, never through
         // a symlink out), and the volume gets its owner and mode.
         let in_rootfs = rootfs.join(volume.trim_start_matches('/'));
-        let mount_point = make_dirs_in_root(rootfs_fd.as_fd(), volume).map_err(|errno| BundleError::Io { call: "mkdir", path: in_rootfs.clone(), source: errno.into() })?;
-        let stat = sys::fstat(mount_point.as_fd()).map_err(|errno| BundleError::Io { call: "fstat", path: in_rootfs.clone(), source: errno.into() })?;
-        std::os::unix::fs::chown(&source, Some(stat.st_uid), Some(stat.st_gid)).map_err(io_error("chown", &source))?;
-        fs::set_permissions(&source, std::os::unix::fs::PermissionsExt::from_mode(stat.st_mode & 0o7777)).map_err(io_error("chmod", &source))?;
+        let mount_point =
+            make_dirs_in_root(rootfs_fd.as_fd(), volume).map_err(|errno| BundleError::Io {
+                call: "mkdir",
+                path: in_rootfs.clone(),
+                source: errno.into(),
+            })?;
+        let stat = sys::fstat(mount_point.as_fd()).map_err(|errno| BundleError::Io {
+            call: "fstat",
+            path: in_rootfs.clone(),
+            source: errno.into(),
+        })?;
+        std::os::unix::fs::chown(&source, Some(stat.st_uid), Some(stat.st_gid))
+            .map_err(io_error("chown", &source))?;
+        fs::set_permissions(
+            &source,
+            std::os::unix::fs::PermissionsExt::from_mode(stat.st_mode & 0o7777),
+        )
+        .map_err(io_error("chmod", &source))?;
         volume_sources.push((volume.clone(), source.to_string_lossy().into_owned()));
     }
-    let extra = [("org.opencontainers.image.ref.name".to_string(), name.to_string()), ("berth.image.digest".to_string(), image.descriptor.digest.to_string())];
-    let inputs = spec::SpecInputs { image: &exec, user: &user, volume_sources: &volume_sources, image_name: name, extra_annotations: &extra };
+    let extra = [
+        (
+            "org.opencontainers.image.ref.name".to_string(),
+            name.to_string(),
+        ),
+        (
+            "berth.image.digest".to_string(),
+            image.descriptor.digest.to_string(),
+        ),
+    ];
+    let inputs = spec::SpecInputs {
+        image: &exec,
+        user: &user,
+        volume_sources: &volume_sources,
+        image_name: name,
+        extra_annotations: &extra,
+    };
     spec::build(&inputs, options)
 }
 
 /// mkdir -p of `path` inside `root`, resolving as the container would;
 /// returns the directory.
-fn make_dirs_in_root(root: std::os::fd::BorrowedFd<'_>, path: &str) -> Result<std::os::fd::OwnedFd, Errno> {
+fn make_dirs_in_root(
+    root: std::os::fd::BorrowedFd<'_>,
+    path: &str,
+) -> Result<std::os::fd::OwnedFd, Errno> {
     let mut current = PathBuf::from("/");
     for part in Path::new(path).iter().skip(1) {
-        let parent = sys::open_below(root, &current, OFlag::O_PATH | OFlag::O_DIRECTORY, Resolve::InRoot)?;
+        let parent = sys::open_below(
+            root,
+            &current,
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Resolve::InRoot,
+        )?;
         match sys::mkdir(parent.as_fd(), part, 0o755) {
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(e),
         }
         current.push(part);
     }
-    sys::open_below(root, &current, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Resolve::InRoot)
+    sys::open_below(
+        root,
+        &current,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Resolve::InRoot,
+    )
 }

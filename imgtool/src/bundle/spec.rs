@@ -55,7 +55,8 @@ fn set_env(env: &mut Vec<String>, entry: &str) {
 }
 
 fn has_env(env: &[String], key: &str) -> bool {
-    env.iter().any(|e| e.split_once('=').is_some_and(|(k, _)| k == key))
+    env.iter()
+        .any(|e| e.split_once('=').is_some_and(|(k, _)| k == key))
 }
 
 /// The inputs of a config.json.
@@ -79,16 +80,26 @@ pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, 
     // Command: Entrypoint + Cmd, or the override.
     let args: Vec<String> = match &options.args {
         Some(args) => args.clone(),
-        None => image.entrypoint.iter().flatten().chain(image.cmd.iter().flatten()).cloned().collect(),
+        None => image
+            .entrypoint
+            .iter()
+            .flatten()
+            .chain(image.cmd.iter().flatten())
+            .cloned()
+            .collect(),
     };
     if args.is_empty() {
-        return Err(BundleError::NoCommand { image: inputs.image_name.to_string() });
+        return Err(BundleError::NoCommand {
+            image: inputs.image_name.to_string(),
+        });
     }
     // Environment: a default PATH, the image's, then the overrides.
     let mut env = vec![DEFAULT_PATH.to_string()];
     for entry in image.env.iter().flatten().chain(&options.env) {
         if !entry.contains('=') || entry.starts_with('=') {
-            return Err(BundleError::BadEnv { value: entry.clone() });
+            return Err(BundleError::BadEnv {
+                value: entry.clone(),
+            });
         }
         set_env(&mut env, entry);
     }
@@ -98,7 +109,11 @@ pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, 
     if options.terminal && !has_env(&env, "TERM") {
         env.push("TERM=xterm".to_string());
     }
-    let cwd = image.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".to_string());
+    let cwd = image
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_string());
     let process = &mut spec["process"];
     process["terminal"] = json!(options.terminal);
     process["args"] = json!(args);
@@ -114,12 +129,20 @@ pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, 
         spec["hostname"] = json!(hostname);
     }
     // Mounts: volumes, then the caller's binds.
-    let mounts = spec["mounts"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    let mounts = spec["mounts"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     let mut mounts = mounts;
     for (destination, source) in inputs.volume_sources {
         mounts.push(json!({ "destination": destination, "type": "bind", "source": source, "options": ["rbind", "rprivate"] }));
     }
-    for Bind { source, destination, read_only } in &options.binds {
+    for Bind {
+        source,
+        destination,
+        read_only,
+    } in &options.binds
+    {
         let mut opts = vec!["rbind", "rprivate"];
         if *read_only {
             opts.push("ro");
@@ -134,7 +157,10 @@ pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, 
     }
     if let Some(ports) = &image.exposed_ports {
         let ports: Vec<&str> = ports.keys().map(String::as_str).collect();
-        annotations.insert("org.opencontainers.image.exposedPorts".into(), json!(ports.join(",")));
+        annotations.insert(
+            "org.opencontainers.image.exposedPorts".into(),
+            json!(ports.join(",")),
+        );
     }
     if let Some(signal) = image.stop_signal.as_ref().filter(|s| !s.is_empty()) {
         annotations.insert("org.opencontainers.image.stopSignal".into(), json!(signal));
@@ -153,7 +179,12 @@ mod tests {
     use super::*;
 
     fn user() -> ResolvedUser {
-        ResolvedUser { uid: 33, gid: 33, additional_gids: vec![4], home: "/var/www".into() }
+        ResolvedUser {
+            uid: 33,
+            gid: 33,
+            additional_gids: vec![4],
+            home: "/var/www".into(),
+        }
     }
 
     #[test]
@@ -168,23 +199,54 @@ mod tests {
             labels: Some([("l".to_string(), "v".to_string())].into()),
             ..Default::default()
         };
-        let options = BundleOptions { env: vec!["A=2".into()], hostname: Some("h".into()), ..Default::default() };
-        let inputs = SpecInputs { image: &image, user: &user(), volume_sources: &[], image_name: "x", extra_annotations: &[] };
+        let options = BundleOptions {
+            env: vec!["A=2".into()],
+            hostname: Some("h".into()),
+            ..Default::default()
+        };
+        let inputs = SpecInputs {
+            image: &image,
+            user: &user(),
+            volume_sources: &[],
+            image_name: "x",
+            extra_annotations: &[],
+        };
         let spec = build(&inputs, &options).unwrap();
         assert_eq!(spec["process"]["args"], json!(["/bin/sh", "-c", "echo hi"]));
-        assert_eq!(spec["process"]["env"], json!(["PATH=/bin", "A=2", "HOME=/var/www"]));
+        assert_eq!(
+            spec["process"]["env"],
+            json!(["PATH=/bin", "A=2", "HOME=/var/www"])
+        );
         assert_eq!(spec["process"]["cwd"], "/srv");
-        assert_eq!(spec["process"]["user"], json!({ "uid": 33, "gid": 33, "additionalGids": [4] }));
+        assert_eq!(
+            spec["process"]["user"],
+            json!({ "uid": 33, "gid": 33, "additionalGids": [4] })
+        );
         assert_eq!(spec["process"]["terminal"], false);
         assert_eq!(spec["hostname"], "h");
-        assert_eq!(spec["annotations"]["org.opencontainers.image.stopSignal"], "SIGQUIT");
-        assert_eq!(spec["annotations"]["org.opencontainers.image.exposedPorts"], "80/tcp");
+        assert_eq!(
+            spec["annotations"]["org.opencontainers.image.stopSignal"],
+            "SIGQUIT"
+        );
+        assert_eq!(
+            spec["annotations"]["org.opencontainers.image.exposedPorts"],
+            "80/tcp"
+        );
         assert_eq!(spec["annotations"]["l"], "v");
     }
 
     #[test]
     fn refuses_an_image_without_command() {
-        let inputs = SpecInputs { image: &ExecConfig::default(), user: &user(), volume_sources: &[], image_name: "x", extra_annotations: &[] };
-        assert!(matches!(build(&inputs, &BundleOptions::default()), Err(BundleError::NoCommand { .. })));
+        let inputs = SpecInputs {
+            image: &ExecConfig::default(),
+            user: &user(),
+            volume_sources: &[],
+            image_name: "x",
+            extra_annotations: &[],
+        };
+        assert!(matches!(
+            build(&inputs, &BundleOptions::default()),
+            Err(BundleError::NoCommand { .. })
+        ));
     }
 }

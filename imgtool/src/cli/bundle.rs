@@ -55,9 +55,15 @@ fn parse_bind(value: &str) -> Result<Bind, String> {
         _ => return Err(format!("{value:?}: expected SOURCE:DEST[:ro]")),
     };
     if !source.starts_with('/') || !destination.starts_with('/') {
-        return Err(format!("{value:?}: source and destination must be absolute paths"));
+        return Err(format!(
+            "{value:?}: source and destination must be absolute paths"
+        ));
     }
-    Ok(Bind { source: source.into(), destination: destination.into(), read_only })
+    Ok(Bind {
+        source: source.into(),
+        destination: destination.into(),
+        read_only,
+    })
 }
 
 pub fn run(store: &Store, args: BundleArgs) -> super::Result {
@@ -65,7 +71,9 @@ pub fn run(store: &Store, args: BundleArgs) -> super::Result {
         bundle::remove(&dir)?;
         return Ok(());
     }
-    let (Some(image), Some(dir)) = (args.image, args.dir) else { unreachable!("clap requires IMAGE and DIR") };
+    let (Some(image), Some(dir)) = (args.image, args.dir) else {
+        unreachable!("clap requires IMAGE and DIR")
+    };
     let options = BundleOptions {
         copy: args.copy,
         args: (!args.args.is_empty()).then_some(args.args),

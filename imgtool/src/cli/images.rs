@@ -62,15 +62,23 @@ fn human(bytes: u64) -> String {
 
 pub fn list(store: &Store, args: ImagesArgs) -> super::Result {
     let index = store.references()?;
-    let named: BTreeMap<String, Vec<Reference>> = index.iter().fold(BTreeMap::new(), |mut map, (r, d)| {
-        map.entry(d.digest.to_string()).or_default().push(r.clone());
-        map
-    });
+    let named: BTreeMap<String, Vec<Reference>> =
+        index.iter().fold(BTreeMap::new(), |mut map, (r, d)| {
+            map.entry(d.digest.to_string()).or_default().push(r.clone());
+            map
+        });
     let mut rows = Vec::new();
     for (reference, descriptor) in &index {
         let image = store.image(descriptor)?;
-        let size: u64 = image.manifest.layers.iter().map(|l| l.size).sum::<u64>() + image.manifest.config.size;
-        rows.push((reference.name().to_string(), reference.tag().to_string(), descriptor.digest.clone(), size, image.config.created.clone().unwrap_or_default()));
+        let size: u64 =
+            image.manifest.layers.iter().map(|l| l.size).sum::<u64>() + image.manifest.config.size;
+        rows.push((
+            reference.name().to_string(),
+            reference.tag().to_string(),
+            descriptor.digest.clone(),
+            size,
+            image.config.created.clone().unwrap_or_default(),
+        ));
     }
     if args.quiet {
         let mut seen = std::collections::BTreeSet::new();
@@ -92,16 +100,28 @@ pub fn list(store: &Store, args: ImagesArgs) -> super::Result {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("{:<40} {:<16} {:<14} {:>10}", "REPOSITORY", "TAG", "IMAGE ID", "SIZE");
+    println!(
+        "{:<40} {:<16} {:<14} {:>10}",
+        "REPOSITORY", "TAG", "IMAGE ID", "SIZE"
+    );
     for (name, tag, digest, size, _) in rows {
-        println!("{name:<40} {tag:<16} {:<14} {:>10}", digest.short(), human(size));
+        println!(
+            "{name:<40} {tag:<16} {:<14} {:>10}",
+            digest.short(),
+            human(size)
+        );
     }
     Ok(())
 }
 
 pub fn inspect(store: &Store, args: InspectArgs) -> super::Result {
     let image = store.resolve(&args.image)?;
-    let references: Vec<String> = store.references()?.into_iter().filter(|(_, d)| d.digest == image.descriptor.digest).map(|(r, _)| r.to_string()).collect();
+    let references: Vec<String> = store
+        .references()?
+        .into_iter()
+        .filter(|(_, d)| d.digest == image.descriptor.digest)
+        .map(|(r, _)| r.to_string())
+        .collect();
     let out = json!({
         "id": image.descriptor.digest.short(),
         "digest": image.descriptor.digest.to_string(),
@@ -129,7 +149,12 @@ pub fn remove(store: &Store, args: RmArgs) -> super::Result {
 
 pub fn gc(store: &Store) -> super::Result {
     let report = berth_img::gc::collect(store)?;
-    println!("removed {} blobs ({}) and {} unpacked layers", report.blobs, human(report.bytes), report.layers);
+    println!(
+        "removed {} blobs ({}) and {} unpacked layers",
+        report.blobs,
+        human(report.bytes),
+        report.layers
+    );
     Ok(())
 }
 

@@ -27,7 +27,11 @@ pub fn run(store: &Store, args: ImportArgs) -> super::Result {
     if let Some(max) = args.max_layer_size {
         limits.max_layer_bytes = max;
     }
-    let options = ImportOptions { name: args.name, no_unpack: args.no_unpack, limits };
+    let options = ImportOptions {
+        name: args.name,
+        no_unpack: args.no_unpack,
+        limits,
+    };
     for added in import::import(store, &args.source, &options)? {
         match added.reference {
             Some(reference) => println!("{reference} {}", added.descriptor.digest),

@@ -23,8 +23,15 @@ pub struct Connection {
 
 impl Connection {
     fn client(&self) -> Client {
-        let credentials = self.username.as_ref().map(|user| Credentials::new(user.clone(), self.password.clone().unwrap_or_default()));
-        Client::new(ClientOptions { credentials, insecure: self.insecure, ..Default::default() })
+        let credentials = self
+            .username
+            .as_ref()
+            .map(|user| Credentials::new(user.clone(), self.password.clone().unwrap_or_default()));
+        Client::new(ClientOptions {
+            credentials,
+            insecure: self.insecure,
+            ..Default::default()
+        })
     }
 }
 
@@ -49,7 +56,13 @@ pub struct PushArgs {
 }
 
 pub fn pull(store: &Store, args: PullArgs) -> super::Result {
-    let added = registry::pull(store, &args.connection.client(), &args.remote, args.name, Limits::default())?;
+    let added = registry::pull(
+        store,
+        &args.connection.client(),
+        &args.remote,
+        args.name,
+        Limits::default(),
+    )?;
     match added.reference {
         Some(reference) => println!("{reference} {}", added.descriptor.digest),
         None => println!("<none> {}", added.descriptor.digest),

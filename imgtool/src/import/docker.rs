@@ -27,19 +27,35 @@ fn promised(name: &str) -> Option<Digest> {
 }
 
 /// Ingest one named file, checking the digest its name promises.
-fn ingest(files: &Files, txn: &mut Transaction<'_>, name: &str, progress: &Progress) -> Result<(Digest, u64), ImportError> {
+fn ingest(
+    files: &Files,
+    txn: &mut Transaction<'_>,
+    name: &str,
+    progress: &Progress,
+) -> Result<(Digest, u64), ImportError> {
     let (digest, size) = files.ingest(txn, name, None, progress)?;
     if let Some(expected) = promised(name) {
         if expected != digest {
-            let mismatch = crate::store::BlobMismatch { expected, expected_size: size, actual: digest, actual_size: size };
+            let mismatch = crate::store::BlobMismatch {
+                expected,
+                expected_size: size,
+                actual: digest,
+                actual_size: size,
+            };
             return Err(ImportError::Store(mismatch.into()));
         }
     }
     Ok((digest, size))
 }
 
-pub(super) fn find(files: &Files, manifest_json: &[u8], txn: &mut Transaction<'_>, progress: &Progress) -> Result<Vec<Found>, ImportError> {
-    let saved: Vec<SavedImage> = serde_json::from_slice(manifest_json).map_err(ImportError::json(files.source(), "manifest.json"))?;
+pub(super) fn find(
+    files: &Files,
+    manifest_json: &[u8],
+    txn: &mut Transaction<'_>,
+    progress: &Progress,
+) -> Result<Vec<Found>, ImportError> {
+    let saved: Vec<SavedImage> = serde_json::from_slice(manifest_json)
+        .map_err(ImportError::json(files.source(), "manifest.json"))?;
     let mut found = Vec::new();
     for image in saved {
         // The config, as it is (docker's config is a superset of OCI's).
@@ -54,11 +70,26 @@ pub(super) fn find(files: &Files, manifest_json: &[u8], txn: &mut Transaction<'_
             layers.push(Descriptor::new(layer_media_type(compression), digest, size));
         }
         // An OCI manifest for them.
-        let manifest = Manifest { schema_version: 2, media_type: Some(oci::MEDIA_OCI_MANIFEST.into()), config: config_descriptor, layers, annotations: None };
-        let bytes = serde_json::to_vec(&manifest).map_err(ImportError::json(files.source(), "manifest.json"))?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(oci::MEDIA_OCI_MANIFEST.into()),
+            config: config_descriptor,
+            layers,
+            annotations: None,
+        };
+        let bytes = serde_json::to_vec(&manifest)
+            .map_err(ImportError::json(files.source(), "manifest.json"))?;
         let digest = txn.ingest_bytes(&bytes)?;
-        let names = image.repo_tags.unwrap_or_default().iter().filter_map(|t| t.parse().ok()).collect();
-        found.push(Found { names, descriptor: Descriptor::new(oci::MEDIA_OCI_MANIFEST, digest, bytes.len() as u64) });
+        let names = image
+            .repo_tags
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        found.push(Found {
+            names,
+            descriptor: Descriptor::new(oci::MEDIA_OCI_MANIFEST, digest, bytes.len() as u64),
+        });
     }
     Ok(found)
 }

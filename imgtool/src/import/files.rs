@@ -26,11 +26,19 @@ pub fn clean(source: &Path, name: &str) -> Result<PathBuf, ImportError> {
         match component {
             Component::Normal(part) => clean.push(part),
             Component::CurDir => {}
-            _ => return Err(ImportError::BadName { source_path: source.to_path_buf(), name: name.to_string() }),
+            _ => {
+                return Err(ImportError::BadName {
+                    source_path: source.to_path_buf(),
+                    name: name.to_string(),
+                })
+            }
         }
     }
     if clean.as_os_str().is_empty() {
-        return Err(ImportError::BadName { source_path: source.to_path_buf(), name: name.to_string() });
+        return Err(ImportError::BadName {
+            source_path: source.to_path_buf(),
+            name: name.to_string(),
+        });
     }
     Ok(clean)
 }
@@ -53,7 +61,10 @@ pub struct ArchiveFiles {
 
 fn is_metadata(name: &Path) -> bool {
     let text = name.to_string_lossy();
-    text.ends_with(".json") || text.ends_with("/VERSION") || text == "oci-layout" || text == "repositories"
+    text.ends_with(".json")
+        || text.ends_with("/VERSION")
+        || text == "oci-layout"
+        || text == "repositories"
 }
 
 /// Open a file that may be gzip or zstd compressed, decompressing it.
@@ -63,7 +74,10 @@ pub fn open_maybe_compressed(path: &Path) -> Result<Box<dyn Read>, ImportError> 
     Ok(match Compression::sniff(head) {
         Compression::None => Box::new(file),
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(file)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(ImportError::io("zstd", path))?),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(file)
+                .map_err(ImportError::io("zstd", path))?,
+        ),
     })
 }
 
@@ -83,18 +97,35 @@ pub fn archive_names(path: &Path) -> Result<Vec<PathBuf>, ImportError> {
 
 impl ArchiveFiles {
     /// Stream the archive at `path`, staging every regular file in `txn`.
-    pub fn stage(path: &Path, txn: &mut Transaction<'_>, progress: &Progress) -> Result<Self, ImportError> {
-        let mut files = Self { path: path.to_path_buf(), staged: HashMap::new(), small: HashMap::new(), links: HashMap::new() };
+    pub fn stage(
+        path: &Path,
+        txn: &mut Transaction<'_>,
+        progress: &Progress,
+    ) -> Result<Self, ImportError> {
+        let mut files = Self {
+            path: path.to_path_buf(),
+            staged: HashMap::new(),
+            small: HashMap::new(),
+            links: HashMap::new(),
+        };
         let mut archive = tar::Archive::new(open_maybe_compressed(path)?);
         for entry in archive.entries().map_err(ImportError::tar(path))? {
             let mut entry = entry.map_err(ImportError::tar(path))?;
-            let raw = entry.path().map_err(ImportError::tar(path))?.to_string_lossy().into_owned();
-            let Ok(name) = clean(path, &raw) else { continue };
+            let raw = entry
+                .path()
+                .map_err(ImportError::tar(path))?
+                .to_string_lossy()
+                .into_owned();
+            let Ok(name) = clean(path, &raw) else {
+                continue;
+            };
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     if entry.size() <= SMALL && is_metadata(&name) {
                         let mut bytes = Vec::new();
-                        entry.read_to_end(&mut bytes).map_err(ImportError::tar(path))?;
+                        entry
+                            .read_to_end(&mut bytes)
+                            .map_err(ImportError::tar(path))?;
                         files.small.insert(name, bytes);
                     } else {
                         let staged = txn.ingest(&mut entry, None, progress)?;
@@ -102,11 +133,15 @@ impl ArchiveFiles {
                     }
                 }
                 tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let Some(target) = entry.link_name().map_err(ImportError::tar(path))? else { continue };
+                    let Some(target) = entry.link_name().map_err(ImportError::tar(path))? else {
+                        continue;
+                    };
                     let target = target.to_string_lossy().into_owned();
                     // Symlinks are relative to their directory, hardlinks to the archive root.
                     let base = match entry.header().entry_type() {
-                        tar::EntryType::Symlink => name.parent().unwrap_or(Path::new("")).join(&target),
+                        tar::EntryType::Symlink => {
+                            name.parent().unwrap_or(Path::new("")).join(&target)
+                        }
                         _ => PathBuf::from(&target),
                     };
                     if let Some(resolved) = lexical(&base) {
@@ -160,7 +195,9 @@ impl Files {
 
     /// The file `name` exists.
     pub fn exists(&self, name: &str) -> bool {
-        let Ok(name) = clean(self.source(), name) else { return false };
+        let Ok(name) = clean(self.source(), name) else {
+            return false;
+        };
         match self {
             Self::Dir(root) => root.join(name).is_file(),
             Self::Archive(files) => {
@@ -173,28 +210,49 @@ impl Files {
     /// Read a small metadata file.
     pub fn read_small(&self, name: &str) -> Result<Vec<u8>, ImportError> {
         let clean_name = clean(self.source(), name)?;
-        let missing = || ImportError::Missing { source_path: self.source().to_path_buf(), name: name.to_string() };
+        let missing = || ImportError::Missing {
+            source_path: self.source().to_path_buf(),
+            name: name.to_string(),
+        };
         match self {
             Self::Dir(root) => {
                 let path = root.join(&clean_name);
                 let file = open_below(root, &clean_name).map_err(|e| match e.kind() {
                     io::ErrorKind::NotFound => missing(),
-                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName { source_path: root.clone(), name: name.to_string() },
+                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName {
+                        source_path: root.clone(),
+                        name: name.to_string(),
+                    },
                     _ => ImportError::io("open", &path)(e),
                 })?;
                 let mut bytes = Vec::new();
-                file.take(MAX_JSON_SIZE).read_to_end(&mut bytes).map_err(ImportError::io("read", &path))?;
+                file.take(MAX_JSON_SIZE)
+                    .read_to_end(&mut bytes)
+                    .map_err(ImportError::io("read", &path))?;
                 Ok(bytes)
             }
-            Self::Archive(files) => files.small.get(&files.resolve(&clean_name)).cloned().ok_or_else(missing),
+            Self::Archive(files) => files
+                .small
+                .get(&files.resolve(&clean_name))
+                .cloned()
+                .ok_or_else(missing),
         }
     }
 
     /// Bring file `name` into the transaction as a blob. With `expected`,
     /// its digest and size are checked. Returns digest and size.
-    pub fn ingest(&self, txn: &mut Transaction<'_>, name: &str, expected: Option<(&Digest, u64)>, progress: &Progress) -> Result<(Digest, u64), ImportError> {
+    pub fn ingest(
+        &self,
+        txn: &mut Transaction<'_>,
+        name: &str,
+        expected: Option<(&Digest, u64)>,
+        progress: &Progress,
+    ) -> Result<(Digest, u64), ImportError> {
         let clean_name = clean(self.source(), name)?;
-        let missing = || ImportError::Missing { source_path: self.source().to_path_buf(), name: name.to_string() };
+        let missing = || ImportError::Missing {
+            source_path: self.source().to_path_buf(),
+            name: name.to_string(),
+        };
         match self {
             Self::Dir(root) => {
                 if let Some((digest, size)) = expected {
@@ -205,7 +263,10 @@ impl Files {
                 let path = root.join(&clean_name);
                 let file = open_below(root, &clean_name).map_err(|e| match e.kind() {
                     io::ErrorKind::NotFound => missing(),
-                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName { source_path: root.clone(), name: name.to_string() },
+                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName {
+                        source_path: root.clone(),
+                        name: name.to_string(),
+                    },
                     _ => ImportError::io("open", &path)(e),
                 })?;
                 Ok(txn.ingest(file, expected, progress)?)
@@ -221,7 +282,12 @@ impl Files {
                 };
                 if let Some((digest, size)) = expected {
                     if found.0 != *digest || found.1 != size {
-                        let mismatch = crate::store::BlobMismatch { expected: digest.clone(), expected_size: size, actual: found.0, actual_size: found.1 };
+                        let mismatch = crate::store::BlobMismatch {
+                            expected: digest.clone(),
+                            expected_size: size,
+                            actual: found.0,
+                            actual_size: found.1,
+                        };
                         return Err(ImportError::Store(mismatch.into()));
                     }
                 }
@@ -235,14 +301,21 @@ impl Files {
 /// out of it (a layout's metadata names the files; the tree is not ours).
 fn open_below(root: &Path, name: &Path) -> io::Result<File> {
     let dir = sys::open_dir(root)?;
-    Ok(File::from(sys::open_below(std::os::fd::AsFd::as_fd(&dir), name, sys::OFlag::O_RDONLY, sys::Resolve::Beneath)?))
+    Ok(File::from(sys::open_below(
+        std::os::fd::AsFd::as_fd(&dir),
+        name,
+        sys::OFlag::O_RDONLY,
+        sys::Resolve::Beneath,
+    )?))
 }
 
 /// Compression of a staged blob, from its first bytes.
 pub fn sniff_blob(path: &Path) -> Result<Compression, ImportError> {
     let mut head = [0u8; 4];
     let mut file = File::open(path).map_err(ImportError::io("open", path))?;
-    let n = file.read(&mut head).map_err(ImportError::io("read", path))?;
+    let n = file
+        .read(&mut head)
+        .map_err(ImportError::io("read", path))?;
     Ok(Compression::sniff(&head[..n]))
 }
 

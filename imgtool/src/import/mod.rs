@@ -49,7 +49,9 @@ pub enum ImportError {
         name: String,
     },
     /// The source's metadata names a file outside of it.
-    #[error("{source_path}: file {name:?} is absolute or leads out of the source (by name or symlink)")]
+    #[error(
+        "{source_path}: file {name:?} is absolute or leads out of the source (by name or symlink)"
+    )]
     BadName {
         /// The source.
         source_path: PathBuf,
@@ -99,12 +101,19 @@ impl ImportError {
 
     pub(crate) fn tar(path: &Path) -> impl Fn(io::Error) -> Self {
         let path = path.to_path_buf();
-        move |source| Self::Tar { path: path.clone(), source }
+        move |source| Self::Tar {
+            path: path.clone(),
+            source,
+        }
     }
 
     pub(crate) fn json(source_path: &Path, file: &str) -> impl FnOnce(serde_json::Error) -> Self {
         let (source_path, file) = (source_path.to_path_buf(), file.to_string());
-        move |error| Self::Json { source_path, file, error }
+        move |error| Self::Json {
+            source_path,
+            file,
+            error,
+        }
     }
 }
 
@@ -129,7 +138,11 @@ pub(crate) struct Found {
 
 /// Import every image of `source` into `store`. Nothing changes in the store
 /// unless all of them are good.
-pub fn import(store: &Store, source: &Path, options: &ImportOptions) -> Result<Vec<Added>, ImportError> {
+pub fn import(
+    store: &Store,
+    source: &Path,
+    options: &ImportOptions,
+) -> Result<Vec<Added>, ImportError> {
     if source == Path::new("-") {
         return import_stdin(store, options);
     }
@@ -137,12 +150,21 @@ pub fn import(store: &Store, source: &Path, options: &ImportOptions) -> Result<V
     let progress = Progress::bytes("import", if total.is_dir() { 0 } else { total.len() });
     let mut txn = Transaction::new(store)?;
     // 1. Find the images and stage their blobs.
-    let found = if total.is_dir() { from_directory(source, &mut txn, &progress)? } else { from_file(source, &mut txn, &progress)? };
+    let found = if total.is_dir() {
+        from_directory(source, &mut txn, &progress)?
+    } else {
+        from_file(source, &mut txn, &progress)?
+    };
     if found.is_empty() {
-        return Err(ImportError::Empty { source_path: source.to_path_buf() });
+        return Err(ImportError::Empty {
+            source_path: source.to_path_buf(),
+        });
     }
     if options.name.is_some() && found.len() > 1 {
-        return Err(ImportError::NameForMany { source_path: source.to_path_buf(), count: found.len() });
+        return Err(ImportError::NameForMany {
+            source_path: source.to_path_buf(),
+            count: found.len(),
+        });
     }
     // 2. Check each image and attach its names.
     for image in found {
@@ -168,7 +190,10 @@ pub fn import(store: &Store, source: &Path, options: &ImportOptions) -> Result<V
 /// An archive on standard input is spooled to the store's staging first
 /// (archives are read twice: once for their names, once for their files).
 fn import_stdin(store: &Store, options: &ImportOptions) -> Result<Vec<Added>, ImportError> {
-    let spool = store.root().join("tmp").join(crate::store::unique_name("stdin"));
+    let spool = store
+        .root()
+        .join("tmp")
+        .join(crate::store::unique_name("stdin"));
     let result = std::fs::File::create(&spool)
         .and_then(|mut file| io::copy(&mut io::stdin().lock(), &mut file))
         .map_err(ImportError::io("spool stdin to", &spool))
@@ -177,7 +202,11 @@ fn import_stdin(store: &Store, options: &ImportOptions) -> Result<Vec<Added>, Im
     result
 }
 
-fn from_directory(source: &Path, txn: &mut Transaction<'_>, progress: &Progress) -> Result<Vec<Found>, ImportError> {
+fn from_directory(
+    source: &Path,
+    txn: &mut Transaction<'_>,
+    progress: &Progress,
+) -> Result<Vec<Found>, ImportError> {
     let files = Files::Dir(source.to_path_buf());
     if files.exists("oci-layout") && files.exists("index.json") {
         return oci_layout::find(&files, txn, progress);
@@ -189,10 +218,16 @@ fn from_directory(source: &Path, txn: &mut Transaction<'_>, progress: &Progress)
             _ => oci_layout::find_skopeo_dir(&files, &manifest, txn, progress),
         };
     }
-    Err(ImportError::UnknownDirectory { source_path: source.to_path_buf() })
+    Err(ImportError::UnknownDirectory {
+        source_path: source.to_path_buf(),
+    })
 }
 
-fn from_file(source: &Path, txn: &mut Transaction<'_>, progress: &Progress) -> Result<Vec<Found>, ImportError> {
+fn from_file(
+    source: &Path,
+    txn: &mut Transaction<'_>,
+    progress: &Progress,
+) -> Result<Vec<Found>, ImportError> {
     let names = files::archive_names(source)?;
     let has = |name: &str| names.iter().any(|n| n == Path::new(name));
     if has("manifest.json") || (has("oci-layout") && has("index.json")) {

@@ -11,13 +11,21 @@ use crate::oci::{self, Descriptor, ExecConfig, ImageConfig, Manifest, RootFs};
 use crate::progress::Progress;
 use crate::store::Transaction;
 
-pub(super) fn find(source: &Path, txn: &mut Transaction<'_>, progress: &Progress) -> Result<Vec<Found>, ImportError> {
+pub(super) fn find(
+    source: &Path,
+    txn: &mut Transaction<'_>,
+    progress: &Progress,
+) -> Result<Vec<Found>, ImportError> {
     // 1. The file is the layer.
     let file = File::open(source).map_err(ImportError::io("open", source))?;
     let (digest, size) = txn.ingest(file, None, progress)?;
     let staged = txn.blob_file(&digest)?;
     let compression = sniff_blob(&staged)?;
-    let diff = if compression == Compression::None { digest.clone() } else { diff_id(&staged)? };
+    let diff = if compression == Compression::None {
+        digest.clone()
+    } else {
+        diff_id(&staged)?
+    };
     // 2. A config naming it.
     let created = oci::now_rfc3339();
     let config = ImageConfig {
@@ -25,8 +33,13 @@ pub(super) fn find(source: &Path, txn: &mut Transaction<'_>, progress: &Progress
         os: "linux".to_string(),
         created: Some(created.clone()),
         config: Some(ExecConfig::default()),
-        rootfs: RootFs { kind: "layers".to_string(), diff_ids: vec![diff] },
-        history: Some(vec![serde_json::json!({ "created": created, "created_by": format!("berth-img import {}", source.display()) })]),
+        rootfs: RootFs {
+            kind: "layers".to_string(),
+            diff_ids: vec![diff],
+        },
+        history: Some(vec![
+            serde_json::json!({ "created": created, "created_by": format!("berth-img import {}", source.display()) }),
+        ]),
     };
     let config_bytes = serde_json::to_vec(&config).map_err(ImportError::json(source, "config"))?;
     let config_digest = txn.ingest_bytes(&config_bytes)?;
@@ -34,11 +47,18 @@ pub(super) fn find(source: &Path, txn: &mut Transaction<'_>, progress: &Progress
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(oci::MEDIA_OCI_MANIFEST.into()),
-        config: Descriptor::new(oci::MEDIA_OCI_CONFIG, config_digest, config_bytes.len() as u64),
+        config: Descriptor::new(
+            oci::MEDIA_OCI_CONFIG,
+            config_digest,
+            config_bytes.len() as u64,
+        ),
         layers: vec![Descriptor::new(layer_media_type(compression), digest, size)],
         annotations: None,
     };
     let bytes = serde_json::to_vec(&manifest).map_err(ImportError::json(source, "manifest"))?;
     let manifest_digest = txn.ingest_bytes(&bytes)?;
-    Ok(vec![Found { names: vec![], descriptor: Descriptor::new(oci::MEDIA_OCI_MANIFEST, manifest_digest, bytes.len() as u64) }])
+    Ok(vec![Found {
+        names: vec![],
+        descriptor: Descriptor::new(oci::MEDIA_OCI_MANIFEST, manifest_digest, bytes.len() as u64),
+    }])
 }

@@ -20,7 +20,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_layer_bytes: 64 << 30, max_entries: 4 << 20, max_header_bytes: 1 << 20, max_path_bytes: 4096 }
+        Self {
+            max_layer_bytes: 64 << 30,
+            max_entries: 4 << 20,
+            max_header_bytes: 1 << 20,
+            max_path_bytes: 4096,
+        }
     }
 }
 
@@ -80,7 +85,14 @@ impl<R: Read> MeteredReader<R> {
     /// Meter `inner`.
     pub fn new(inner: R, limits: Limits) -> (Self, Meter) {
         let meter = Meter::default();
-        (Self { inner, meter: meter.clone(), limits }, meter)
+        (
+            Self {
+                inner,
+                meter: meter.clone(),
+                limits,
+            },
+            meter,
+        )
     }
 
     fn fail(&self, which: Exceeded) -> io::Error {
@@ -99,7 +111,11 @@ impl<R: Read> Read for MeteredReader<R> {
             return Err(self.fail(Exceeded::LayerBytes));
         }
         // 512 bytes of slack cover the padding of the entry before.
-        if state.header_start.get().is_some_and(|start| total - start > self.limits.max_header_bytes + 512) {
+        if state
+            .header_start
+            .get()
+            .is_some_and(|start| total - start > self.limits.max_header_bytes + 512)
+        {
             return Err(self.fail(Exceeded::HeaderBytes));
         }
         Ok(n)

@@ -195,9 +195,12 @@ impl Compression {
     /// The compression a layer media type names; None for a non-layer type.
     pub fn from_media_type(media_type: &str) -> Option<Self> {
         match media_type {
-            "application/vnd.oci.image.layer.v1.tar" | "application/vnd.docker.image.rootfs.diff.tar" => Some(Self::None),
-            "application/vnd.oci.image.layer.v1.tar+gzip" | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(Self::Gzip),
-            "application/vnd.oci.image.layer.v1.tar+zstd" | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Some(Self::Zstd),
+            "application/vnd.oci.image.layer.v1.tar"
+            | "application/vnd.docker.image.rootfs.diff.tar" => Some(Self::None),
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+            | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(Self::Gzip),
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+            | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Some(Self::Zstd),
             _ => None,
         }
     }
@@ -228,9 +231,16 @@ const CHUNK: usize = 1 << 20;
 
 /// Unpack several layers into fresh directories, in parallel. On failure
 /// every target is removed and the first error is returned.
-pub fn unpack_parallel(jobs: &[LayerJob], options: &UnpackOptions, progress: &Progress) -> Result<Vec<UnpackStats>, LayerError> {
+pub fn unpack_parallel(
+    jobs: &[LayerJob],
+    options: &UnpackOptions,
+    progress: &Progress,
+) -> Result<Vec<UnpackStats>, LayerError> {
     progress.set_total(jobs.iter().map(|j| j.descriptor.size).sum());
-    let workers = thread::available_parallelism().map_or(2, |n| n.get()).min(jobs.len()).max(1);
+    let workers = thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(jobs.len())
+        .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<UnpackStats, LayerError>> = thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -246,8 +256,13 @@ pub fn unpack_parallel(jobs: &[LayerJob], options: &UnpackOptions, progress: &Pr
                 })
             })
             .collect();
-        let mut all: Vec<(usize, Result<UnpackStats, LayerError>)> =
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect();
+        let mut all: Vec<(usize, Result<UnpackStats, LayerError>)> = handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
         all.sort_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, r)| r).collect()
     });
@@ -261,10 +276,23 @@ pub fn unpack_parallel(jobs: &[LayerJob], options: &UnpackOptions, progress: &Pr
 
 /// Unpack one layer blob into a new directory `job.target`; on failure the
 /// directory is removed.
-pub fn unpack_blob(job: &LayerJob, options: &UnpackOptions, progress: &Progress) -> Result<UnpackStats, LayerError> {
+pub fn unpack_blob(
+    job: &LayerJob,
+    options: &UnpackOptions,
+    progress: &Progress,
+) -> Result<UnpackStats, LayerError> {
     let layer = job.descriptor.digest.to_string();
-    let file = File::open(&job.blob).map_err(|source| LayerError::Source { layer: layer.clone(), call: "open", path: job.blob.clone(), source })?;
-    let verified = VerifyingReader::new(progress.reader(file), job.descriptor.digest.clone(), job.descriptor.size);
+    let file = File::open(&job.blob).map_err(|source| LayerError::Source {
+        layer: layer.clone(),
+        call: "open",
+        path: job.blob.clone(),
+        source,
+    })?;
+    let verified = VerifyingReader::new(
+        progress.reader(file),
+        job.descriptor.digest.clone(),
+        job.descriptor.size,
+    );
     let result = unpack_stream(verified, &job.target, options, &layer, &job.blob);
     if result.is_err() {
         let _ = tree::remove_path(&job.target);
@@ -275,11 +303,25 @@ pub fn unpack_blob(job: &LayerJob, options: &UnpackOptions, progress: &Progress)
 /// Unpack a (possibly compressed) tar stream into `target`, which is created
 /// when missing and may already hold lower layers (for [`Whiteouts::Apply`]).
 /// `layer` names the stream in errors.
-pub fn unpack_stream<R: Read + Send>(reader: R, target: &Path, options: &UnpackOptions, layer: &str, source_path: &Path) -> Result<UnpackStats, LayerError> {
+pub fn unpack_stream<R: Read + Send>(
+    reader: R,
+    target: &Path,
+    options: &UnpackOptions,
+    layer: &str,
+    source_path: &Path,
+) -> Result<UnpackStats, LayerError> {
     match std::fs::create_dir(target) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && options.whiteouts == Whiteouts::Apply => {}
-        Err(e) => return Err(LayerError::Target { call: "mkdir", path: target.to_path_buf(), errno: io_errno(&e) }),
+        Err(e)
+            if e.kind() == io::ErrorKind::AlreadyExists
+                && options.whiteouts == Whiteouts::Apply => {}
+        Err(e) => {
+            return Err(LayerError::Target {
+                call: "mkdir",
+                path: target.to_path_buf(),
+                errno: io_errno(&e),
+            })
+        }
     }
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(8);
     thread::scope(|scope| {
@@ -287,7 +329,9 @@ pub fn unpack_stream<R: Read + Send>(reader: R, target: &Path, options: &UnpackO
         let inflater = scope.spawn(move || inflate(reader, sender, layer, source_path));
         // This thread: parse tar and write entries.
         let written = write_entries(ChannelReader::new(receiver), target, options, layer);
-        let inflated = inflater.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let inflated = inflater
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         // A stream error explains a tar error, so it is reported first.
         inflated?;
         written
@@ -300,15 +344,31 @@ fn io_errno(error: &io::Error) -> Errno {
 
 /// Read the blob to its end (so its digest is checked), decompressing into
 /// chunks for the writer thread.
-fn inflate<R: Read>(reader: R, sender: mpsc::SyncSender<Vec<u8>>, layer: &str, path: &Path) -> Result<(), LayerError> {
+fn inflate<R: Read>(
+    reader: R,
+    sender: mpsc::SyncSender<Vec<u8>>,
+    layer: &str,
+    path: &Path,
+) -> Result<(), LayerError> {
     let mut reader = BufReader::with_capacity(256 << 10, reader);
-    let head = reader.fill_buf().map_err(|e| source_error(e, layer, path))?;
+    let head = reader
+        .fill_buf()
+        .map_err(|e| source_error(e, layer, path))?;
     let compression = Compression::sniff(head);
     let (mut decoder, format): (Box<dyn Read>, &'static str) = match compression {
         Compression::None => (Box::new(reader), "tar"),
-        Compression::Gzip => (Box::new(flate2::bufread::MultiGzDecoder::new(reader)), "gzip"),
+        Compression::Gzip => (
+            Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+            "gzip",
+        ),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(|source| LayerError::Decompress { layer: layer.to_string(), format: "zstd", source })?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(reader).map_err(|source| {
+                LayerError::Decompress {
+                    layer: layer.to_string(),
+                    format: "zstd",
+                    source,
+                }
+            })?;
             (Box::new(decoder), "zstd")
         }
     };
@@ -338,28 +398,60 @@ fn inflate<R: Read>(reader: R, sender: mpsc::SyncSender<Vec<u8>>, layer: &str, p
 
 fn source_error(error: io::Error, layer: &str, path: &Path) -> LayerError {
     match BlobMismatch::from_io(error) {
-        Ok(source) => LayerError::Mismatch { layer: layer.to_string(), source },
-        Err(source) => LayerError::Source { layer: layer.to_string(), call: "read", path: path.to_path_buf(), source },
+        Ok(source) => LayerError::Mismatch {
+            layer: layer.to_string(),
+            source,
+        },
+        Err(source) => LayerError::Source {
+            layer: layer.to_string(),
+            call: "read",
+            path: path.to_path_buf(),
+            source,
+        },
     }
 }
 
 fn stream_error(error: io::Error, layer: &str, path: &Path, format: &'static str) -> LayerError {
-    let from_source = error.get_ref().is_some_and(|inner| inner.is::<BlobMismatch>()) || error.raw_os_error().is_some();
+    let from_source = error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<BlobMismatch>())
+        || error.raw_os_error().is_some();
     if from_source || format == "tar" {
         return source_error(error, layer, path);
     }
-    LayerError::Decompress { layer: layer.to_string(), format, source: error }
+    LayerError::Decompress {
+        layer: layer.to_string(),
+        format,
+        source: error,
+    }
 }
 
 /// Parse the tar stream and write its entries below `target`.
-fn write_entries(reader: ChannelReader, target: &Path, options: &UnpackOptions, layer: &str) -> Result<UnpackStats, LayerError> {
+fn write_entries(
+    reader: ChannelReader,
+    target: &Path,
+    options: &UnpackOptions,
+    layer: &str,
+) -> Result<UnpackStats, LayerError> {
     let (metered, meter) = MeteredReader::new(reader, options.limits);
     let mut archive = tar::Archive::new(metered);
     let mut unpacker = Unpacker::new(target, options, layer)?;
     let tar_error = |source: io::Error, meter: &limits::Meter| match meter.exceeded() {
-        Some(Exceeded::LayerBytes) => LayerError::Limit { layer: layer.to_string(), what: "uncompressed size", limit: options.limits.max_layer_bytes },
-        Some(Exceeded::HeaderBytes) => LayerError::Limit { layer: layer.to_string(), what: "an entry's header", limit: options.limits.max_header_bytes },
-        None => LayerError::Tar { layer: layer.to_string(), offset: meter.total(), source },
+        Some(Exceeded::LayerBytes) => LayerError::Limit {
+            layer: layer.to_string(),
+            what: "uncompressed size",
+            limit: options.limits.max_layer_bytes,
+        },
+        Some(Exceeded::HeaderBytes) => LayerError::Limit {
+            layer: layer.to_string(),
+            what: "an entry's header",
+            limit: options.limits.max_header_bytes,
+        },
+        None => LayerError::Tar {
+            layer: layer.to_string(),
+            offset: meter.total(),
+            source,
+        },
     };
     let mut entries = archive.entries().map_err(|e| tar_error(e, &meter))?;
     loop {
@@ -368,12 +460,20 @@ fn write_entries(reader: ChannelReader, target: &Path, options: &UnpackOptions, 
         meter.leave_headers();
         let mut entry = next.map_err(|e| tar_error(e, &meter))?;
         if unpacker.stats.entries >= options.limits.max_entries {
-            return Err(LayerError::Limit { layer: layer.to_string(), what: "the number of entries", limit: options.limits.max_entries });
+            return Err(LayerError::Limit {
+                layer: layer.to_string(),
+                what: "the number of entries",
+                limit: options.limits.max_entries,
+            });
         }
-        unpacker.apply(&mut entry).map_err(|e| match (&e, meter.exceeded()) {
-            (LayerError::Write { .. }, Some(_)) => tar_error(io::ErrorKind::InvalidData.into(), &meter),
-            _ => e,
-        })?;
+        unpacker
+            .apply(&mut entry)
+            .map_err(|e| match (&e, meter.exceeded()) {
+                (LayerError::Write { .. }, Some(_)) => {
+                    tar_error(io::ErrorKind::InvalidData.into(), &meter)
+                }
+                _ => e,
+            })?;
         // Drain what the entry did not consume, outside the header budget.
         io::copy(&mut entry, &mut io::sink()).map_err(|e| tar_error(e, &meter))?;
     }
@@ -392,7 +492,11 @@ struct ChannelReader {
 
 impl ChannelReader {
     fn new(receiver: mpsc::Receiver<Vec<u8>>) -> Self {
-        Self { receiver, chunk: Vec::new(), offset: 0 }
+        Self {
+            receiver,
+            chunk: Vec::new(),
+            offset: 0,
+        }
     }
 }
 
@@ -423,11 +527,20 @@ mod tests {
     #[test]
     fn sniffs_compression_and_reads_media_types() {
         assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
-        assert_eq!(Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(Compression::sniff(b"usr/"), Compression::None);
         assert_eq!(Compression::sniff(&[]), Compression::None);
-        assert_eq!(Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"), Some(Compression::Gzip));
-        assert_eq!(Compression::from_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar"), None);
+        assert_eq!(
+            Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+            Some(Compression::Gzip)
+        );
+        assert_eq!(
+            Compression::from_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar"),
+            None
+        );
     }
 
     #[test]
@@ -439,15 +552,42 @@ mod tests {
         header.set_mode(0o640);
         header.set_mtime(1_000_000);
         header.set_cksum();
-        builder.append_data(&mut header, "dir/file", &b"abc"[..]).unwrap();
+        builder
+            .append_data(&mut header, "dir/file", &b"abc"[..])
+            .unwrap();
         let tar = builder.into_inner().unwrap();
-        let options = UnpackOptions { whiteouts: Whiteouts::Apply, limits: Limits::default() };
+        let options = UnpackOptions {
+            whiteouts: Whiteouts::Apply,
+            limits: Limits::default(),
+        };
         let target = dir.path().join("t");
         let stats = unpack_stream(&tar[..], &target, &options, "test", Path::new("test")).unwrap();
         assert_eq!(stats.entries, 1);
         assert_eq!(std::fs::read(target.join("dir/file")).unwrap(), b"abc");
-        let small = UnpackOptions { whiteouts: Whiteouts::Apply, limits: Limits { max_entries: 0, ..Limits::default() } };
-        let error = unpack_stream(&tar[..], &dir.path().join("u"), &small, "test", Path::new("test")).unwrap_err();
-        assert!(matches!(error, LayerError::Limit { what: "the number of entries", .. }), "{error}");
+        let small = UnpackOptions {
+            whiteouts: Whiteouts::Apply,
+            limits: Limits {
+                max_entries: 0,
+                ..Limits::default()
+            },
+        };
+        let error = unpack_stream(
+            &tar[..],
+            &dir.path().join("u"),
+            &small,
+            "test",
+            Path::new("test"),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                LayerError::Limit {
+                    what: "the number of entries",
+                    ..
+                }
+            ),
+            "{error}"
+        );
     }
 }

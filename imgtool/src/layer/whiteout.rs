@@ -43,7 +43,11 @@ pub fn parse(name: &[u8]) -> Option<Option<Whiteout<'_>>> {
 
 /// For an opaque directory `dir` (at `path`): remove what the layers below
 /// put there, keeping what this layer `written`, recursively.
-pub fn remove_lower(dir: OwnedFd, path: &Path, written: &HashSet<std::path::PathBuf>) -> Result<(), Errno> {
+pub fn remove_lower(
+    dir: OwnedFd,
+    path: &Path,
+    written: &HashSet<std::path::PathBuf>,
+) -> Result<(), Errno> {
     let (dir, names) = tree::dir_names(dir)?;
     for name in names {
         let child = path.join(&name);
@@ -67,7 +71,10 @@ mod tests {
     #[test]
     fn parses_whiteout_names() {
         assert_eq!(parse(b"file"), None);
-        assert_eq!(parse(b".wh.file"), Some(Some(Whiteout::Remove(OsStr::new("file")))));
+        assert_eq!(
+            parse(b".wh.file"),
+            Some(Some(Whiteout::Remove(OsStr::new("file"))))
+        );
         assert_eq!(parse(b".wh..wh..opq"), Some(Some(Whiteout::Opaque)));
         assert_eq!(parse(b".wh..wh.plnk"), Some(Some(Whiteout::Ignored)));
         assert_eq!(parse(b".wh."), Some(None));

@@ -47,23 +47,36 @@ impl<R: Read> VerifyingReader<R> {
     /// Verify `inner` against `digest` and `size`.
     pub fn new(inner: R, digest: Digest, size: u64) -> Self {
         // One byte beyond the size lets an oversized blob be detected.
-        Self { inner: Some(HashingReader::new(inner.take(size + 1))), expected: digest, expected_size: size }
+        Self {
+            inner: Some(HashingReader::new(inner.take(size + 1))),
+            expected: digest,
+            expected_size: size,
+        }
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let Some(inner) = self.inner.as_mut() else { return Ok(0) };
+        let Some(inner) = self.inner.as_mut() else {
+            return Ok(0);
+        };
         let n = inner.read(buf)?;
         if n > 0 && inner_count(inner) <= self.expected_size {
             return Ok(n);
         }
-        let Some(inner) = self.inner.take() else { return Ok(0) };
+        let Some(inner) = self.inner.take() else {
+            return Ok(0);
+        };
         let (actual, actual_size) = inner.finish();
         if actual_size == self.expected_size && actual == self.expected {
             return Ok(n);
         }
-        let mismatch = BlobMismatch { expected: self.expected.clone(), expected_size: self.expected_size, actual, actual_size };
+        let mismatch = BlobMismatch {
+            expected: self.expected.clone(),
+            expected_size: self.expected_size,
+            actual,
+            actual_size,
+        };
         Err(io::Error::new(io::ErrorKind::InvalidData, mismatch))
     }
 }

@@ -17,7 +17,11 @@ pub(super) fn named(index: &Index) -> Vec<(Reference, Descriptor)> {
 /// Point `reference` at `descriptor`, replacing what it named before.
 pub(super) fn set(index: &mut Index, reference: &Reference, descriptor: &Descriptor) {
     remove_ref(index, reference);
-    let mut entry = Descriptor::new(&descriptor.media_type, descriptor.digest.clone(), descriptor.size);
+    let mut entry = Descriptor::new(
+        &descriptor.media_type,
+        descriptor.digest.clone(),
+        descriptor.size,
+    );
     entry.annotations = Some([(ANNOTATION_REF_NAME.to_string(), reference.to_string())].into());
     index.manifests.push(entry);
 }
@@ -26,7 +30,9 @@ pub(super) fn set(index: &mut Index, reference: &Reference, descriptor: &Descrip
 pub(super) fn remove_ref(index: &mut Index, reference: &Reference) -> Vec<Reference> {
     let name = reference.to_string();
     let before = index.manifests.len();
-    index.manifests.retain(|d| d.annotation(ANNOTATION_REF_NAME) != Some(name.as_str()));
+    index
+        .manifests
+        .retain(|d| d.annotation(ANNOTATION_REF_NAME) != Some(name.as_str()));
     if index.manifests.len() < before {
         vec![reference.clone()]
     } else {
@@ -36,7 +42,11 @@ pub(super) fn remove_ref(index: &mut Index, reference: &Reference) -> Vec<Refere
 
 /// Drop every reference to `digest`; returns them.
 pub(super) fn remove_digest(index: &mut Index, digest: &Digest) -> Vec<Reference> {
-    let removed = named(index).into_iter().filter(|(_, d)| d.digest == *digest).map(|(r, _)| r).collect();
+    let removed = named(index)
+        .into_iter()
+        .filter(|(_, d)| d.digest == *digest)
+        .map(|(r, _)| r)
+        .collect();
     index.manifests.retain(|d| d.digest != *digest);
     removed
 }

@@ -140,14 +140,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn io(call: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
+    pub(crate) fn io(
+        call: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { call, path, source }
     }
 
-    pub(crate) fn errno(call: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(sys::Errno) -> Self {
+    pub(crate) fn errno(
+        call: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(sys::Errno) -> Self {
         let path = path.into();
-        move |errno| Self::Io { call, path, source: errno.into() }
+        move |errno| Self::Io {
+            call,
+            path,
+            source: errno.into(),
+        }
     }
 }
 
@@ -187,8 +197,14 @@ static UNIQUE: AtomicU64 = AtomicU64::new(0);
 
 /// A name unique within this machine for temporary entries.
 pub(crate) fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), UNIQUE.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 impl Store {
@@ -217,7 +233,11 @@ impl Store {
             store.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         if !store.index_path().exists() {
-            let empty = Index { schema_version: 2, media_type: Some(oci::MEDIA_OCI_INDEX.into()), manifests: vec![] };
+            let empty = Index {
+                schema_version: 2,
+                media_type: Some(oci::MEDIA_OCI_INDEX.into()),
+                manifests: vec![],
+            };
             store.write_index(&empty)?;
         }
         Ok(store)
@@ -231,7 +251,11 @@ impl Store {
     /// Take the store's exclusive lock (held while it changes).
     pub fn lock(&self) -> Result<StoreLock, StoreError> {
         let path = self.root.join("lock");
-        let file = File::options().create(true).append(true).open(&path).map_err(StoreError::io("open", &path))?;
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(StoreError::io("open", &path))?;
         sys::lock_exclusive(file.as_fd()).map_err(StoreError::errno("flock", &path))?;
         Ok(StoreLock { _file: file })
     }
@@ -265,26 +289,54 @@ impl Store {
     pub fn open_blob(&self, descriptor: &Descriptor) -> Result<VerifyingReader<File>, StoreError> {
         let path = self.blob_path(&descriptor.digest);
         let file = File::open(&path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => StoreError::MissingBlob { digest: descriptor.digest.clone() },
-            _ => StoreError::Io { call: "open", path: path.clone(), source: e },
+            io::ErrorKind::NotFound => StoreError::MissingBlob {
+                digest: descriptor.digest.clone(),
+            },
+            _ => StoreError::Io {
+                call: "open",
+                path: path.clone(),
+                source: e,
+            },
         })?;
-        Ok(VerifyingReader::new(file, descriptor.digest.clone(), descriptor.size))
+        Ok(VerifyingReader::new(
+            file,
+            descriptor.digest.clone(),
+            descriptor.size,
+        ))
     }
 
     /// Read and parse a JSON blob, verified.
-    pub fn read_json<T: serde::de::DeserializeOwned>(&self, what: &'static str, descriptor: &Descriptor) -> Result<T, StoreError> {
+    pub fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        descriptor: &Descriptor,
+    ) -> Result<T, StoreError> {
         let bytes = self.read_small_blob(what, descriptor)?;
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { what, digest: descriptor.digest.clone(), source })
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            what,
+            digest: descriptor.digest.clone(),
+            source,
+        })
     }
 
     /// Read a small blob (a JSON document) into memory, verified.
-    pub fn read_small_blob(&self, what: &'static str, descriptor: &Descriptor) -> Result<Vec<u8>, StoreError> {
+    pub fn read_small_blob(
+        &self,
+        what: &'static str,
+        descriptor: &Descriptor,
+    ) -> Result<Vec<u8>, StoreError> {
         if descriptor.size > MAX_JSON_SIZE {
-            return Err(StoreError::TooLarge { what, digest: descriptor.digest.clone(), size: descriptor.size });
+            return Err(StoreError::TooLarge {
+                what,
+                digest: descriptor.digest.clone(),
+                size: descriptor.size,
+            });
         }
         let mut bytes = Vec::with_capacity(descriptor.size as usize);
         let path = self.blob_path(&descriptor.digest);
-        self.open_blob(descriptor)?.read_to_end(&mut bytes).map_err(|e| blob_read_error(e, &path))?;
+        self.open_blob(descriptor)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| blob_read_error(e, &path))?;
         Ok(bytes)
     }
 
@@ -295,15 +347,27 @@ impl Store {
             let index: Index = self.read_json("index", &descriptor)?;
             let picked = index.pick_platform().cloned();
             let arch = oci::host_architecture();
-            descriptor = picked.ok_or(StoreError::NoPlatform { digest: descriptor.digest.clone(), arch })?;
+            descriptor = picked.ok_or(StoreError::NoPlatform {
+                digest: descriptor.digest.clone(),
+                arch,
+            })?;
         }
-        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST {
-            return Err(StoreError::NotAnImage { digest: descriptor.digest, media_type: descriptor.media_type });
+        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST
+            && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST
+        {
+            return Err(StoreError::NotAnImage {
+                digest: descriptor.digest,
+                media_type: descriptor.media_type,
+            });
         }
         let manifest: Manifest = self.read_json("manifest", &descriptor)?;
         let config: ImageConfig = self.read_json("config", &manifest.config)?;
         check_layers(&descriptor.digest, &manifest, &config)?;
-        Ok(Image { descriptor, manifest, config })
+        Ok(Image {
+            descriptor,
+            manifest,
+            config,
+        })
     }
 
     /// Every named reference, in index order.
@@ -322,9 +386,14 @@ impl Store {
     /// Like [`Store::resolve`], returning the manifest descriptor only.
     pub fn resolve_descriptor(&self, name: &str) -> Result<Descriptor, StoreError> {
         let index = self.read_index()?;
-        let unknown = || StoreError::UnknownImage { name: name.to_string() };
+        let unknown = || StoreError::UnknownImage {
+            name: name.to_string(),
+        };
         if let Ok(reference) = name.parse::<Reference>() {
-            if let Some((_, d)) = index::named(&index).into_iter().find(|(r, _)| *r == reference) {
+            if let Some((_, d)) = index::named(&index)
+                .into_iter()
+                .find(|(r, _)| *r == reference)
+            {
                 return Ok(d);
             }
         }
@@ -332,12 +401,19 @@ impl Store {
         if hex.len() < 4 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(unknown());
         }
-        let mut found: Vec<Descriptor> = index.manifests.iter().filter(|d| d.digest.hex().starts_with(hex)).cloned().collect();
+        let mut found: Vec<Descriptor> = index
+            .manifests
+            .iter()
+            .filter(|d| d.digest.hex().starts_with(hex))
+            .cloned()
+            .collect();
         found.dedup_by(|a, b| a.digest == b.digest);
         match found.len() {
             0 => Err(unknown()),
             1 => Ok(found.remove(0)),
-            _ => Err(StoreError::AmbiguousImage { prefix: name.to_string() }),
+            _ => Err(StoreError::AmbiguousImage {
+                prefix: name.to_string(),
+            }),
         }
     }
 
@@ -348,7 +424,11 @@ impl Store {
         let manifest = self.read_small_blob("manifest", &image.descriptor)?;
         let mut blobs = vec![image.manifest.config.clone()];
         blobs.extend(image.manifest.layers.iter().cloned());
-        Ok(PushPlan { media_type: image.descriptor.media_type.clone(), manifest, blobs })
+        Ok(PushPlan {
+            media_type: image.descriptor.media_type.clone(),
+            manifest,
+            blobs,
+        })
     }
 
     /// Add `reference` to the image `source` names.
@@ -366,7 +446,9 @@ impl Store {
         let _lock = self.lock()?;
         let mut index = self.read_index()?;
         let removed = match name.parse::<Reference>() {
-            Ok(reference) if index::named(&index).iter().any(|(r, _)| *r == reference) => index::remove_ref(&mut index, &reference),
+            Ok(reference) if index::named(&index).iter().any(|(r, _)| *r == reference) => {
+                index::remove_ref(&mut index, &reference)
+            }
             _ => {
                 let descriptor = self.resolve_descriptor(name)?;
                 index::remove_digest(&mut index, &descriptor.digest)
@@ -387,7 +469,10 @@ impl Store {
     }
 
     pub(crate) fn write_index(&self, index: &Index) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec_pretty(index).map_err(|source| StoreError::IndexJson { path: self.index_path(), source })?;
+        let bytes = serde_json::to_vec_pretty(index).map_err(|source| StoreError::IndexJson {
+            path: self.index_path(),
+            source,
+        })?;
         self.write_atomic(&self.index_path(), &bytes)
     }
 
@@ -409,13 +494,24 @@ impl Store {
 
 /// The manifest's layers and the config's diff_ids must pair up, and every
 /// layer must be of a kind we can unpack.
-pub(crate) fn check_layers(digest: &Digest, manifest: &Manifest, config: &ImageConfig) -> Result<(), StoreError> {
+pub(crate) fn check_layers(
+    digest: &Digest,
+    manifest: &Manifest,
+    config: &ImageConfig,
+) -> Result<(), StoreError> {
     if manifest.layers.len() != config.rootfs.diff_ids.len() {
-        return Err(StoreError::LayerCount { digest: digest.clone(), layers: manifest.layers.len(), diff_ids: config.rootfs.diff_ids.len() });
+        return Err(StoreError::LayerCount {
+            digest: digest.clone(),
+            layers: manifest.layers.len(),
+            diff_ids: config.rootfs.diff_ids.len(),
+        });
     }
     for layer in &manifest.layers {
         if crate::layer::Compression::from_media_type(&layer.media_type).is_none() {
-            return Err(StoreError::LayerMediaType { digest: layer.digest.clone(), media_type: layer.media_type.clone() });
+            return Err(StoreError::LayerMediaType {
+                digest: layer.digest.clone(),
+                media_type: layer.media_type.clone(),
+            });
         }
     }
     Ok(())
@@ -426,6 +522,10 @@ pub(crate) fn check_layers(digest: &Digest, manifest: &Manifest, config: &ImageC
 pub(crate) fn blob_read_error(error: io::Error, path: &Path) -> StoreError {
     match BlobMismatch::from_io(error) {
         Ok(mismatch) => StoreError::Mismatch(mismatch),
-        Err(source) => StoreError::Io { call: "read", path: path.to_path_buf(), source },
+        Err(source) => StoreError::Io {
+            call: "read",
+            path: path.to_path_buf(),
+            source,
+        },
     }
 }

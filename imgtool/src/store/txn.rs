@@ -54,7 +54,12 @@ impl<'s> Transaction<'s> {
     pub fn new(store: &'s Store) -> Result<Self, StoreError> {
         let staging = store.tmp_path().join(unique_name("txn"));
         fs::create_dir(&staging).map_err(StoreError::io("mkdir", &staging))?;
-        Ok(Self { store, staging, staged: HashMap::new(), added: Vec::new() })
+        Ok(Self {
+            store,
+            staging,
+            staged: HashMap::new(),
+            added: Vec::new(),
+        })
     }
 
     /// The blob is in the store or staged.
@@ -70,13 +75,20 @@ impl<'s> Transaction<'s> {
         if self.store.has_blob(digest) {
             return Ok(self.store.blob_path(digest));
         }
-        Err(StoreError::MissingBlob { digest: digest.clone() })
+        Err(StoreError::MissingBlob {
+            digest: digest.clone(),
+        })
     }
 
     /// Stream a blob in. With `expected`, its digest and size are checked
     /// (and a blob already present is not read at all); without, the blob is
     /// named by what it hashes to. Returns the digest and size.
-    pub fn ingest(&mut self, reader: impl Read, expected: Option<(&Digest, u64)>, progress: &Progress) -> Result<(Digest, u64), StoreError> {
+    pub fn ingest(
+        &mut self,
+        reader: impl Read,
+        expected: Option<(&Digest, u64)>,
+        progress: &Progress,
+    ) -> Result<(Digest, u64), StoreError> {
         if let Some((digest, size)) = expected {
             if self.has_blob(digest) {
                 return Ok((digest.clone(), size));
@@ -85,7 +97,8 @@ impl<'s> Transaction<'s> {
         let mut writer = self.blob_writer(expected.map(|(d, s)| (d.clone(), s)))?;
         let limit = expected.map_or(u64::MAX, |(_, size)| size.saturating_add(1));
         let path = writer.path.clone();
-        io::copy(&mut progress.reader(reader).take(limit), &mut writer).map_err(|e| super::blob_read_error(e, &path))?;
+        io::copy(&mut progress.reader(reader).take(limit), &mut writer)
+            .map_err(|e| super::blob_read_error(e, &path))?;
         self.finish_blob(writer)
     }
 
@@ -94,19 +107,36 @@ impl<'s> Transaction<'s> {
     pub fn blob_writer(&self, expected: Option<(Digest, u64)>) -> Result<BlobWriter, StoreError> {
         let path = self.staging.join(unique_name("blob"));
         let file = File::create(&path).map_err(StoreError::io("create", &path))?;
-        Ok(BlobWriter { writer: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)), path, expected })
+        Ok(BlobWriter {
+            writer: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)),
+            path,
+            expected,
+        })
     }
 
     /// Check a written blob against what it was expected to be and stage it.
     pub fn finish_blob(&mut self, blob: BlobWriter) -> Result<(Digest, u64), StoreError> {
-        let BlobWriter { writer, path, expected } = blob;
+        let BlobWriter {
+            writer,
+            path,
+            expected,
+        } = blob;
         let (buffered, digest, size) = writer.finish();
-        let file = buffered.into_inner().map_err(|e| StoreError::Io { call: "write", path: path.clone(), source: e.into_error() })?;
+        let file = buffered.into_inner().map_err(|e| StoreError::Io {
+            call: "write",
+            path: path.clone(),
+            source: e.into_error(),
+        })?;
         file.sync_all().map_err(StoreError::io("fsync", &path))?;
         if let Some((expected_digest, expected_size)) = expected {
             if digest != expected_digest || size != expected_size {
                 let _ = fs::remove_file(&path);
-                let mismatch = super::BlobMismatch { expected: expected_digest, expected_size, actual: digest, actual_size: size };
+                let mismatch = super::BlobMismatch {
+                    expected: expected_digest,
+                    expected_size,
+                    actual: digest,
+                    actual_size: size,
+                };
                 return Err(StoreError::Mismatch(mismatch));
             }
         }
@@ -122,7 +152,9 @@ impl<'s> Transaction<'s> {
         }
         let path = self.staging.join(unique_name("blob"));
         let mut file = File::create(&path).map_err(StoreError::io("create", &path))?;
-        file.write_all(bytes).and_then(|()| file.sync_all()).map_err(StoreError::io("write", &path))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(StoreError::io("write", &path))?;
         self.stage(path, &digest)?;
         Ok(digest)
     }
@@ -135,33 +167,62 @@ impl<'s> Transaction<'s> {
     }
 
     /// Read and parse a staged or stored JSON blob, verified.
-    pub fn read_json<T: serde::de::DeserializeOwned>(&self, what: &'static str, descriptor: &Descriptor) -> Result<T, StoreError> {
+    pub fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        descriptor: &Descriptor,
+    ) -> Result<T, StoreError> {
         if descriptor.size > MAX_JSON_SIZE {
-            return Err(StoreError::TooLarge { what, digest: descriptor.digest.clone(), size: descriptor.size });
+            return Err(StoreError::TooLarge {
+                what,
+                digest: descriptor.digest.clone(),
+                size: descriptor.size,
+            });
         }
         let path = self.blob_file(&descriptor.digest)?;
         let file = File::open(&path).map_err(StoreError::io("open", &path))?;
         let mut bytes = Vec::new();
-        super::VerifyingReader::new(file, descriptor.digest.clone(), descriptor.size).read_to_end(&mut bytes).map_err(|e| super::blob_read_error(e, &path))?;
-        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { what, digest: descriptor.digest.clone(), source })
+        super::VerifyingReader::new(file, descriptor.digest.clone(), descriptor.size)
+            .read_to_end(&mut bytes)
+            .map_err(|e| super::blob_read_error(e, &path))?;
+        serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+            what,
+            digest: descriptor.digest.clone(),
+            source,
+        })
     }
 
     /// Add the image `descriptor` names (an index picks this platform's
     /// manifest), with `reference` if given. Its manifest, config and layers
     /// must be staged or stored already.
-    pub fn add_image(&mut self, reference: Option<Reference>, descriptor: &Descriptor) -> Result<Image, StoreError> {
+    pub fn add_image(
+        &mut self,
+        reference: Option<Reference>,
+        descriptor: &Descriptor,
+    ) -> Result<Image, StoreError> {
         let mut descriptor = descriptor.clone();
         descriptor.annotations = None;
         descriptor.platform = None;
         if descriptor.is_index() {
             let index: Index = self.read_json("index", &descriptor)?;
             let arch = oci::host_architecture();
-            descriptor = index.pick_platform().cloned().ok_or(StoreError::NoPlatform { digest: descriptor.digest.clone(), arch })?;
+            descriptor = index
+                .pick_platform()
+                .cloned()
+                .ok_or(StoreError::NoPlatform {
+                    digest: descriptor.digest.clone(),
+                    arch,
+                })?;
             descriptor.annotations = None;
             descriptor.platform = None;
         }
-        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST {
-            return Err(StoreError::NotAnImage { digest: descriptor.digest, media_type: descriptor.media_type });
+        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST
+            && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST
+        {
+            return Err(StoreError::NotAnImage {
+                digest: descriptor.digest,
+                media_type: descriptor.media_type,
+            });
         }
         let manifest: Manifest = self.read_json("manifest", &descriptor)?;
         let config: ImageConfig = self.read_json("config", &manifest.config)?;
@@ -170,8 +231,15 @@ impl<'s> Transaction<'s> {
         for layer in &manifest.layers {
             self.blob_file(&layer.digest)?;
         }
-        self.added.push(Added { reference, descriptor: descriptor.clone() });
-        Ok(Image { descriptor, manifest, config })
+        self.added.push(Added {
+            reference,
+            descriptor: descriptor.clone(),
+        });
+        Ok(Image {
+            descriptor,
+            manifest,
+            config,
+        })
     }
 
     /// Receive an image (the seam `pull` uses): the manifest bytes as
@@ -186,7 +254,12 @@ impl<'s> Transaction<'s> {
     ) -> Result<Image, E> {
         let digest = self.ingest_bytes(manifest)?;
         let descriptor = Descriptor::new(media_type, digest.clone(), manifest.len() as u64);
-        let parsed: Manifest = serde_json::from_slice(manifest).map_err(|source| StoreError::Json { what: "manifest", digest, source })?;
+        let parsed: Manifest =
+            serde_json::from_slice(manifest).map_err(|source| StoreError::Json {
+                what: "manifest",
+                digest,
+                source,
+            })?;
         for blob in std::iter::once(&parsed.config).chain(&parsed.layers) {
             if self.has_blob(&blob.digest) {
                 continue;
@@ -200,7 +273,12 @@ impl<'s> Transaction<'s> {
 
     /// Unpack the new images' layers that the store lacks, then move the
     /// blobs and layers into place and record the references.
-    pub fn commit(self, unpack: bool, limits: layer::Limits, progress: &Progress) -> Result<Vec<Added>, StoreError> {
+    pub fn commit(
+        self,
+        unpack: bool,
+        limits: layer::Limits,
+        progress: &Progress,
+    ) -> Result<Vec<Added>, StoreError> {
         let _lock = self.store.lock()?;
         // 1. Unpack missing layers into staging, in parallel.
         let mut jobs: Vec<LayerJob> = Vec::new();
@@ -212,16 +290,25 @@ impl<'s> Transaction<'s> {
             reachable.extend(manifest.layers.iter().map(|l| l.digest.clone()));
             if unpack {
                 for layer in manifest.layers {
-                    if self.store.layer_path(&layer.digest).is_dir() || jobs.iter().any(|j| j.descriptor.digest == layer.digest) {
+                    if self.store.layer_path(&layer.digest).is_dir()
+                        || jobs.iter().any(|j| j.descriptor.digest == layer.digest)
+                    {
                         continue;
                     }
                     let blob = self.blob_file(&layer.digest)?;
                     let target = self.staging.join(format!("layer-{}", layer.digest.hex()));
-                    jobs.push(LayerJob { descriptor: layer, blob, target });
+                    jobs.push(LayerJob {
+                        descriptor: layer,
+                        blob,
+                        target,
+                    });
                 }
             }
         }
-        let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits };
+        let options = UnpackOptions {
+            whiteouts: Whiteouts::Overlay,
+            limits,
+        };
         layer::unpack_parallel(&jobs, &options, progress)?;
         // 2. Move the blobs the images use into the store (content-addressed:
         // an existing one is the same).
@@ -235,7 +322,9 @@ impl<'s> Transaction<'s> {
         for job in &jobs {
             let destination = self.store.layer_path(&job.descriptor.digest);
             if fs::rename(&job.target, &destination).is_err() && !destination.is_dir() {
-                return Err(StoreError::io("rename", &destination)(io::Error::last_os_error()));
+                return Err(StoreError::io("rename", &destination)(
+                    io::Error::last_os_error(),
+                ));
             }
         }
         // 4. Record the references.
@@ -243,7 +332,11 @@ impl<'s> Transaction<'s> {
         for added in &self.added {
             match &added.reference {
                 Some(reference) => index::set(&mut store_index, reference, &added.descriptor),
-                None if !store_index.manifests.iter().any(|d| d.digest == added.descriptor.digest) => {
+                None if !store_index
+                    .manifests
+                    .iter()
+                    .any(|d| d.digest == added.descriptor.digest) =>
+                {
                     store_index.manifests.push(added.descriptor.clone())
                 }
                 None => {}
@@ -264,7 +357,12 @@ impl Store {
     /// Make sure the layers of `image` are unpacked in the store (for
     /// bundles); unpacks the missing ones in parallel.
     pub fn ensure_unpacked(&self, image: &Image, progress: &Progress) -> Result<(), StoreError> {
-        let missing: Vec<&Descriptor> = image.manifest.layers.iter().filter(|l| !self.layer_path(&l.digest).is_dir()).collect();
+        let missing: Vec<&Descriptor> = image
+            .manifest
+            .layers
+            .iter()
+            .filter(|l| !self.layer_path(&l.digest).is_dir())
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -272,20 +370,32 @@ impl Store {
         let mut jobs = Vec::new();
         let mut seen = BTreeMap::new();
         for layer in missing {
-            if self.layer_path(&layer.digest).is_dir() || seen.insert(layer.digest.clone(), ()).is_some() {
+            if self.layer_path(&layer.digest).is_dir()
+                || seen.insert(layer.digest.clone(), ()).is_some()
+            {
                 continue;
             }
             if !self.has_blob(&layer.digest) {
-                return Err(StoreError::MissingBlob { digest: layer.digest.clone() });
+                return Err(StoreError::MissingBlob {
+                    digest: layer.digest.clone(),
+                });
             }
             let target = self.tmp_path().join(unique_name("layer"));
-            jobs.push(LayerJob { descriptor: layer.clone(), blob: self.blob_path(&layer.digest), target });
+            jobs.push(LayerJob {
+                descriptor: layer.clone(),
+                blob: self.blob_path(&layer.digest),
+                target,
+            });
         }
-        let options = UnpackOptions { whiteouts: Whiteouts::Overlay, limits: layer::Limits::default() };
+        let options = UnpackOptions {
+            whiteouts: Whiteouts::Overlay,
+            limits: layer::Limits::default(),
+        };
         layer::unpack_parallel(&jobs, &options, progress)?;
         for job in &jobs {
             let destination = self.layer_path(&job.descriptor.digest);
-            fs::rename(&job.target, &destination).map_err(StoreError::io("rename", &destination))?;
+            fs::rename(&job.target, &destination)
+                .map_err(StoreError::io("rename", &destination))?;
         }
         Ok(())
     }

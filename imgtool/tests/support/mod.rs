@@ -27,7 +27,10 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("berth-img-test-").tempdir_in("/var/tmp").expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-img-test-")
+            .tempdir_in("/var/tmp")
+            .expect("tempdir");
         Self { dir }
     }
 
@@ -44,22 +47,38 @@ impl Scratch {
         let store = self.store();
         let mut all = vec!["--store", store.to_str().unwrap()];
         all.extend_from_slice(args);
-        Command::new(berth_img()).args(&all).output().expect("run berth-img")
+        Command::new(berth_img())
+            .args(&all)
+            .output()
+            .expect("run berth-img")
     }
 
     /// Run berth-img and insist on success.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert!(out.status.success(), "berth-img {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "berth-img {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Run berth-img, insist on failure with exit code 1, and return stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "berth-img {args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "berth-img {args:?} should fail; stdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(stderr.trim().lines().count(), 1, "one-line error expected: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "one-line error expected: {stderr}"
+        );
         stderr
     }
 }
@@ -69,7 +88,11 @@ impl Drop for Scratch {
         // Unmount every mount below the scratch dir, deepest first.
         let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let root = self.path().to_string_lossy().into_owned();
-        let mut mounts: Vec<&str> = mountinfo.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&root)).collect();
+        let mut mounts: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&root))
+            .collect();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for mount in mounts {
             let _ = Command::new("umount").arg("-l").arg(mount).status();
@@ -93,7 +116,10 @@ pub enum Item<'a> {
 fn set_raw_name(header: &mut tar::Header, name: &str) {
     let bytes = name.as_bytes();
     let field = &mut header.as_old_mut().name;
-    assert!(bytes.len() < field.len(), "name too long for the test helper");
+    assert!(
+        bytes.len() < field.len(),
+        "name too long for the test helper"
+    );
     field.fill(0);
     field[..bytes.len()].copy_from_slice(bytes);
 }
@@ -150,8 +176,13 @@ pub fn layer(items: &[Item<'_>]) -> Vec<u8> {
             }
             Item::Owned(name, data, mode, uid, gid, xattrs) => {
                 if !xattrs.is_empty() {
-                    let records: Vec<(String, &[u8])> = xattrs.iter().map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v)).collect();
-                    builder.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v))).unwrap();
+                    let records: Vec<(String, &[u8])> = xattrs
+                        .iter()
+                        .map(|(k, v)| (format!("SCHILY.xattr.{k}"), *v))
+                        .collect();
+                    builder
+                        .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), *v)))
+                        .unwrap();
                 }
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(*mode);
@@ -207,7 +238,11 @@ pub fn write_layout(dir: &Path, name: &str, image: &TestImage) -> String {
     let mut diff_ids = Vec::new();
     for tar in &image.layers {
         diff_ids.push(format!("sha256:{}", sha256_hex(tar)));
-        let (blob, media) = if image.gzip { (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip") } else { (tar.clone(), "application/vnd.oci.image.layer.v1.tar") };
+        let (blob, media) = if image.gzip {
+            (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip")
+        } else {
+            (tar.clone(), "application/vnd.oci.image.layer.v1.tar")
+        };
         let (digest, size) = put(&blob);
         layers.push(serde_json::json!({ "mediaType": media, "digest": digest, "size": size }));
     }
@@ -250,7 +285,10 @@ fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
     if len <= 0 {
         return out;
     }
-    for name in names[..len as usize].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+    for name in names[..len as usize]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+    {
         let key = String::from_utf8_lossy(name).into_owned();
         if key.starts_with("security.selinux") {
             continue;
@@ -258,7 +296,14 @@ fn xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
         let c_name = CString::new(name).unwrap();
         let mut value = vec![0u8; 65536];
         // SAFETY: both names are NUL-terminated; value is writable for value.len() bytes.
-        let n = unsafe { libc::lgetxattr(c_path.as_ptr(), c_name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        let n = unsafe {
+            libc::lgetxattr(
+                c_path.as_ptr(),
+                c_name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
         if n >= 0 {
             value.truncate(n as usize);
             out.insert(key, value);
@@ -275,7 +320,10 @@ pub fn snapshot(root: &Path, dir_mtimes: bool) -> BTreeMap<PathBuf, Node> {
     let mut inodes: BTreeMap<(u64, u64), PathBuf> = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let mut entries: Vec<_> = fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut entries: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         entries.sort();
         for path in entries {
             let meta = fs::symlink_metadata(&path).unwrap();
@@ -285,7 +333,10 @@ pub fn snapshot(root: &Path, dir_mtimes: bool) -> BTreeMap<PathBuf, Node> {
                 stack.push(path.clone());
                 ("dir", String::new())
             } else if ft.is_symlink() {
-                ("symlink", fs::read_link(&path).unwrap().to_string_lossy().into_owned())
+                (
+                    "symlink",
+                    fs::read_link(&path).unwrap().to_string_lossy().into_owned(),
+                )
             } else if ft.is_file() {
                 ("file", sha256_hex(&fs::read(&path).unwrap()))
             } else if ft.is_char_device() {
@@ -297,28 +348,61 @@ pub fn snapshot(root: &Path, dir_mtimes: bool) -> BTreeMap<PathBuf, Node> {
             } else {
                 ("other", String::new())
             };
-            let link_group = (ft.is_file() && meta.nlink() > 1).then(|| inodes.entry((meta.dev(), meta.ino())).or_insert(rel.clone()).clone());
+            let link_group = (ft.is_file() && meta.nlink() > 1).then(|| {
+                inodes
+                    .entry((meta.dev(), meta.ino()))
+                    .or_insert(rel.clone())
+                    .clone()
+            });
             let mtime = (kind != "dir" || dir_mtimes).then_some(meta.mtime());
-            out.insert(rel, Node { kind, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid(), content, mtime, xattrs: xattrs(&path), link_group });
+            out.insert(
+                rel,
+                Node {
+                    kind,
+                    mode: meta.mode() & 0o7777,
+                    uid: meta.uid(),
+                    gid: meta.gid(),
+                    content,
+                    mtime,
+                    xattrs: xattrs(&path),
+                    link_group,
+                },
+            );
         }
     }
     out
 }
 
 /// Assert two snapshots are equal, showing the first differences.
-pub fn assert_same_tree(left: &BTreeMap<PathBuf, Node>, right: &BTreeMap<PathBuf, Node>, what: &str) {
+pub fn assert_same_tree(
+    left: &BTreeMap<PathBuf, Node>,
+    right: &BTreeMap<PathBuf, Node>,
+    what: &str,
+) {
     let mut diffs = Vec::new();
     for (path, node) in left {
         match right.get(path) {
             None => diffs.push(format!("only in left: {}", path.display())),
-            Some(other) if other != node => diffs.push(format!("{}: {node:?} != {other:?}", path.display())),
+            Some(other) if other != node => {
+                diffs.push(format!("{}: {node:?} != {other:?}", path.display()))
+            }
             _ => {}
         }
     }
     for path in right.keys().filter(|p| !left.contains_key(*p)) {
         diffs.push(format!("only in right: {}", path.display()));
     }
-    assert!(diffs.is_empty(), "{what}: {} differences:\n{}", diffs.len(), diffs.iter().take(20).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences:\n{}",
+        diffs.len(),
+        diffs
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 /// Every path and size below `root` (to show a store unchanged).
@@ -326,7 +410,9 @@ pub fn listing(root: &Path) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let meta = entry.metadata().unwrap();
             if meta.is_dir() {
@@ -344,7 +430,14 @@ pub fn listing(root: &Path) -> Vec<(PathBuf, u64)> {
 
 /// Run a command, insisting on success.
 pub fn sh(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program}: {e}"));
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
