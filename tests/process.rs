@@ -255,3 +255,15 @@ fn without_preserve_fds_extra_fds_are_closed() {
     );
     assert!(!outcome.stdout.contains("three"), "{outcome}");
 }
+
+#[test]
+fn the_process_starts_with_no_signal_ignored() {
+    // An ignored signal stays ignored across execve; the test harness (a Rust program)
+    // ignores SIGPIPE, as managers often ignore others: none of that reaches the program.
+    // cat, not sh: busybox's shell ignores SIGQUIT itself.
+    let status = run_script("sigign", "exec cat /proc/self/status", |_| {});
+    if berth_e2e::binaries::deliberate_difference("runc passes on the signals its caller ignores") {
+        return;
+    }
+    assert_eq!(field(&status, "SigIgn"), "0000000000000000", "{status}");
+}

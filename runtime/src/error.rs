@@ -18,6 +18,9 @@ pub enum Error {
     /// A JSON file given on the command line (`update -r`, `exec --process`) does not parse.
     #[error("{path}: {field}: {message}")]
     BadJson { path: PathBuf, field: String, message: String },
+    /// `update` got a flag value or resources document it cannot use.
+    #[error(transparent)]
+    Update(#[from] berth_cgroups::update::UpdateError),
     /// A flag's value has the wrong form.
     #[error("{flag} {value:?}: expected {expected}")]
     BadFlag { flag: &'static str, value: String, expected: &'static str },

@@ -5,6 +5,7 @@ use berth_runtime::log::Log;
 use clap::Parser;
 
 fn main() {
+    berth_runtime::sys::restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

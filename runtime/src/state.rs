@@ -73,6 +73,9 @@ pub struct State {
     /// kills everything, and `kill --all` is not needed for cleanup.
     #[serde(default)]
     pub own_pid_namespace: bool,
+    /// The resources the cgroup was given, merged with every `update` since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
     /// config.json `hooks`, for the ones `start` and `delete` run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,

@@ -238,3 +238,43 @@ pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> i
     };
     check(ret).map(drop)
 }
+
+/// Put SIGPIPE back to its default action. Rust's runtime ignores it before main, which
+/// would make `berth state | head` fail with EPIPE instead of ending quietly, and, since an
+/// ignored signal stays ignored across execve, would hand the container's program an ignored
+/// SIGPIPE too.
+pub fn restore_default_sigpipe() {
+    // SAFETY: setting a signal to SIG_DFL installs no handler, so no handler can run with
+    // broken invariants; we are single-threaded at this point (first thing in main).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Give every signal its default action, so the container's program does not inherit signals
+/// its manager (or a Rust parent) chose to ignore; execve keeps ignored signals ignored.
+///
+/// This goes to rt_sigaction directly: glibc's signal() refuses the two real-time signals it
+/// reserves for itself (32 and 33), which a caller may still have ignored.
+pub fn reset_signal_dispositions() {
+    /// The kernel's `struct sigaction` on x86_64 (handler, flags, restorer, mask).
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let default = KernelSigaction { handler: libc::SIG_DFL, flags: 0, restorer: 0, mask: 0 };
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default` is a valid kernel sigaction alive for the call, installing no
+        // handler; the old action pointer is null (not wanted) and 8 is the kernel's sigset
+        // size on x86_64. A refused signal number only returns an error, ignored here.
+        unsafe {
+            libc::syscall(libc::SYS_rt_sigaction, signal, &default as *const KernelSigaction, std::ptr::null::<KernelSigaction>(), 8usize);
+        }
+    }
+}

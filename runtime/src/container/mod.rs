@@ -88,7 +88,8 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
     })?);
     cgroup.create()?;
     let cgroup = &**cgroup;
-    cgroup.apply(&spec::cgroup_resources(&linux))?;
+    let resources = spec::cgroup_resources(&linux);
+    cgroup.apply(&resources)?;
     // 4. The init, in its namespaces and cgroup, set up and waiting for start.
     let mut state = State {
         oci_version: spec.version().clone(),
@@ -103,6 +104,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
         cgroup: Some(cgroup.state()),
         own_pid_namespace: plan.namespaces.has_new(libc::CLONE_NEWPID),
         hooks: plan.hooks.clone(),
+        resources: Some(resources),
     };
     let hook_state = |pid| state.hook_json(pid, "creating");
     let init = process::spawn(&SpawnOptions {

@@ -95,11 +95,16 @@ pub fn events(root: &Path, id: &str, interval: Duration, mut emit: impl FnMut(Ev
     }
 }
 
-/// Apply new limits to a created, running or paused container.
-pub fn update(root: &Path, id: &str, resources: &LinuxResources) -> Result<(), ContainerError> {
-    let (state, status, _) = load(root, id)?;
+/// Apply new limits to a created, running or paused container. The update is merged into the
+/// resources the container has (on v2, swap is computed from swap and limit together), the
+/// result applied and recorded for the next update, as runc keeps its config.
+pub fn update(root: &Path, id: &str, update: &LinuxResources) -> Result<(), ContainerError> {
+    let (mut state, status, dir) = load(root, id)?;
     if status == Status::Stopped {
         return Err(ContainerError::WrongStatus("container not running".into()));
     }
-    Ok(cgroup_of(&state)?.apply(resources)?)
+    let merged = berth_cgroups::update::merge(&state.resources.clone().unwrap_or_default(), update);
+    cgroup_of(&state)?.apply(&merged)?;
+    state.resources = Some(merged);
+    Ok(dir.save(&state)?)
 }

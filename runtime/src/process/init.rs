@@ -228,7 +228,9 @@ pub(super) fn exec_process(process: &ProcessPlan, program: &CString, preserve_fd
         }
     }
     step("pass file descriptors", pass_fds(preserve_fds))?;
-    // Signals blocked by the parent (berth run forwards them) must not stay blocked.
+    // The program starts with every signal at its default action and none blocked, whatever
+    // its manager ignored or berth run blocked to forward them.
+    sys::reset_signal_dispositions();
     step("reset signal mask", nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None).map_err(syscall("sigprocmask", "")))?;
     let args: Vec<CString> = process.args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
     let env: Vec<CString> = process.env.iter().map(|e| CString::new(e.as_bytes()).unwrap_or_default()).collect();

@@ -239,7 +239,8 @@ const DEFAULT_DEVICE_RULES: &[(LinuxDeviceType, Option<i64>, Option<i64>, &str)]
 ];
 
 /// The resources to give the cgroup driver: config.json's, with the device rules completed by
-/// the defaults and by an allow rule for every device in linux.devices.
+/// the defaults. As in runc, a node listed in linux.devices is created but not allowed by
+/// that alone: the manager says which devices the container may use in resources.devices.
 pub fn cgroup_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
     use oci_spec::runtime::LinuxDeviceCgroup;
     let mut resources = linux.resources().clone().unwrap_or_default();
@@ -254,10 +255,6 @@ pub fn cgroup_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::
         r
     };
     rules.extend(DEFAULT_DEVICE_RULES.iter().map(|&(typ, major, minor, access)| rule(typ, major, minor, access)));
-    for dev in linux.devices().iter().flatten() {
-        let typ = if dev.typ() == LinuxDeviceType::U { LinuxDeviceType::C } else { dev.typ() };
-        rules.push(rule(typ, Some(dev.major()), Some(dev.minor()), "rwm"));
-    }
     resources.set_devices(Some(rules));
     resources
 }
