@@ -11,9 +11,9 @@
 //!
 //! A second boot runs systemd as the guest's init and checks the systemd driver over D-Bus.
 //!
-//! With `BERTH_VM_WITH_BERTH=1` the runtime under test (`$BERTH_RUNTIME` or the newest built
-//! `berth`) goes in as /bin/berth and must pass the same tests as runc (`berth_limits`,
-//! `berth_lifecycle`, `berth_behaviour`).
+//! The runtime under test (`$BERTH_RUNTIME` or the newest built `berth`) goes in as /bin/berth
+//! and must pass the same tests as runc (`berth_limits`, `berth_lifecycle`, `berth_behaviour`);
+//! `BERTH_VM_WITH_BERTH=0` leaves it out, to check the harness on runc alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,7 +42,8 @@ fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
     //    nested cargo never waits on the outer one's lock.
     let mut binaries: Vec<String> = vec!["/usr/sbin/runc=/bin/runc".into()];
     let mut required: Vec<&str> = REQUIRED_RESULTS.to_vec();
-    if std::env::var_os("BERTH_VM_WITH_BERTH").is_some_and(|v| v == "1") {
+    // berth itself runs in the VM unless BERTH_VM_WITH_BERTH=0 (to check the harness on runc).
+    if std::env::var_os("BERTH_VM_WITH_BERTH").is_none_or(|v| v != "0") {
         let berth = berth_e2e::binaries::runtime_under_test();
         binaries.push(format!("{}=/bin/berth", berth.display()));
         required.extend(["berth_limits", "berth_lifecycle", "berth_behaviour"]);
