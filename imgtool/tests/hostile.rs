@@ -12,29 +12,35 @@ use support::{layer, listing, write_layout, Item, Scratch, TestImage};
 /// Import a layout made of `items` and check it is refused with `expect` in
 /// the message, the `bait` directory outside still empty and the store as it was.
 fn refused(items: &[Item<'_>], bait: &Path, expect: &str) {
-    let scratch = Scratch::new();
-    scratch.ok(&["images"]);
-    let before = listing(&scratch.store());
-    let layout = scratch.path().join("layout");
-    write_layout(
-        &layout,
-        "evil:latest",
-        &TestImage {
-            layers: vec![layer(items)],
-            gzip: true,
-            exec: serde_json::json!({ "Cmd": ["sh"] }),
-        },
-    );
-    let error = scratch.fails(&["import", layout.to_str().unwrap()]);
-    assert!(
-        error.contains(expect),
-        "error should mention {expect:?}: {error}"
-    );
+    refused_layer(layer(items), &[], expect);
     assert_eq!(
         fs::read_dir(bait).unwrap().count(),
         0,
         "something was written outside: {:?}",
         fs::read_dir(bait).unwrap().collect::<Vec<_>>()
+    );
+}
+
+/// Import a layout whose one layer is `tar` (with extra import `args`) and
+/// check it is refused with `expect` in the message and the store as it was.
+fn refused_layer(tar: Vec<u8>, args: &[&str], expect: &str) {
+    let scratch = Scratch::new();
+    scratch.ok(&["images"]);
+    let before = listing(&scratch.store());
+    let layout = scratch.path().join("layout");
+    let image = TestImage {
+        layers: vec![tar],
+        gzip: true,
+        exec: serde_json::json!({ "Cmd": ["sh"] }),
+    };
+    write_layout(&layout, "evil:latest", &image);
+    let mut command = vec!["import"];
+    command.extend_from_slice(args);
+    command.push(layout.to_str().unwrap());
+    let error = scratch.fails(&command);
+    assert!(
+        error.contains(expect),
+        "error should mention {expect:?}: {error}"
     );
     assert_eq!(listing(&scratch.store()), before, "store changed");
 }
@@ -172,7 +178,6 @@ fn bare_whiteout_is_refused() {
 
 #[test]
 fn huge_pax_header_is_refused() {
-    let bait = new_bait();
     // A 2 MiB PAX record in front of one file.
     let mut builder = tar::Builder::new(Vec::new());
     let big = vec![b'a'; 2 << 20];
@@ -186,23 +191,7 @@ fn huge_pax_header_is_refused() {
     header.set_cksum();
     builder.append(&header, &[][..]).unwrap();
     let tar = builder.into_inner().unwrap();
-    let scratch = Scratch::new();
-    scratch.ok(&["images"]);
-    let before = listing(&scratch.store());
-    let layout = scratch.path().join("layout");
-    write_layout(
-        &layout,
-        "evil:latest",
-        &TestImage {
-            layers: vec![tar],
-            gzip: true,
-            exec: serde_json::json!({}),
-        },
-    );
-    let error = scratch.fails(&["import", layout.to_str().unwrap()]);
-    assert!(error.contains("header is larger than the limit"), "{error}");
-    assert_eq!(listing(&scratch.store()), before);
-    drop(bait);
+    refused_layer(tar, &[], "header is larger than the limit");
 }
 
 #[test]
@@ -210,31 +199,11 @@ fn decompression_bomb_is_stopped_by_the_size_limit() {
     // 24 MiB of zeros in one file gzip to about 24 KiB; the limit is 4 MiB.
     let zeros = vec![0u8; 24 << 20];
     let tar = layer(&[Item::File("bomb", &zeros, 0o644)]);
-    let scratch = Scratch::new();
-    scratch.ok(&["images"]);
-    let before = listing(&scratch.store());
-    let layout = scratch.path().join("layout");
-    write_layout(
-        &layout,
-        "bomb:latest",
-        &TestImage {
-            layers: vec![tar],
-            gzip: true,
-            exec: serde_json::json!({}),
-        },
+    refused_layer(
+        tar,
+        &["--max-layer-size", "4194304"],
+        "uncompressed size is larger than the limit",
     );
-    assert!(fs::metadata(&layout).is_ok());
-    let error = scratch.fails(&[
-        "import",
-        "--max-layer-size",
-        "4194304",
-        layout.to_str().unwrap(),
-    ]);
-    assert!(
-        error.contains("uncompressed size is larger than the limit"),
-        "{error}"
-    );
-    assert_eq!(listing(&scratch.store()), before);
 }
 
 #[test]

@@ -217,14 +217,7 @@ impl Files {
         match self {
             Self::Dir(root) => {
                 let path = root.join(&clean_name);
-                let file = open_below(root, &clean_name).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => missing(),
-                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName {
-                        source_path: root.clone(),
-                        name: name.to_string(),
-                    },
-                    _ => ImportError::io("open", &path)(e),
-                })?;
+                let file = open_in_dir(root, &clean_name, name)?;
                 let mut bytes = Vec::new();
                 file.take(MAX_JSON_SIZE)
                     .read_to_end(&mut bytes)
@@ -260,15 +253,7 @@ impl Files {
                         return Ok((digest.clone(), size));
                     }
                 }
-                let path = root.join(&clean_name);
-                let file = open_below(root, &clean_name).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => missing(),
-                    _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName {
-                        source_path: root.clone(),
-                        name: name.to_string(),
-                    },
-                    _ => ImportError::io("open", &path)(e),
-                })?;
+                let file = open_in_dir(root, &clean_name, name)?;
                 Ok(txn.ingest(file, expected, progress)?)
             }
             Self::Archive(files) => {
@@ -307,6 +292,22 @@ fn open_below(root: &Path, name: &Path) -> io::Result<File> {
         sys::OFlag::O_RDONLY,
         sys::Resolve::Beneath,
     )?))
+}
+
+/// Open file `name` (cleaned: `clean_name`) of source directory `root`,
+/// with errors that say which file is missing or leads out.
+fn open_in_dir(root: &Path, clean_name: &Path, name: &str) -> Result<File, ImportError> {
+    open_below(root, clean_name).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ImportError::Missing {
+            source_path: root.to_path_buf(),
+            name: name.to_string(),
+        },
+        _ if e.raw_os_error() == Some(libc::EXDEV) => ImportError::BadName {
+            source_path: root.to_path_buf(),
+            name: name.to_string(),
+        },
+        _ => ImportError::io("open", &root.join(clean_name))(e),
+    })
 }
 
 /// Compression of a staged blob, from its first bytes.

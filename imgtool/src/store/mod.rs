@@ -342,32 +342,7 @@ impl Store {
 
     /// Load the image a manifest descriptor names (an index picks this platform).
     pub fn image(&self, descriptor: &Descriptor) -> Result<Image, StoreError> {
-        let mut descriptor = descriptor.clone();
-        if descriptor.is_index() {
-            let index: Index = self.read_json("index", &descriptor)?;
-            let picked = index.pick_platform().cloned();
-            let arch = oci::host_architecture();
-            descriptor = picked.ok_or(StoreError::NoPlatform {
-                digest: descriptor.digest.clone(),
-                arch,
-            })?;
-        }
-        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST
-            && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST
-        {
-            return Err(StoreError::NotAnImage {
-                digest: descriptor.digest,
-                media_type: descriptor.media_type,
-            });
-        }
-        let manifest: Manifest = self.read_json("manifest", &descriptor)?;
-        let config: ImageConfig = self.read_json("config", &manifest.config)?;
-        check_layers(&descriptor.digest, &manifest, &config)?;
-        Ok(Image {
-            descriptor,
-            manifest,
-            config,
-        })
+        load_image(self, descriptor)
     }
 
     /// Every named reference, in index order.
@@ -490,6 +465,64 @@ impl Store {
         }
         result
     }
+}
+
+/// Where image JSON is read from, verified: the store, or a transaction's staging.
+pub(crate) trait JsonBlobs {
+    /// Read and parse the JSON blob `descriptor` names.
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        descriptor: &Descriptor,
+    ) -> Result<T, StoreError>;
+}
+
+impl JsonBlobs for Store {
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        descriptor: &Descriptor,
+    ) -> Result<T, StoreError> {
+        self.read_json(what, descriptor)
+    }
+}
+
+/// Load the image `descriptor` names: an index resolves to this platform's
+/// manifest; the manifest must be an image manifest whose layers pair up
+/// with its config's diff_ids.
+pub(crate) fn load_image(
+    blobs: &impl JsonBlobs,
+    descriptor: &Descriptor,
+) -> Result<Image, StoreError> {
+    let mut descriptor = Descriptor::new(
+        &descriptor.media_type,
+        descriptor.digest.clone(),
+        descriptor.size,
+    );
+    if descriptor.is_index() {
+        let index: Index = blobs.json("index", &descriptor)?;
+        let picked = index.pick_platform().ok_or(StoreError::NoPlatform {
+            digest: descriptor.digest.clone(),
+            arch: oci::host_architecture(),
+        })?;
+        descriptor = Descriptor::new(&picked.media_type, picked.digest.clone(), picked.size);
+    }
+    if descriptor.media_type != oci::MEDIA_OCI_MANIFEST
+        && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST
+    {
+        return Err(StoreError::NotAnImage {
+            digest: descriptor.digest,
+            media_type: descriptor.media_type,
+        });
+    }
+    let manifest: Manifest = blobs.json("manifest", &descriptor)?;
+    let config: ImageConfig = blobs.json("config", &manifest.config)?;
+    check_layers(&descriptor.digest, &manifest, &config)?;
+    Ok(Image {
+        descriptor,
+        manifest,
+        config,
+    })
 }
 
 /// The manifest's layers and the config's diff_ids must pair up, and every

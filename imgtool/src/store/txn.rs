@@ -8,10 +8,10 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use super::{check_layers, index, unique_name, Image, Store, StoreError, MAX_JSON_SIZE};
+use super::{index, load_image, unique_name, Image, JsonBlobs, Store, StoreError, MAX_JSON_SIZE};
 use crate::digest::{Digest, HashingWriter};
 use crate::layer::{self, LayerJob, UnpackOptions, Whiteouts};
-use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};
+use crate::oci::{Descriptor, Manifest};
 use crate::progress::Progress;
 use crate::reference::Reference;
 
@@ -200,46 +200,16 @@ impl<'s> Transaction<'s> {
         reference: Option<Reference>,
         descriptor: &Descriptor,
     ) -> Result<Image, StoreError> {
-        let mut descriptor = descriptor.clone();
-        descriptor.annotations = None;
-        descriptor.platform = None;
-        if descriptor.is_index() {
-            let index: Index = self.read_json("index", &descriptor)?;
-            let arch = oci::host_architecture();
-            descriptor = index
-                .pick_platform()
-                .cloned()
-                .ok_or(StoreError::NoPlatform {
-                    digest: descriptor.digest.clone(),
-                    arch,
-                })?;
-            descriptor.annotations = None;
-            descriptor.platform = None;
-        }
-        if descriptor.media_type != oci::MEDIA_OCI_MANIFEST
-            && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST
-        {
-            return Err(StoreError::NotAnImage {
-                digest: descriptor.digest,
-                media_type: descriptor.media_type,
-            });
-        }
-        let manifest: Manifest = self.read_json("manifest", &descriptor)?;
-        let config: ImageConfig = self.read_json("config", &manifest.config)?;
-        check_layers(&descriptor.digest, &manifest, &config)?;
+        let image = load_image(self, descriptor)?;
         // Every layer is at hand (its content is checked again when unpacked).
-        for layer in &manifest.layers {
+        for layer in &image.manifest.layers {
             self.blob_file(&layer.digest)?;
         }
         self.added.push(Added {
             reference,
-            descriptor: descriptor.clone(),
+            descriptor: image.descriptor.clone(),
         });
-        Ok(Image {
-            descriptor,
-            manifest,
-            config,
-        })
+        Ok(image)
     }
 
     /// Receive an image (the seam `pull` uses): the manifest bytes as
@@ -344,6 +314,16 @@ impl<'s> Transaction<'s> {
         }
         self.store.write_index(&store_index)?;
         Ok(self.added.clone())
+    }
+}
+
+impl JsonBlobs for Transaction<'_> {
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &'static str,
+        descriptor: &Descriptor,
+    ) -> Result<T, StoreError> {
+        self.read_json(what, descriptor)
     }
 }
 
