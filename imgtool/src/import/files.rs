@@ -207,13 +207,17 @@ impl Files {
         }
     }
 
+    fn missing(&self, name: &str) -> ImportError {
+        ImportError::Missing {
+            source_path: self.source().to_path_buf(),
+            name: name.to_string(),
+        }
+    }
+
     /// Read a small metadata file.
     pub fn read_small(&self, name: &str) -> Result<Vec<u8>, ImportError> {
         let clean_name = clean(self.source(), name)?;
-        let missing = || ImportError::Missing {
-            source_path: self.source().to_path_buf(),
-            name: name.to_string(),
-        };
+        let missing = || self.missing(name);
         match self {
             Self::Dir(root) => {
                 let path = root.join(&clean_name);
@@ -242,10 +246,7 @@ impl Files {
         progress: &Progress,
     ) -> Result<(Digest, u64), ImportError> {
         let clean_name = clean(self.source(), name)?;
-        let missing = || ImportError::Missing {
-            source_path: self.source().to_path_buf(),
-            name: name.to_string(),
-        };
+        let missing = || self.missing(name);
         match self {
             Self::Dir(root) => {
                 if let Some((digest, size)) = expected {
