@@ -33,7 +33,12 @@ struct Contender {
     name: &'static str,
     runtime: Runtime,
     runs: Vec<Sample>,
+    /// `run` of the same container with memory, cpu and pids limits: the cost of the cgroup
+    /// writes on top of the cgroup itself.
+    limited_runs: Vec<Sample>,
     states: Vec<Sample>,
+    /// `events --stats` of a running container (runtimes that have the verb).
+    event_stats: Vec<Sample>,
 }
 
 /// One finished process: wall time and peak resident set.
@@ -51,6 +56,14 @@ fn main() {
         .unwrap_or(30);
     let mut bundle = Bundle::busybox("bench");
     bundle.args(&["/bin/true"]);
+    let mut limited = Bundle::busybox("bench-limits");
+    limited.args(&["/bin/true"]).edit(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 268_435_456 });
+        c["linux"]["resources"]["cpu"] = serde_json::json!({ "quota": 50_000, "period": 100_000, "shares": 512 });
+        c["linux"]["resources"]["pids"] = serde_json::json!({ "limit": 100 });
+    });
+    let mut sleeper = Bundle::busybox("bench-events");
+    sleeper.args(&["sleep", "600"]);
 
     let mut contenders = contenders();
     println!(
@@ -72,6 +85,31 @@ fn main() {
                 .runs
                 .push(measure(&contender.runtime, &args, contender.name));
         }
+    }
+
+    // `run` with limits.
+    for round in 0..rounds {
+        for contender in &mut contenders {
+            let id = format!("bench-limits-{round}");
+            let args = ["run", "--bundle", limited.path().to_str().unwrap(), &id];
+            contender.limited_runs.push(measure(&contender.runtime, &args, contender.name));
+        }
+    }
+
+    // `events --stats` of a running container, where the runtime has the verb (crun has not).
+    let mut with_events: Vec<&mut Contender> = contenders.iter_mut().filter(|c| c.name == "berth" || c.name == "runc").collect();
+    for contender in &mut with_events {
+        let args = ["run", "--detach", "--bundle", sleeper.path().to_str().unwrap(), "bench-events"];
+        measure(&contender.runtime, &args, contender.name);
+    }
+    for _ in 0..rounds {
+        for contender in &mut with_events {
+            let sample = measure(&contender.runtime, &["events", "--stats", "bench-events"], contender.name);
+            contender.event_stats.push(sample);
+        }
+    }
+    for contender in &mut with_events {
+        measure(&contender.runtime, &["delete", "--force", "bench-events"], contender.name);
     }
 
     // `state` of a created container.
@@ -150,7 +188,9 @@ fn contender(name: &'static str, runtime: Runtime) -> Contender {
         name,
         runtime,
         runs: Vec::new(),
+        limited_runs: Vec::new(),
         states: Vec::new(),
+        event_stats: Vec::new(),
     }
 }
 
@@ -240,6 +280,14 @@ fn report(contenders: &[Contender]) {
             state,
             ratio(state, base_state)
         );
+    }
+    println!();
+    println!("{:<9} {:>12} {:>16} {:>18} {:>20}", "runtime", "run median", "run with limits", "limits add", "events --stats");
+    for c in contenders {
+        let run = median(&c.runs, millis);
+        let limited = median(&c.limited_runs, millis);
+        let events = if c.event_stats.is_empty() { "-".to_owned() } else { format!("{:.2} ms", median(&c.event_stats, millis)) };
+        println!("{:<9} {:>9.2} ms {:>13.2} ms {:>15.2} ms {:>20}", c.name, run, limited, limited - run, events);
     }
     let crun = contenders.iter().find(|c| c.name == "crun");
     let wrapper = contenders.iter().find(|c| c.name == WRAPPER);
