@@ -19,7 +19,9 @@ use crate::path::{CgroupPath, SubCgroup};
 use crate::{CgroupState, Manager, Stats, UNIFIED_KEY};
 
 /// How long freeze and thaw may take before it is an error.
-const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+// Generous: the kernel takes long to freeze on a loaded machine, and the wait ends as soon
+// as the state settles.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The container's directory in one hierarchy.
 #[derive(Clone, Debug)]

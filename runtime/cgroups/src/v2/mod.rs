@@ -19,7 +19,9 @@ use crate::path::{CgroupPath, SubCgroup};
 use crate::{CgroupState, Manager, Stats, UNIFIED_KEY};
 
 /// How long freeze and thaw may take before it is an error.
-const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+// Generous: the kernel takes long to freeze on a loaded machine, and the wait ends as soon
+// as the state settles.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A container's cgroup on a pure v2 host.
 pub(crate) struct V2Manager {
@@ -212,12 +214,22 @@ impl Manager for V2Manager {
             files::remove_dirs(&self.created);
             return Ok(());
         }
-        // 1. Kill what is left (a frozen v2 task still dies of SIGKILL), then thaw.
+        // 1. Kill what is left (a frozen v2 task still dies of SIGKILL), then thaw. systemd
+        //    removes an emptied scope on its own, so a cgroup gone meanwhile is not an error.
         if kill_remaining {
-            kill_all(&self.dir)?;
-            if self.is_frozen().unwrap_or(false) {
-                self.thaw()?;
+            let killed = kill_all(&self.dir).and_then(|()| match self.is_frozen() {
+                Ok(true) => self.thaw(),
+                _ => Ok(()),
+            });
+            if let Err(e) = killed {
+                if self.dir.exists() {
+                    return Err(e);
+                }
             }
+        }
+        if !self.dir.exists() {
+            files::remove_dirs(&self.created);
+            return Ok(());
         }
         // 2. rmdir the cgroup (and sub-cgroups), then the levels we made above it.
         files::rmdir_tree(&self.dir)?;
