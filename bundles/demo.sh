@@ -16,7 +16,7 @@ fi
 command -v cargo >/dev/null 2>&1 || PATH="$HOME/.cargo/bin:$PATH"
 cargo berth-static -q      # berth as shipped: static-pie (see .cargo/config.toml)
 cargo build --release -q -p berth-img
-berth=$PWD/target/release/berth
+berth=$PWD/target/berth-release/berth
 img=$PWD/target/release/berth-img
 
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)

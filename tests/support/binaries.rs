@@ -32,11 +32,12 @@ pub fn runtime_under_test() -> PathBuf {
     })
 }
 
-/// The newest `<target>/{debug,release}/<name>` over the candidate target dirs.
+/// The newest `<target>/{debug,release,berth-release}/<name>` over the candidate target dirs
+/// (berth-release is where `cargo berth-static` puts the shipped berth).
 pub fn newest_built(name: &str) -> Option<PathBuf> {
     candidate_target_dirs()
         .into_iter()
-        .flat_map(|dir| ["debug", "release"].map(|profile| dir.join(profile).join(name)))
+        .flat_map(|dir| ["debug", "release", "berth-release"].map(|profile| dir.join(profile).join(name)))
         .filter_map(|path| Some((modified(&path)?, path)))
         .max_by_key(|(mtime, _)| *mtime)
         .map(|(_, path)| path)
