@@ -14,7 +14,7 @@ if ! [ -x /bin/busybox ] || ! /bin/busybox --list >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q busybox-static
 fi
 command -v cargo >/dev/null 2>&1 || PATH="$HOME/.cargo/bin:$PATH"
-cargo berth-static -q      # berth as shipped: static-pie (see .cargo/config.toml)
+cargo -q berth-static      # berth as shipped: static-pie, size-optimised (.cargo/config.toml)
 cargo build --release -q -p berth-img
 berth=$PWD/target/berth-release/berth
 img=$PWD/target/release/berth-img
