@@ -69,10 +69,6 @@ pub struct State {
     /// The container's cgroup, as the cgroup driver saved it.
     #[serde(default)]
     pub cgroup: Option<berth_cgroups::CgroupState>,
-    /// Whether the container was created with a new pid namespace: then killing the init
-    /// kills everything, and `kill --all` is not needed for cleanup.
-    #[serde(default)]
-    pub own_pid_namespace: bool,
     /// The resources the cgroup was given, merged with every `update` since.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<oci_spec::runtime::LinuxResources>,

@@ -102,7 +102,6 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: 0,
         cgroup: Some(cgroup.state()),
-        own_pid_namespace: plan.namespaces.has_new(libc::CLONE_NEWPID),
         hooks: plan.hooks.clone(),
         resources: Some(resources),
     };

@@ -50,6 +50,9 @@ impl ProcessPlan {
         if args.is_empty() || args[0].is_empty() {
             return Err(SpecError::invalid("process.args", "must name the program to run"));
         }
+        if let Some(i) = args.iter().position(|a| a.contains('\0')) {
+            return Err(SpecError::invalid(format!("process.args[{i}]"), "contains a NUL byte"));
+        }
         let cwd = process.cwd().clone();
         if !cwd.is_absolute() {
             return Err(SpecError::invalid("process.cwd", format!("{} is not an absolute path", cwd.display())));

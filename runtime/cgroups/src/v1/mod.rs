@@ -130,8 +130,18 @@ impl V1Manager {
 
     fn set_freezer(&self, state: &'static str, operation: &'static str) -> Result<()> {
         let dir = self.freezer(operation)?;
-        files::write(dir, "freezer.state", state, operation)?;
-        let settled = files::wait_until(FREEZE_TIMEOUT, || Ok(files::read(dir, "freezer.state")? == state))?;
+        // The v1 freezer can stay in FREEZING for good when it races a fork; as runc does,
+        // give each attempt a short while, then thaw and freeze again, until the deadline.
+        let deadline = std::time::Instant::now() + FREEZE_TIMEOUT;
+        let attempt = Duration::from_millis(100);
+        let mut settled = false;
+        while !settled && std::time::Instant::now() < deadline {
+            files::write(dir, "freezer.state", state, operation)?;
+            settled = files::wait_until(attempt, || Ok(files::read(dir, "freezer.state")? == state))?;
+            if !settled && state == "FROZEN" {
+                files::write(dir, "freezer.state", "THAWED", operation)?;
+            }
+        }
         if settled {
             Ok(())
         } else {
