@@ -98,3 +98,23 @@ fn exec_in_a_stopped_container_is_refused() {
     outcome.failure();
     outcome.one_line_error_naming(&["stopped"]);
 }
+
+#[test]
+fn exec_cgroup_puts_the_process_in_a_sub_cgroup() {
+    let (runtime, _bundle, container) = sleeper("exec-subcg");
+    container.run(&["--detach"]).success();
+    // The container's pids cgroup (cgroupsPath unset: nested under ours), and a child of it.
+    let pids_dir = berth_e2e::leftovers::cgroup_dirs(container.id())
+        .into_iter()
+        .find(|d| d.components().any(|c| c.as_os_str() == "pids"))
+        .expect("this host has a v1 pids hierarchy");
+    std::fs::create_dir(pids_dir.join("e2e-sub")).expect("make the sub-cgroup");
+    let outcome = runtime.exec(["exec", "--cgroup", "pids:e2e-sub", container.id(), "cat", "/proc/self/cgroup"]);
+    outcome.success();
+    let line = outcome.stdout.lines().find(|l| l.split(':').nth(1) == Some("pids")).unwrap_or_default();
+    assert!(line.ends_with(&format!("/{}/e2e-sub", container.id())), "{outcome}");
+    // A sub-cgroup that does not exist is refused, naming it.
+    let missing = runtime.exec(["exec", "--cgroup", "pids:no-such-sub", container.id(), "true"]);
+    missing.failure();
+    missing.one_line_error_naming(&["no-such-sub"]);
+}

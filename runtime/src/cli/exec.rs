@@ -40,6 +40,10 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process.
     #[arg(long)]
     pub no_new_privs: bool,
+    /// Put the process in this sub-cgroup of the container's (`path`, or on v1
+    /// `controller[,controller]:path`); it must exist.
+    #[arg(long = "cgroup", value_name = "SPEC")]
+    pub cgroup: Option<String>,
     /// Pass fds 3 .. 3+N through to the process.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: i32,
@@ -75,6 +79,7 @@ impl ExecArgs {
             pid_file: self.pid_file.clone(),
             console_socket: self.console_socket.clone(),
             preserve_fds: self.preserve_fds,
+            sub_cgroup: self.cgroup.clone(),
         };
         Ok(container::exec(&globals.root, &self.id, options)?)
     }

@@ -40,6 +40,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// `--cgroup`: a sub-cgroup of the container's to put the process in.
+    pub sub_cgroup: Option<String>,
 }
 
 /// Run a process in container `id`; returns its exit code, or 0 once it runs with `detach`.
@@ -73,6 +75,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
         process: &plan,
         preserve_fds: opts.preserve_fds,
         console_socket: opts.console_socket.as_deref(),
+        sub_cgroup: opts.sub_cgroup.as_deref(),
     })?;
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;

@@ -28,6 +28,8 @@ pub struct ExecSpawn<'a> {
     pub process: &'a ProcessPlan,
     pub preserve_fds: i32,
     pub console_socket: Option<&'a Path>,
+    /// `exec --cgroup`: a sub-cgroup of the container's instead of the container's own.
+    pub sub_cgroup: Option<&'a str>,
 }
 
 /// Namespace types in the order they are entered; mount last, because entering it changes
@@ -62,7 +64,8 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     for (flag, name, file) in joins.iter().filter(|(flag, _, _)| FOR_CHILDREN.contains(*flag)) {
         setns(file.as_fd(), *flag).map_err(|e| SpawnError::Syscall { op: "setns", what: format!("{name} namespace"), source: e.into() })?;
     }
-    let cgroup_fd = opts.cgroup.clone_into_fd();
+    // clone3 can only place the process in the container's own cgroup.
+    let cgroup_fd = if opts.sub_cgroup.is_none() { opts.cgroup.clone_into_fd() } else { None };
     let in_cgroup_at_clone = cgroup_fd.is_some();
     let forked = sys::clone_process(0, cgroup_fd)
         .map_err(|source| SpawnError::Syscall { op: "clone3", what: "exec process".into(), source })?;
@@ -76,7 +79,11 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     };
     drop(child_end);
     let reaper = KillOnDrop::new(pid);
-    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::SocketClosed, None)?;
+    if let Some(spec) = opts.sub_cgroup {
+        opts.cgroup.add_task_to_sub(pid, spec)?;
+    }
+    let add_task = !in_cgroup_at_clone && opts.sub_cgroup.is_none();
+    place_and_await(pid, opts.cgroup, add_task, &parent_end, Success::SocketClosed, None)?;
     reaper.defuse();
     Ok(pid)
 }
