@@ -5,9 +5,11 @@
 //! holds resolved values (clone flags, mount flags, rlimit numbers, capability sets), so the
 //! container's init only carries them out.
 
+mod default;
 mod mounts;
 mod process;
 
+pub use default::default_config;
 pub use mounts::{MountKind, MountPlan, Propagation};
 pub use process::{CapsPlan, ProcessPlan, Rlimit};
 
