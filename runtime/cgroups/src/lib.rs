@@ -128,6 +128,26 @@ pub trait Manager: Send {
     fn destroy(&self, kill_remaining: bool) -> Result<(), Error>;
 }
 
+/// One cgroup hierarchy mounted on this host, as a container's cgroup mount reproduces it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MountedHierarchy {
+    /// Where the host mounts it (/sys/fs/cgroup/memory, /sys/fs/cgroup/unified).
+    pub mount_point: PathBuf,
+    /// The cgroup2 hierarchy rather than a v1 one.
+    pub unified: bool,
+    /// v1: the controllers bound to it, as mount options ("cpu", "cpuacct", "name=systemd").
+    pub controllers: Vec<String>,
+}
+
+/// The hierarchies mounted on this host, each once (bind mounts of one are skipped), v1
+/// ones first.
+pub fn mounted_hierarchies() -> Result<Vec<MountedHierarchy>, Error> {
+    let host = Host::detect()?;
+    let v1 = host.v1.into_iter().map(|h| MountedHierarchy { mount_point: h.mountpoint, unified: false, controllers: h.controllers });
+    let unified = host.unified.map(|h| MountedHierarchy { mount_point: h.mountpoint, unified: true, controllers: Vec::new() });
+    Ok(v1.chain(unified).collect())
+}
+
 /// The host's cgroup layout, detected from /proc/self/mountinfo.
 pub fn layout() -> Result<Layout, Error> {
     Ok(Host::detect()?.layout)

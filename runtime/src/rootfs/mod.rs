@@ -17,6 +17,9 @@ pub enum RootfsError {
     /// A mount listed in config.json failed.
     #[error("{field}: mount {fstype} on {destination}: {source}")]
     Mount { field: String, fstype: String, destination: PathBuf, source: io::Error },
+    /// The host's cgroup hierarchies could not be read for a cgroup mount.
+    #[error("{field}: cgroup hierarchies: {source}")]
+    Hierarchies { field: String, source: Box<berth_cgroups::Error> },
     /// Another filesystem operation failed.
     #[error("{op} {path}: {source}")]
     Op { op: &'static str, path: PathBuf, source: io::Error },

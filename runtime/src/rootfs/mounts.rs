@@ -4,6 +4,7 @@ use super::paths::{ensure_file, mkdir_all, open_path, proc_fd_path};
 use super::{op_error, RootfsError};
 use crate::spec::{MountKind, MountPlan};
 use crate::sys;
+use berth_cgroups::MountedHierarchy;
 use nix::mount::{mount, MsFlags};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -101,8 +102,11 @@ fn finish(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
 /// A cgroup filesystem that matches the host: cgroup2 on a unified host; on v1 and hybrid
 /// hosts a tmpfs with one cgroup mount per hierarchy, as runc lays it out.
 fn cgroup(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -> Result<(), RootfsError> {
-    let hierarchies = host_cgroup_hierarchies();
-    let unified_only = hierarchies.iter().all(|h| h.fstype == "cgroup2") && !hierarchies.is_empty();
+    let hierarchies = berth_cgroups::mounted_hierarchies().map_err(|source| RootfsError::Hierarchies {
+        field: m.field.clone(),
+        source: Box::new(source),
+    })?;
+    let unified_only = hierarchies.iter().all(|h| h.unified) && !hierarchies.is_empty();
     if unified_only {
         return mount_hierarchy(root, &m.destination, m, view, &hierarchies[0]);
     }
@@ -111,12 +115,13 @@ fn cgroup(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -> Result<
     mount(Some("tmpfs"), &proc_fd_path(&target), Some("tmpfs"), flags(tmpfs_flags), Some("mode=755"))
         .map_err(mount_error(m, "tmpfs"))?;
     for h in &hierarchies {
-        mount_hierarchy(root, &m.destination.join(&h.name), m, view, h)?;
+        let name = hierarchy_name(h);
+        mount_hierarchy(root, &m.destination.join(&name), m, view, h)?;
         // "cpu,cpuacct" is also reachable as "cpu" and "cpuacct".
-        if h.name.contains(',') {
+        if name.contains(',') {
             let dir = open_path(root, &m.destination).map_err(op_error("open (inside rootfs)", &m.destination))?;
-            for alias in h.name.split(',') {
-                match nix::unistd::symlinkat(h.name.as_str(), dir.as_fd(), alias) {
+            for alias in name.split(',') {
+                match nix::unistd::symlinkat(name.as_str(), dir.as_fd(), alias) {
                     Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                     Err(e) => return Err(op_error("symlink", &m.destination.join(alias))(e.into())),
                 }
@@ -135,12 +140,13 @@ fn cgroup(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -> Result<
 /// Mount one hierarchy at `dest` (inside the rootfs): fresh in a cgroup namespace, else the
 /// container's own directory of it, read-only if asked. A hierarchy the container has no
 /// directory in stays an empty directory.
-fn mount_hierarchy(root: BorrowedFd<'_>, dest: &Path, m: &MountPlan, view: &CgroupView<'_>, h: &Hierarchy) -> Result<(), RootfsError> {
+fn mount_hierarchy(root: BorrowedFd<'_>, dest: &Path, m: &MountPlan, view: &CgroupView<'_>, h: &MountedHierarchy) -> Result<(), RootfsError> {
     let target = mkdir_all(root, dest, 0o755).map_err(op_error("mkdir (inside rootfs)", dest))?;
     if view.own_namespace {
-        let data = (!h.options.is_empty()).then_some(h.options.as_str());
-        return mount(Some(h.fstype.as_str()), &proc_fd_path(&target), Some(h.fstype.as_str()), flags(m.flags), data)
-            .map_err(mount_error(m, &h.fstype));
+        let fstype = if h.unified { "cgroup2" } else { "cgroup" };
+        let options = h.controllers.join(",");
+        let data = (!options.is_empty()).then_some(options.as_str());
+        return mount(Some(fstype), &proc_fd_path(&target), Some(fstype), flags(m.flags), data).map_err(mount_error(m, fstype));
     }
     let Some(dir) = view.dirs.iter().find(|d| d.starts_with(&h.mount_point)) else { return Ok(()) };
     mount(Some(dir.as_path()), &proc_fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
@@ -151,38 +157,10 @@ fn mount_hierarchy(root: BorrowedFd<'_>, dest: &Path, m: &MountPlan, view: &Cgro
         .map_err(mount_error(m, "bind cgroup remount"))
 }
 
-/// One cgroup hierarchy mounted on the host.
-struct Hierarchy {
-    /// Where the host has it mounted.
-    mount_point: std::path::PathBuf,
-    /// Directory name under the cgroup root ("memory", "cpu,cpuacct", "unified").
-    name: String,
-    fstype: String,
-    /// Controller options to pass to mount ("cpu,cpuacct", "name=systemd").
-    options: String,
-}
-
-fn host_cgroup_hierarchies() -> Vec<Hierarchy> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else { continue };
-        let mut post = post.split(' ');
-        let (Some(fstype), Some(_source), Some(super_opts)) = (post.next(), post.next(), post.next()) else { continue };
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        let Some(mount_point) = pre.split(' ').nth(4) else { continue };
-        let Some(name) = Path::new(mount_point).file_name().and_then(|n| n.to_str()) else { continue };
-        let options = super_opts
-            .split(',')
-            .filter(|o| !matches!(*o, "rw" | "ro" | "xattr" | "nsdelegate" | "memory_recursiveprot" | "noprefix"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let options = if fstype == "cgroup2" { String::new() } else { options };
-        out.push(Hierarchy { mount_point: mount_point.into(), name: name.to_owned(), fstype: fstype.to_owned(), options });
-    }
-    out
+/// The directory a hierarchy gets under the container's cgroup mount: the host's name for it
+/// ("memory", "cpu,cpuacct", "unified").
+fn hierarchy_name(h: &MountedHierarchy) -> String {
+    h.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| h.controllers.join(","))
 }
 
 /// Hide `path` (inside the new root): /dev/null over a file, an empty read-only tmpfs over a
