@@ -1,0 +1,5 @@
+//! berth-shim: the process that stays with a container after the runtime has returned.
+//!
+//! It holds the container's stdio, writes its logs, reaps it as a subreaper and reports how it
+//! ended: to containerd over the shim v2 API (`containerd-shim-berth-v2`), or to people and
+//! conmon-style managers through its own CLI (`berth-shim`).
