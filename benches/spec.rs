@@ -8,11 +8,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 fn load_and_plan(c: &mut Criterion) {
     let bundle = example_bundle();
     c.bench_function("spec::load example config.json", |b| {
-        b.iter(|| berth_runtime::spec::load(&bundle).expect("example config loads"))
+        b.iter(|| berth_runtime::plan::load(&bundle).expect("example config loads"))
     });
-    let spec = berth_runtime::spec::load(&bundle).expect("example config loads");
+    let spec = berth_runtime::plan::load(&bundle).expect("example config loads");
     c.bench_function("spec::Plan::new example config.json", |b| {
-        b.iter(|| berth_runtime::spec::Plan::new(&spec, &bundle).expect("example config is valid"))
+        b.iter(|| berth_runtime::plan::Plan::new(&spec, &bundle).expect("example config is valid"))
     });
 }
 

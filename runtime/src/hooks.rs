@@ -14,6 +14,7 @@
 //! A failing hook before the program runs fails the container; poststart and poststop
 //! failures are logged, as the runtime spec asks.
 
+pub use crate::plan::Stage;
 use oci_spec::runtime::{Hook, Hooks};
 use std::io::Write;
 use std::os::fd::AsFd;
@@ -30,60 +31,6 @@ pub enum HookError {
     Failed { stage: &'static str, index: usize, path: String, status: std::process::ExitStatus },
     #[error("hooks.{stage}[{index}] {path}: killed after its timeout of {seconds} s")]
     TimedOut { stage: &'static str, index: usize, path: String, seconds: i64 },
-}
-
-/// The stages, with their config.json names.
-#[derive(Debug, Clone, Copy)]
-pub enum Stage {
-    Prestart,
-    CreateRuntime,
-    CreateContainer,
-    StartContainer,
-    Poststart,
-    Poststop,
-}
-
-impl Stage {
-    fn name(self) -> &'static str {
-        match self {
-            Stage::Prestart => "prestart",
-            Stage::CreateRuntime => "createRuntime",
-            Stage::CreateContainer => "createContainer",
-            Stage::StartContainer => "startContainer",
-            Stage::Poststart => "poststart",
-            Stage::Poststop => "poststop",
-        }
-    }
-
-    /// This stage's hooks in `hooks`.
-    pub fn of(self, hooks: &Hooks) -> &[Hook] {
-        let list = match self {
-            Stage::Prestart => hooks.prestart(),
-            Stage::CreateRuntime => hooks.create_runtime(),
-            Stage::CreateContainer => hooks.create_container(),
-            Stage::StartContainer => hooks.start_container(),
-            Stage::Poststart => hooks.poststart(),
-            Stage::Poststop => hooks.poststop(),
-        };
-        list.as_deref().unwrap_or_default()
-    }
-}
-
-/// Check the hooks of config.json: absolute paths, positive timeouts.
-pub fn validate(hooks: &Hooks) -> Result<(), crate::spec::SpecError> {
-    use Stage::*;
-    for stage in [Prestart, CreateRuntime, CreateContainer, StartContainer, Poststart, Poststop] {
-        for (i, hook) in stage.of(hooks).iter().enumerate() {
-            let field = format!("hooks.{}[{i}]", stage.name());
-            if !hook.path().is_absolute() {
-                return Err(crate::spec::SpecError::invalid(format!("{field}.path"), format!("{} is not absolute", hook.path().display())));
-            }
-            if hook.timeout().is_some_and(|t| t <= 0) {
-                return Err(crate::spec::SpecError::invalid(format!("{field}.timeout"), "must be a positive number of seconds"));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Run every hook of `stage` in order, each with `state` (the state JSON) on stdin.

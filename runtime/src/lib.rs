@@ -1,6 +1,6 @@
 //! berth runtime library: an OCI runtime organised by concept.
 //!
-//! - [`spec`]: config.json to a validated plan (all validation happens here).
+//! - [`plan`]: config.json to a validated plan (all validation happens here).
 //! - [`container`]: the verbs (create, start, state, kill, delete, list, run).
 //! - [`process`]: spawning the init and the typed parent/child sync protocol.
 //! - [`namespaces`], [`rootfs`], [`security`], [`tty`]: what the init sets up.
@@ -17,7 +17,7 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod security;
-pub mod spec;
+pub mod plan;
 pub mod state;
 pub mod sys;
 pub mod tty;

@@ -16,7 +16,7 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// and the runtime-spec version Debian's crun 1.8 still accepts, so bundles run under any
 /// of the runtimes here.
 fn template() -> Value {
-    let mut spec = berth_runtime::spec::default_config();
+    let mut spec = berth_runtime::plan::default_config();
     spec["ociVersion"] = json!("1.0.2-dev");
     spec["root"]["readonly"] = json!(false);
     spec["linux"]["namespaces"] = json!([{ "type": "pid" }, { "type": "network" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }]);

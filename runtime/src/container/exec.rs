@@ -2,7 +2,7 @@
 
 use super::{load, wait_forwarding, write_pid_file, ContainerError};
 use crate::process::{self, ExecSpawn};
-use crate::spec::{self, ProcessPlan};
+use crate::plan::{self, ProcessPlan};
 use crate::state::Status;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::Process;
@@ -52,7 +52,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
         Status::Paused => return Err(ContainerError::WrongStatus("cannot exec in a paused container".into())),
         Status::Stopped => return Err(ContainerError::WrongStatus("cannot exec in a stopped container".into())),
     }
-    let config = spec::load(&state.bundle)?;
+    let config = plan::load(&state.bundle)?;
     let process = match opts.process {
         ExecProcess::Spec(process) => *process,
         ExecProcess::Command(overrides) => lay_over(config.process().clone().unwrap_or_default(), overrides)?,
@@ -89,7 +89,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
 /// The container's process with the command line's changes.
 fn lay_over(mut process: Process, o: CommandOverrides) -> Result<Process, ContainerError> {
     if o.args.is_empty() {
-        return Err(spec::SpecError::invalid("exec", "name the command to run").into());
+        return Err(plan::SpecError::invalid("exec", "name the command to run").into());
     }
     process.set_args(Some(o.args));
     let mut env = process.env().clone().unwrap_or_default();
@@ -120,7 +120,7 @@ fn lay_over(mut process: Process, o: CommandOverrides) -> Result<Process, Contai
     if !o.caps.is_empty() {
         let mut caps = process.capabilities().clone().unwrap_or_default();
         let extra: oci_spec::runtime::Capabilities = serde_json::from_value(serde_json::json!(o.caps))
-            .map_err(|e| spec::SpecError::invalid("exec --cap", e.to_string()))?;
+            .map_err(|e| plan::SpecError::invalid("exec --cap", e.to_string()))?;
         let add = |set: &Option<oci_spec::runtime::Capabilities>| {
             let mut set = set.clone().unwrap_or_default();
             set.extend(extra.iter().copied());

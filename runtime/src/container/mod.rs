@@ -8,7 +8,7 @@ pub use exec::{exec, CommandOverrides, ExecOptions, ExecProcess};
 pub use resources::{events, pause, pids, resume, stats, update, Event};
 
 use crate::process::{self, SpawnError, SpawnOptions};
-use crate::spec::{self, Plan, SpecError};
+use crate::plan::{self, Plan, SpecError};
 use crate::state::{self, State, StateDir, StateError, Status};
 use berth_cgroups::{CgroupRequest, Manager};
 use nix::sys::signal::Signal;
@@ -69,7 +69,7 @@ pub struct Created {
 pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerError> {
     // 1. Validate everything before touching anything.
     state::validate_id(&opts.id)?;
-    let spec = spec::load(&opts.bundle)?;
+    let spec = plan::load(&opts.bundle)?;
     let plan = Plan::new(&spec, &opts.bundle)?;
     if plan.process.terminal && opts.console_socket.is_none() {
         return Err(ContainerError::TerminalWithoutSocket);
@@ -88,7 +88,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
     })?);
     cgroup.create()?;
     let cgroup = &**cgroup;
-    let resources = spec::cgroup_resources(&linux);
+    let resources = plan::cgroup_resources(&linux);
     cgroup.apply(&resources)?;
     // 4. The init, in its namespaces and cgroup, set up and waiting for start.
     let mut state = State {

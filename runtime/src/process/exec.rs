@@ -9,7 +9,7 @@
 use super::init::{become_process, exec_process, find_executable, step, syscall, InitError, Step};
 use super::spawn::{place_and_await, KillOnDrop, SpawnError, Success};
 use super::sync::{channel_pair, Channel, ToChild, ToParent};
-use crate::spec::ProcessPlan;
+use crate::plan::ProcessPlan;
 use crate::sys::{self, Forked};
 use crate::{security, tty};
 use berth_cgroups::Manager;

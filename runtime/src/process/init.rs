@@ -9,7 +9,7 @@ use crate::hooks::{self, HookError, Stage};
 use crate::namespaces::NamespaceError;
 use crate::rootfs::RootfsError;
 use crate::security::{self, SecurityError};
-use crate::spec::{Plan, ProcessPlan};
+use crate::plan::{Plan, ProcessPlan};
 use crate::{sys, tty};
 use std::ffi::CString;
 use std::io::Write;

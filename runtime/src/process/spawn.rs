@@ -6,7 +6,7 @@ use super::sync::{channel_pair, Channel, SyncError, ToChild, ToParent};
 use crate::hooks::{self, HookError, Stage};
 use oci_spec::runtime::Hooks;
 use crate::namespaces::NamespaceError;
-use crate::spec::Plan;
+use crate::plan::Plan;
 use crate::state::process_start_time;
 use crate::sys::{self, Forked};
 use berth_cgroups::Manager;

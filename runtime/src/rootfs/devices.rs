@@ -2,7 +2,7 @@
 
 use super::paths::{mkdir_all, open_path, split};
 use super::{op_error, RootfsError};
-use crate::spec::DevicePlan;
+use crate::plan::DevicePlan;
 use nix::errno::Errno;
 use nix::sys::stat::{mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};

@@ -5,7 +5,7 @@ mod devices;
 mod mounts;
 pub mod paths;
 
-use crate::spec::{Plan, Propagation};
+use crate::plan::{Plan, Propagation};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io;
 use std::os::fd::AsFd;

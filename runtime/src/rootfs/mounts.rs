@@ -2,7 +2,7 @@
 
 use super::paths::{ensure_file, mkdir_all, open_path, proc_fd_path};
 use super::{op_error, RootfsError};
-use crate::spec::{MountKind, MountPlan};
+use crate::plan::{MountKind, MountPlan};
 use crate::sys;
 use berth_cgroups::MountedHierarchy;
 use nix::mount::{mount, MsFlags};

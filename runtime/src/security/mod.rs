@@ -1,9 +1,7 @@
 //! What the container's process may do: its user and groups, capabilities, resource limits,
 //! no_new_privs. Applied by the init, in the order the kernel needs.
 
-pub mod seccomp;
-
-use crate::spec::{ProcessPlan, Rlimit};
+use crate::plan::{ProcessPlan, Rlimit, SeccompPlan};
 use crate::sys;
 use caps::CapSet;
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
@@ -84,7 +82,7 @@ pub fn set_no_new_privs() -> Result<(), SecurityError> {
 }
 
 /// Install the compiled linux.seccomp filters on this process (they survive exec).
-pub fn install_seccomp(plan: &seccomp::SeccompPlan) -> Result<(), SecurityError> {
+pub fn install_seccomp(plan: &SeccompPlan) -> Result<(), SecurityError> {
     for program in &plan.programs {
         sys::seccomp_set_filter(program, plan.flags)
             .map_err(|source| SecurityError::Syscall { field: "linux.seccomp", syscall: "seccomp(SECCOMP_SET_MODE_FILTER)", source })?;

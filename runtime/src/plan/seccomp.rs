@@ -13,7 +13,7 @@
 //! This is exact unless one syscall is listed under two different actions, where the kernel's
 //! precedence (kill > trap > errno > trace > log > allow) picks instead of list order.
 
-use crate::spec::SpecError;
+use super::SpecError;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
 use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule, TargetArch};
 use std::collections::BTreeMap;

@@ -6,15 +6,23 @@
 //! container's init only carries them out.
 
 mod default;
+mod devices;
+mod hooks;
 mod mounts;
+mod namespaces;
 mod process;
+pub mod seccomp;
 
 pub use default::default_config;
+pub use devices::{cgroup_resources, DevicePlan};
+pub use hooks::Stage;
 pub use mounts::{MountKind, MountPlan, Propagation};
+pub use namespaces::{Join, NamespacePlan};
 pub use process::{CapsPlan, ProcessPlan, Rlimit};
+pub use seccomp::SeccompPlan;
 
-use crate::namespaces::NamespacePlan;
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Spec};
+use devices::device_plans;
+use oci_spec::runtime::Spec;
 use std::path::{Path, PathBuf};
 
 /// Why a bundle cannot be run. Every message names the file, field or path at fault.
@@ -55,21 +63,6 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     })
 }
 
-/// A device node to create in the container's /dev.
-#[derive(Debug, Clone)]
-pub struct DevicePlan {
-    /// Absolute path inside the container.
-    pub path: PathBuf,
-    /// S_IFCHR, S_IFBLK or S_IFIFO.
-    pub kind: libc::mode_t,
-    pub major: u64,
-    pub minor: u64,
-    /// Permission bits.
-    pub mode: libc::mode_t,
-    pub uid: u32,
-    pub gid: u32,
-}
-
 /// Everything the runtime will do for one container, resolved and validated.
 #[derive(Debug)]
 pub struct Plan {
@@ -108,7 +101,7 @@ impl Plan {
         let process = spec.process().as_ref().ok_or_else(|| SpecError::invalid("process", "missing"))?;
         let linux = spec.linux().clone().unwrap_or_default();
         if let Some(hooks) = spec.hooks() {
-            crate::hooks::validate(hooks)?;
+            hooks::validate(hooks)?;
         }
         if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
@@ -176,87 +169,5 @@ fn container_paths(field: &str, paths: &Option<Vec<String>>) -> Result<Vec<PathB
     Ok(out)
 }
 
-/// The devices runc gives every container, whatever the config says.
-const DEFAULT_DEVICES: [(&str, u64, u64); 6] =
-    [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)];
-
-fn device_plans(devices: &[LinuxDevice]) -> Result<Vec<DevicePlan>, SpecError> {
-    let mut plans: Vec<DevicePlan> = DEFAULT_DEVICES
-        .iter()
-        .map(|&(path, major, minor)| DevicePlan {
-            path: path.into(),
-            kind: libc::S_IFCHR,
-            major,
-            minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect();
-    for (i, dev) in devices.iter().enumerate() {
-        let field = format!("linux.devices[{i}]");
-        let path = dev.path();
-        if !path.is_absolute() || !path.starts_with("/dev") {
-            return Err(SpecError::invalid(format!("{field}.path"), format!("{} is not under /dev", path.display())));
-        }
-        let kind = match dev.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
-            LinuxDeviceType::B => libc::S_IFBLK,
-            LinuxDeviceType::P => libc::S_IFIFO,
-            LinuxDeviceType::A => {
-                return Err(SpecError::invalid(format!("{field}.type"), "\"a\" is only valid in cgroup device rules"))
-            }
-        };
-        let plan = DevicePlan {
-            path: path.clone(),
-            kind,
-            major: dev.major() as u64,
-            minor: dev.minor() as u64,
-            mode: dev.file_mode().unwrap_or(0o666) & 0o7777,
-            uid: dev.uid().unwrap_or(0),
-            gid: dev.gid().unwrap_or(0),
-        };
-        // A configured device replaces a default one at the same path.
-        plans.retain(|p| p.path != plan.path);
-        plans.push(plan);
-    }
-    Ok(plans)
-}
-
-/// Device cgroup rules every container gets after its own (runc's list): creating any node,
-/// and using the default devices, the pty devices and /dev/net/tun.
-const DEFAULT_DEVICE_RULES: &[(LinuxDeviceType, Option<i64>, Option<i64>, &str)] = &[
-    (LinuxDeviceType::C, None, None, "m"),
-    (LinuxDeviceType::B, None, None, "m"),
-    (LinuxDeviceType::C, Some(1), Some(3), "rwm"),
-    (LinuxDeviceType::C, Some(1), Some(5), "rwm"),
-    (LinuxDeviceType::C, Some(1), Some(7), "rwm"),
-    (LinuxDeviceType::C, Some(1), Some(8), "rwm"),
-    (LinuxDeviceType::C, Some(1), Some(9), "rwm"),
-    (LinuxDeviceType::C, Some(5), Some(0), "rwm"),
-    (LinuxDeviceType::C, Some(5), Some(1), "rwm"),
-    (LinuxDeviceType::C, Some(5), Some(2), "rwm"),
-    (LinuxDeviceType::C, Some(136), None, "rwm"),
-    (LinuxDeviceType::C, Some(10), Some(200), "rwm"),
-];
-
-/// The resources to give the cgroup driver: config.json's, with the device rules completed by
-/// the defaults. As in runc, a node listed in linux.devices is created but not allowed by
-/// that alone: the manager says which devices the container may use in resources.devices.
-pub fn cgroup_resources(linux: &oci_spec::runtime::Linux) -> oci_spec::runtime::LinuxResources {
-    use oci_spec::runtime::LinuxDeviceCgroup;
-    let mut resources = linux.resources().clone().unwrap_or_default();
-    let mut rules = resources.devices().clone().unwrap_or_default();
-    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(true);
-        r.set_typ(Some(typ));
-        r.set_major(major);
-        r.set_minor(minor);
-        r.set_access(Some(access.to_owned()));
-        r
-    };
-    rules.extend(DEFAULT_DEVICE_RULES.iter().map(|&(typ, major, minor, access)| rule(typ, major, minor, access)));
-    resources.set_devices(Some(rules));
-    resources
-}
+#[cfg(test)]
+mod tests;

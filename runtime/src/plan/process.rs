@@ -40,7 +40,7 @@ pub struct ProcessPlan {
     pub capabilities: CapsPlan,
     pub terminal: bool,
     /// linux.seccomp, compiled; it applies to the init and to every exec'd process.
-    pub seccomp: Option<crate::security::seccomp::SeccompPlan>,
+    pub seccomp: Option<super::SeccompPlan>,
 }
 
 impl ProcessPlan {
@@ -113,7 +113,7 @@ impl ProcessPlan {
 
     /// Attach the container's linux.seccomp profile, compiled.
     pub fn with_seccomp(mut self, linux: &oci_spec::runtime::Linux) -> Result<ProcessPlan, SpecError> {
-        self.seccomp = linux.seccomp().as_ref().map(crate::security::seccomp::compile).transpose()?;
+        self.seccomp = linux.seccomp().as_ref().map(super::seccomp::compile).transpose()?;
         Ok(self)
     }
 
