@@ -5,21 +5,20 @@
 //! - [`process`]: spawning the init and the typed parent/child sync protocol.
 //! - [`namespaces`], [`rootfs`], [`security`], [`tty`]: what the init sets up.
 //! - [`state`]: the state directory.
-//! - [`sys`]: the one door to raw syscalls and `unsafe`.
-//! - [`cli`]: runc's command line, translated into library calls.
+//! - `sys`: the one door to raw syscalls and `unsafe`.
+//!
+//! Warnings and debug records go through the `log` facade; the `berth` binary writes them
+//! to its --log file.
 
-pub mod cli;
 pub mod container;
-pub mod error;
-pub mod hooks;
-pub mod log;
-pub mod namespaces;
-pub mod process;
-pub mod rootfs;
-pub mod security;
+mod hooks;
+mod namespaces;
 pub mod plan;
+mod process;
+mod rootfs;
+mod security;
 pub mod state;
-pub mod sys;
-pub mod tty;
+mod sys;
+mod tty;
 
-pub use error::Error;
+pub use sys::restore_default_sigpipe;

@@ -1,11 +1,13 @@
 //! `berth`: parse the command line, run the verb, map the outcome to an exit code.
 
-use berth_runtime::cli::{self, Cli, LogFormat};
-use berth_runtime::log::Log;
+mod cli;
+
 use clap::Parser;
+use cli::log::Log;
+use cli::{Cli, LogFormat};
 
 fn main() {
-    berth_runtime::sys::restore_default_sigpipe();
+    berth_runtime::restore_default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -14,17 +16,17 @@ fn main() {
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    let mut log = match Log::open(cli.log.as_deref(), cli.log_format == LogFormat::Json, cli.debug) {
-        Ok(log) => log,
+    let log = match Log::open(cli.log.as_deref(), cli.log_format == LogFormat::Json, cli.debug) {
+        Ok(log) => log.install(),
         Err(e) => {
-            Log::stderr_only().error(&e.to_string());
+            Log::stderr_only().fatal(&e.to_string());
             std::process::exit(1);
         }
     };
     let code = match cli::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            log.error(&e.to_string());
+            log.fatal(&e.to_string());
             1
         }
     };

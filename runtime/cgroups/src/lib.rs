@@ -37,7 +37,6 @@
 mod convert;
 mod devices;
 mod error;
-pub mod events;
 mod files;
 mod hierarchy;
 pub mod oom;

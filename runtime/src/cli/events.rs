@@ -1,7 +1,9 @@
 use super::Globals;
-use crate::container::{self, Event};
-use crate::error::Error;
+use berth_runtime::container::{self, Event};
+use super::Error;
+use berth_cgroups::Stats;
 use clap::Args;
+use serde::Serialize;
 use std::io::Write;
 use std::time::Duration;
 
@@ -23,19 +25,42 @@ impl EventsArgs {
         let id = self.id.as_str();
         if self.stats {
             let stats = container::stats(&globals.root, id)?;
-            println!("{}", serde_json::json!({ "type": "stats", "id": id, "data": stats }));
+            println!("{}", Line::stats(id, &stats));
             return Ok(0);
         }
         let mut out = std::io::stdout();
         container::events(&globals.root, id, self.interval, |event| {
-            let line = match event {
-                Event::Stats(stats) => serde_json::json!({ "type": "stats", "id": id, "data": stats }),
-                Event::Oom => serde_json::json!({ "type": "oom", "id": id }),
+            let line = match &event {
+                Event::Stats(stats) => Line::stats(id, stats),
+                Event::Oom => Line { kind: "oom", id, data: None },
             };
             // A closed stdout (the reader went away) ends the stream.
             writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
         })?;
         Ok(0)
+    }
+}
+
+/// One line of output, its keys in runc's order: `{"type":"stats","id":...,"data":{...}}`,
+/// `{"type":"oom","id":...}`.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Stats>,
+}
+
+impl<'a> Line<'a> {
+    fn stats(id: &'a str, stats: &'a Stats) -> Line<'a> {
+        Line { kind: "stats", id, data: Some(stats) }
+    }
+}
+
+impl std::fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
     }
 }
 

@@ -1,6 +1,6 @@
 use super::Globals;
-use crate::container::{self, CommandOverrides, ExecOptions, ExecProcess};
-use crate::error::Error;
+use berth_runtime::container::{self, CommandOverrides, ExecOptions, ExecProcess};
+use super::Error;
 use clap::Args;
 use std::path::PathBuf;
 

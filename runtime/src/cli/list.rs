@@ -1,6 +1,6 @@
 use super::Globals;
-use crate::container;
-use crate::error::Error;
+use berth_runtime::container;
+use super::Error;
 use clap::{Args, ValueEnum};
 use std::io::Write;
 
@@ -49,7 +49,7 @@ impl ListArgs {
             ListFormat::Table => {
                 let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
                 for (state, status) in &containers {
-                    let pid = if *status == crate::state::Status::Stopped { 0 } else { state.pid };
+                    let pid = if *status == berth_runtime::state::Status::Stopped { 0 } else { state.pid };
                     rows.push(vec![
                         state.id.clone(),
                         pid.to_string(),

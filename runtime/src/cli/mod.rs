@@ -3,10 +3,12 @@
 
 mod create;
 mod delete;
+mod error;
 mod events;
 mod exec;
 mod kill;
 mod list;
+pub mod log;
 mod pause;
 mod ps;
 mod run;
@@ -15,7 +17,7 @@ mod start;
 mod state;
 mod update;
 
-use crate::error::Error;
+pub use error::Error;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 use super::Globals;
-use crate::container;
-use crate::error::Error;
+use berth_runtime::container;
+use super::Error;
 use clap::Args;
 
 /// `berth pause`.

@@ -1,7 +1,7 @@
 use super::create::CreateFlags;
 use super::Globals;
-use crate::container;
-use crate::error::Error;
+use berth_runtime::container;
+use super::Error;
 use clap::Args;
 
 /// `berth run`.

@@ -1,4 +1,4 @@
-use crate::error::Error;
+use super::Error;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ impl SpecArgs {
         if path.exists() {
             return Err(Error::SpecExists(path));
         }
-        let text = serde_json::to_string_pretty(&crate::plan::default_config()).expect("a JSON value serializes");
+        let text = serde_json::to_string_pretty(&berth_runtime::plan::default_config()).expect("a JSON value serializes");
         std::fs::write(&path, text + "\n").map_err(|source| Error::Write { path, source })?;
         Ok(0)
     }

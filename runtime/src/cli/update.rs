@@ -1,6 +1,6 @@
 use super::Globals;
-use crate::container;
-use crate::error::Error;
+use berth_runtime::container;
+use super::Error;
 use berth_cgroups::update::{merge, resources_from_flags, resources_from_json, UpdateFlags};
 use clap::Args;
 use std::path::PathBuf;

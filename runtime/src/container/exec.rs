@@ -1,6 +1,6 @@
 //! `exec`: run another process in a live container.
 
-use super::{load, wait_forwarding, write_pid_file, ContainerError};
+use super::{load, wait_forwarding, write_pid_file, ContainerError, Verb};
 use crate::process::{self, ExecSpawn};
 use crate::plan::{self, ProcessPlan};
 use crate::state::Status;
@@ -49,8 +49,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
     let (state, status, _) = load(root, id)?;
     match status {
         Status::Running | Status::Created => {}
-        Status::Paused => return Err(ContainerError::WrongStatus("cannot exec in a paused container".into())),
-        Status::Stopped => return Err(ContainerError::WrongStatus("cannot exec in a stopped container".into())),
+        other => return Err(ContainerError::WrongStatus { id: id.to_owned(), verb: Verb::Exec, status: other }),
     }
     let config = plan::load(&state.bundle)?;
     let process = match opts.process {
@@ -65,7 +64,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
     for ns in config.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
         namespaces |= CloneFlags::from_bits_retain(ns.typ() as libc::c_int);
     }
-    let saved = state.cgroup.as_ref().ok_or_else(|| ContainerError::WrongStatus(format!("container {id} has no cgroup")))?;
+    let saved = state.cgroup.as_ref().ok_or_else(|| ContainerError::NoCgroup(id.to_owned()))?;
     let cgroup = berth_cgroups::load(saved)?;
     let forwarded = if opts.detach { None } else { Some(super::block_forwarded_signals()?) };
     let pid = process::spawn_exec(&ExecSpawn {
@@ -77,6 +76,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
         console_socket: opts.console_socket.as_deref(),
         sub_cgroup: opts.sub_cgroup.as_deref(),
     })?;
+    log::debug!("exec {id}: process {pid} runs {:?}", plan.args);
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;
     }

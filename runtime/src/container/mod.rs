@@ -25,11 +25,15 @@ pub enum ContainerError {
     State(#[from] StateError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error("cgroup: {0}")]
+    #[error(transparent)]
     Cgroup(#[from] berth_cgroups::Error),
-    /// The verb does not apply in the container's current status (runc's wording).
-    #[error("{0}")]
-    WrongStatus(String),
+    /// The verb does not apply in the container's current status. The message is runc's,
+    /// word for word: containerd and other managers match some of these texts.
+    #[error("{}", wrong_status_message(id, *verb, *status))]
+    WrongStatus { id: String, verb: Verb, status: Status },
+    /// The container's state records no cgroup (a state.json berth did not write).
+    #[error("container {0} has no cgroup")]
+    NoCgroup(String),
     /// A signal name or number that does not exist.
     #[error("invalid signal: {0}")]
     BadSignal(String),
@@ -39,6 +43,40 @@ pub enum ContainerError {
     /// process.terminal is set but there is nowhere to send the terminal.
     #[error("process.terminal: cannot allocate a tty without --console-socket")]
     TerminalWithoutSocket,
+}
+
+/// A verb that only applies to a container in some states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Start,
+    Exec,
+    Kill,
+    Delete,
+    Pause,
+    Resume,
+    Ps,
+    Events,
+    Update,
+}
+
+/// runc's message for `verb` refused in `status`.
+fn wrong_status_message(id: &str, verb: Verb, status: Status) -> String {
+    match (verb, status) {
+        (Verb::Start, Status::Stopped) => "cannot start a container that has stopped".into(),
+        (Verb::Start, Status::Running) => "cannot start an already running container".into(),
+        (Verb::Start, other) => format!("cannot start a container in the {} state", other.as_str()),
+        (Verb::Exec, Status::Paused) => "cannot exec in a paused container (use --ignore-paused to override)".into(),
+        (Verb::Exec, _) => "cannot exec in a stopped container".into(),
+        (Verb::Delete, other) => format!("cannot delete container {id} that is not stopped: {}", other.as_str()),
+        (Verb::Resume, _) => "container not paused".into(),
+        _ => "container not running".into(),
+    }
+}
+
+impl ContainerError {
+    fn wrong_status(state: &State, verb: Verb, status: Status) -> ContainerError {
+        ContainerError::WrongStatus { id: state.id.clone(), verb, status }
+    }
 }
 
 fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ContainerError {
@@ -74,6 +112,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
     if plan.process.terminal && opts.console_socket.is_none() {
         return Err(ContainerError::TerminalWithoutSocket);
     }
+    log::debug!("create {}: {} is valid ({} mounts)", opts.id, plan.bundle.display(), plan.mounts.len());
     // 2. Claim the id: the state directory and the exec fifo the init will wait on.
     let dir = StateDir::create(root, &opts.id)?;
     let mut undo = Undo { dir: Some(dir.clone()), cgroup: None };
@@ -90,6 +129,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
     let cgroup = &**cgroup;
     let resources = plan::cgroup_resources(&linux);
     cgroup.apply(&resources)?;
+    log::debug!("create {}: cgroup {:?} made", opts.id, cgroup.state().paths);
     // 4. The init, in its namespaces and cgroup, set up and waiting for start.
     let mut state = State {
         oci_version: spec.version().clone(),
@@ -115,6 +155,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
         preserve_fds: opts.preserve_fds,
         console_socket: opts.console_socket.as_deref(),
     })?;
+    log::debug!("create {}: init {} is set up and waits for start", opts.id, init.pid);
     // 5. Record it.
     state.pid = init.pid;
     state.init_start_time = init.start_time;
@@ -137,10 +178,10 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
     let state = dir.load()?;
     match status(&state, &dir) {
         Status::Created => {}
-        Status::Stopped => return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into())),
-        _ => return Err(ContainerError::WrongStatus("cannot start an already running container".into())),
+        other => return Err(ContainerError::wrong_status(&state, Verb::Start, other)),
     }
     release(&state, &dir)?;
+    log::debug!("start {id}: init {} released", state.pid);
     poststart(&state);
     Ok(())
 }
@@ -149,7 +190,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
 fn poststart(state: &State) {
     if let Some(hooks) = &state.hooks {
         if let Err(e) = crate::hooks::run(crate::hooks::Stage::Poststart, hooks, state.hook_json(state.pid, "running").as_bytes()) {
-            eprintln!("warning: {e}");
+            log::warn!("{e}");
         }
     }
 }
@@ -162,7 +203,7 @@ fn release(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
     // even if the init has died, and poll tells us which of the two happened.
     let pidfd = crate::sys::pidfd_open(state.pid).map_err(syscall("pidfd_open", format!("pid {}", state.pid)))?;
     if !state.init_alive() {
-        return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into()));
+        return Err(ContainerError::wrong_status(state, Verb::Start, Status::Stopped));
     }
     let fifo = nix::fcntl::open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| syscall("open", fifo_path.display().to_string())(e.into()))?;
@@ -177,7 +218,7 @@ fn release(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
     let mut byte = [0u8; 1];
     let got = nix::unistd::read(fifo.as_fd(), &mut byte).unwrap_or(0);
     if got != 1 {
-        return Err(ContainerError::WrongStatus("cannot start a container that has stopped".into()));
+        return Err(ContainerError::wrong_status(state, Verb::Start, Status::Stopped));
     }
     std::fs::remove_file(&fifo_path).map_err(syscall("remove", fifo_path.display().to_string()))
 }
@@ -224,7 +265,7 @@ pub fn parse_signal(text: &str) -> Result<Signal, ContainerError> {
 pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<(), ContainerError> {
     let (state, status, _) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(ContainerError::WrongStatus("container not running".into()));
+        return Err(ContainerError::wrong_status(&state, Verb::Kill, status));
     }
     if all {
         let cgroup = saved_cgroup(&state)?;
@@ -241,15 +282,16 @@ pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<(), Cont
 fn signal_init(state: &State, signal: i32) -> Result<(), ContainerError> {
     let pidfd = crate::sys::pidfd_open(state.pid).map_err(syscall("pidfd_open", format!("pid {}", state.pid)))?;
     if !state.init_alive() {
-        return Err(ContainerError::WrongStatus("container not running".into()));
+        return Err(ContainerError::wrong_status(state, Verb::Kill, Status::Stopped));
     }
+    log::debug!("kill {}: signal {signal} to init {}", state.id, state.pid);
     crate::sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(syscall("kill", format!("pid {}", state.pid)))
 }
 
 fn saved_cgroup(state: &State) -> Result<Box<dyn Manager>, ContainerError> {
     match &state.cgroup {
         Some(saved) => Ok(berth_cgroups::load(saved)?),
-        None => Err(ContainerError::WrongStatus("container has no cgroup".into())),
+        None => Err(ContainerError::NoCgroup(state.id.clone())),
     }
 }
 
@@ -264,12 +306,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     match status {
         Status::Stopped | Status::Created => {}
         Status::Running | Status::Paused if force => {}
-        other => {
-            return Err(ContainerError::WrongStatus(format!(
-                "cannot delete container {id} that is not stopped: {}",
-                other.as_str()
-            )))
-        }
+        other => return Err(ContainerError::wrong_status(&state, Verb::Delete, other)),
     }
     if status != Status::Stopped {
         kill_and_wait(&state);
@@ -280,13 +317,14 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
 /// Remove what the container owns on the host: its cgroup (killing stragglers) and state,
 /// then run the poststop hooks (a failure there is only a warning, per the runtime spec).
 fn destroy(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
+    log::debug!("delete {}: removing its cgroup and state directory", state.id);
     if let Some(saved) = &state.cgroup {
         berth_cgroups::load(saved)?.destroy(true)?;
     }
     dir.remove()?;
     if let Some(hooks) = &state.hooks {
         if let Err(e) = crate::hooks::run(crate::hooks::Stage::Poststop, hooks, state.hook_json(state.pid, "stopped").as_bytes()) {
-            eprintln!("warning: {e}");
+            log::warn!("{e}");
         }
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! The verbs that act on a live container's cgroup: pause, resume, ps, events, update.
 
-use super::{load, ContainerError};
+use super::{load, ContainerError, Verb};
 use crate::state::{State, Status};
 use berth_cgroups::{Manager, Stats};
 use oci_spec::runtime::LinuxResources;
@@ -10,7 +10,7 @@ use std::time::Duration;
 fn cgroup_of(state: &State) -> Result<Box<dyn Manager>, ContainerError> {
     match &state.cgroup {
         Some(saved) => Ok(berth_cgroups::load(saved)?),
-        None => Err(ContainerError::WrongStatus(format!("container {} has no cgroup", state.id))),
+        None => Err(ContainerError::NoCgroup(state.id.clone())),
     }
 }
 
@@ -18,7 +18,7 @@ fn cgroup_of(state: &State) -> Result<Box<dyn Manager>, ContainerError> {
 pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
     let (state, status, _) = load(root, id)?;
     if status != Status::Running {
-        return Err(ContainerError::WrongStatus(format!("container not running: {}", status.as_str())));
+        return Err(ContainerError::wrong_status(&state, Verb::Pause, status));
     }
     Ok(cgroup_of(&state)?.freeze()?)
 }
@@ -27,7 +27,7 @@ pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
 pub fn resume(root: &Path, id: &str) -> Result<(), ContainerError> {
     let (state, status, _) = load(root, id)?;
     if status != Status::Paused {
-        return Err(ContainerError::WrongStatus(format!("container not paused: {}", status.as_str())));
+        return Err(ContainerError::wrong_status(&state, Verb::Resume, status));
     }
     Ok(cgroup_of(&state)?.thaw()?)
 }
@@ -36,7 +36,7 @@ pub fn resume(root: &Path, id: &str) -> Result<(), ContainerError> {
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
     let (state, status, _) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(ContainerError::WrongStatus("container not running".into()));
+        return Err(ContainerError::wrong_status(&state, Verb::Ps, status));
     }
     Ok(cgroup_of(&state)?.pids()?)
 }
@@ -45,7 +45,7 @@ pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
 pub fn stats(root: &Path, id: &str) -> Result<Stats, ContainerError> {
     let (state, status, _) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(ContainerError::WrongStatus("container not running".into()));
+        return Err(ContainerError::wrong_status(&state, Verb::Events, status));
     }
     Ok(cgroup_of(&state)?.stats()?)
 }
@@ -63,7 +63,7 @@ pub enum Event {
 pub fn events(root: &Path, id: &str, interval: Duration, mut emit: impl FnMut(Event) -> bool) -> Result<(), ContainerError> {
     let (state, status, dir) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(ContainerError::WrongStatus("container not running".into()));
+        return Err(ContainerError::wrong_status(&state, Verb::Events, status));
     }
     let cgroup = cgroup_of(&state)?;
     let saved = state.cgroup.as_ref().expect("cgroup_of checked it");
@@ -101,7 +101,7 @@ pub fn events(root: &Path, id: &str, interval: Duration, mut emit: impl FnMut(Ev
 pub fn update(root: &Path, id: &str, update: &LinuxResources) -> Result<(), ContainerError> {
     let (mut state, status, dir) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(ContainerError::WrongStatus("container not running".into()));
+        return Err(ContainerError::wrong_status(&state, Verb::Update, status));
     }
     let merged = berth_cgroups::update::merge(&state.resources.clone().unwrap_or_default(), update);
     cgroup_of(&state)?.apply(&merged)?;

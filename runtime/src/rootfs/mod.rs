@@ -18,7 +18,7 @@ pub enum RootfsError {
     #[error("{field}: mount {fstype} on {destination}: {source}")]
     Mount { field: String, fstype: String, destination: PathBuf, source: io::Error },
     /// The host's cgroup hierarchies could not be read for a cgroup mount.
-    #[error("{field}: cgroup hierarchies: {source}")]
+    #[error("{field}: {source}")]
     Hierarchies { field: String, source: Box<berth_cgroups::Error> },
     /// Another filesystem operation failed.
     #[error("{op} {path}: {source}")]

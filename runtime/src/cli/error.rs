@@ -6,9 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Container(#[from] crate::container::ContainerError),
+    Container(#[from] berth_runtime::container::ContainerError),
     #[error(transparent)]
-    Log(#[from] crate::log::LogError),
+    Log(#[from] super::log::LogError),
     /// `spec` will not overwrite a config.json.
     #[error("{0}: file exists, remove it first")]
     SpecExists(PathBuf),
