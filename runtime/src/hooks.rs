@@ -57,9 +57,10 @@ fn run_one(stage: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Resu
         }
     }
     let mut child = command.spawn().map_err(spawn_error)?;
-    // A hook that does not read its stdin is not an error.
+    // A hook that does not read its stdin is not an error, and must not kill berth with
+    // SIGPIPE when it exits before we have written.
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(state);
+        let _ = crate::sys::without_sigpipe(|| stdin.write_all(state));
     }
     let pidfd = crate::sys::pidfd_open(child.id() as i32).map_err(spawn_error)?;
     if let Some(seconds) = hook.timeout() {

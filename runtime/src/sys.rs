@@ -251,6 +251,26 @@ pub fn restore_default_sigpipe() {
     }
 }
 
+/// Run `write` with SIGPIPE ignored, then put the previous disposition back: a write to a
+/// pipe whose reader has gone (a hook that exits without reading its stdin) then fails with
+/// EPIPE instead of killing berth. berth is single-threaded where it runs hooks, so no other
+/// thread sees the change.
+pub fn without_sigpipe<T>(write: impl FnOnce() -> T) -> T {
+    // SAFETY: sigaction is plain data, for which all zeroes is a valid value (SIG_DFL, an
+    // empty mask, no flags).
+    let mut ignore: libc::sigaction = unsafe { std::mem::zeroed() };
+    ignore.sa_sigaction = libc::SIG_IGN;
+    let mut previous = ignore;
+    // SAFETY: SIG_IGN installs no handler; both structs are valid and alive for the call.
+    unsafe { libc::sigaction(libc::SIGPIPE, &ignore, &mut previous) };
+    let result = write();
+    // SAFETY: reinstalls the disposition the kernel just gave us, unchanged.
+    unsafe {
+        libc::sigaction(libc::SIGPIPE, &previous, std::ptr::null_mut());
+    }
+    result
+}
+
 /// Give every signal its default action, so the container's program does not inherit signals
 /// its manager (or a Rust parent) chose to ignore; execve keeps ignored signals ignored.
 ///
