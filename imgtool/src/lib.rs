@@ -6,6 +6,7 @@
 //! bundle; [`gc`] drops what nothing references.
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod bundle;
 pub mod digest;
 pub mod export;
