@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     let start = Instant::now();
-    let digest = Digest::sha256_of(&bytes);
+    let digest = Digest::of_bytes(&bytes);
     let hash = start.elapsed().as_secs_f64();
     let client = Client::new(ClientOptions::default());
     let mib = size as f64 / (1024.0 * 1024.0);

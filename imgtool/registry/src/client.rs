@@ -4,13 +4,14 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use crate::auth::Credentials;
-use crate::digest::Digest;
+use berth_oci::media::is_index;
+use berth_oci::{BlobCheck, Digest, Platform, VerifyError};
 use crate::error::Error;
-use crate::manifest::{self, Manifest, ManifestError, Platform, ACCEPTED};
+use crate::manifest::{self, Manifest, ManifestError};
+use berth_oci::media::ACCEPTED_MANIFESTS as ACCEPTED;
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::transport::{self, Access, Request, RequestBody, Transport, TransportConfig};
-use crate::verify::{BlobCheck, VerifyError};
 
 /// Largest manifest accepted (containerd uses the same bound).
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
@@ -76,12 +77,12 @@ impl Client {
         platform: &Platform,
     ) -> Result<Manifest, Error> {
         let top = self.fetch_manifest(reference)?;
-        if !manifest::is_index(&top.media_type) {
+        if !is_index(&top.media_type) {
             return Ok(top);
         }
         let digest = manifest::select_platform(&reference.to_string(), &top.bytes, platform)?;
         let image = self.fetch_manifest(&reference.with_digest(digest.clone()))?;
-        if manifest::is_index(&image.media_type) {
+        if is_index(&image.media_type) {
             return Err(ManifestError::NestedIndex {
                 reference: reference.to_string(),
                 digest,
@@ -333,10 +334,10 @@ impl Client {
                 return Err(Error::ManifestDigestMismatch {
                     reference: reference.to_string(),
                     expected: pinned.to_string(),
-                    actual: Digest::sha256_of(bytes),
+                    actual: Digest::of_bytes(bytes),
                 })
             }
-            None => Digest::sha256_of(bytes),
+            None => Digest::of_bytes(bytes),
         };
         let target = match reference.tag() {
             Some(tag) => format!("/v2/{}/manifests/{tag}", reference.repository()),
@@ -651,7 +652,7 @@ fn verified_manifest_digest(
     ) {
         (Some(pinned), _) => pinned.clone(),
         (None, Some(announced)) => announced,
-        (None, None) => return Ok(Digest::sha256_of(bytes)),
+        (None, None) => return Ok(Digest::of_bytes(bytes)),
     };
     if expected.matches(bytes) {
         return Ok(expected);
@@ -659,14 +660,14 @@ fn verified_manifest_digest(
     Err(Error::ManifestDigestMismatch {
         reference: reference.to_string(),
         expected: expected.to_string(),
-        actual: Digest::sha256_of(bytes),
+        actual: Digest::of_bytes(bytes),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{DOCKER_MANIFEST, OCI_INDEX};
+    use berth_oci::media::{DOCKER_MANIFEST, OCI_INDEX};
 
     #[test]
     fn client_is_shareable_across_threads() {

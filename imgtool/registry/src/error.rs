@@ -2,9 +2,9 @@
 //! one line naming the registry, repository, URL or digest involved.
 
 use crate::auth::AuthError;
-use crate::digest::Digest;
+use berth_oci::Digest;
 use crate::manifest::ManifestError;
-use crate::verify::VerifyError;
+use berth_oci::VerifyError;
 
 /// A failed registry operation.
 #[derive(Debug, thiserror::Error)]

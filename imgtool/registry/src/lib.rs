@@ -35,22 +35,20 @@
 
 mod auth;
 mod client;
-mod digest;
 mod error;
 mod manifest;
 mod progress;
 mod reference;
 mod transport;
-mod verify;
 
 pub use auth::{default_auth_file, lookup_auth_file, AuthError, Credentials};
 pub use client::{BlobPush, Client, ClientOptions, MAX_MANIFEST_SIZE};
-pub use digest::{Algorithm, Digest, DigestError};
-pub use error::Error;
-pub use manifest::{
-    is_index, Manifest, ManifestError, Platform, ACCEPTED, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
-    OCI_INDEX, OCI_MANIFEST,
+pub use berth_oci::media::{
+    is_index, ACCEPTED_MANIFESTS as ACCEPTED, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX,
+    OCI_MANIFEST,
 };
+pub use berth_oci::{Algorithm, Digest, DigestError, Platform, VerifyError};
+pub use error::Error;
+pub use manifest::{Manifest, ManifestError};
 pub use progress::{NoProgress, Progress};
 pub use reference::{Reference, ReferenceError, DOCKER_HUB};
-pub use verify::VerifyError;

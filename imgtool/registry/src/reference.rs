@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::digest::{Digest, DigestError};
+use berth_oci::{Digest, DigestError};
 
 /// The registry name used when a reference names none.
 pub const DOCKER_HUB: &str = "docker.io";

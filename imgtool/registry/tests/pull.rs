@@ -125,7 +125,7 @@ fn unknown_tag_and_unknown_blob_are_named() {
     assert!(matches!(error, Error::ManifestUnknown { .. }), "{error:?}");
 
     let reference = registry.reference("app/known:v1");
-    let absent = Digest::sha256_of(b"not in the registry");
+    let absent = Digest::of_bytes(b"not in the registry");
     let error = client
         .get_blob(&reference, &absent, 19, Vec::new(), &NoProgress)
         .unwrap_err();

@@ -16,7 +16,7 @@ use support::TempDir;
 fn credentials_follow_redirects_to_the_same_host_only() {
     let elsewhere = b"bytes kept on another host".to_vec();
     let here = b"bytes kept on the registry host".to_vec();
-    let (elsewhere_digest, here_digest) = (Digest::sha256_of(&elsewhere), Digest::sha256_of(&here));
+    let (elsewhere_digest, here_digest) = (Digest::of_bytes(&elsewhere), Digest::of_bytes(&here));
 
     let served = elsewhere.clone();
     let storage = HttpPeer::start("127.0.0.2", move |_| {

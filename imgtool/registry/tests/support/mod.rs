@@ -385,7 +385,7 @@ pub struct Blob {
 
 impl Blob {
     pub fn new(media_type: &str, bytes: Vec<u8>) -> Blob {
-        let digest = Digest::sha256_of(&bytes);
+        let digest = Digest::of_bytes(&bytes);
         Blob {
             media_type: media_type.to_owned(),
             bytes,
