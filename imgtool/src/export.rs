@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::digest::{Digest, HashingWriter};
+use crate::oci::layout::{blob_name, LayoutFile};
 use crate::oci::{self, Descriptor, Index, Manifest};
 use crate::store::{unique_name, Image, Store, StoreError};
 
@@ -130,7 +131,7 @@ impl Archive {
             path: path.to_path_buf(),
             source,
         })?;
-        self.add(&format!("blobs/sha256/{}", digest.hex()), size, file)
+        self.add(&blob_name(digest), size, file)
     }
 }
 
@@ -161,20 +162,20 @@ fn write_archive(
         .iter()
         .zip(&image.config.rootfs.diff_ids)
     {
-        let compressed = crate::layer::Compression::from_media_type(&layer.media_type)
-            != Some(crate::layer::Compression::None);
+        let compressed = crate::oci::Compression::from_media_type(&layer.media_type)
+            != Some(crate::oci::Compression::None);
         if format == Format::DockerArchive && compressed {
             let (path, size) = decompress_layer(store, layer, diff_id)?;
             archive.add_blob_file(diff_id, &path, size)?;
             spool.push(path);
-            layers.push(Descriptor::new(oci::MEDIA_OCI_LAYER, diff_id.clone(), size));
+            layers.push(Descriptor::new(
+                oci::media::OCI_LAYER,
+                diff_id.clone(),
+                size,
+            ));
         } else {
             let size = layer.size;
-            archive.add(
-                &format!("blobs/sha256/{}", layer.digest.hex()),
-                size,
-                store.open_blob(layer)?,
-            )?;
+            archive.add(&blob_name(&layer.digest), size, store.open_blob(layer)?)?;
             layers.push(layer.clone());
         }
     }
@@ -183,10 +184,7 @@ fn write_archive(
     }
     // 2. Config and manifest (a new one when the layers changed form).
     let config = store.read_small_blob("config", &image.manifest.config)?;
-    archive.add_bytes(
-        &format!("blobs/sha256/{}", image.manifest.config.digest.hex()),
-        &config,
-    )?;
+    archive.add_bytes(&blob_name(&image.manifest.config.digest), &config)?;
     let (manifest_bytes, manifest_descriptor) = if layers == image.manifest.layers {
         (
             store.read_small_blob("manifest", &image.descriptor)?,
@@ -195,23 +193,20 @@ fn write_archive(
     } else {
         let manifest = Manifest {
             schema_version: 2,
-            media_type: Some(oci::MEDIA_OCI_MANIFEST.into()),
+            media_type: Some(oci::media::OCI_MANIFEST.into()),
             config: image.manifest.config.clone(),
             layers: layers.clone(),
             annotations: None,
         };
         let bytes = serde_json::to_vec(&manifest).unwrap_or_default();
         let descriptor = Descriptor::new(
-            oci::MEDIA_OCI_MANIFEST,
+            oci::media::OCI_MANIFEST,
             Digest::of_bytes(&bytes),
             bytes.len() as u64,
         );
         (bytes, descriptor)
     };
-    archive.add_bytes(
-        &format!("blobs/sha256/{}", manifest_descriptor.digest.hex()),
-        &manifest_bytes,
-    )?;
+    archive.add_bytes(&blob_name(&manifest_descriptor.digest), &manifest_bytes)?;
     // 3. The layout's index and marker.
     let mut entry = manifest_descriptor.clone();
     if let Some(name) = &ref_name {
@@ -219,21 +214,24 @@ fn write_archive(
     }
     let index = Index {
         schema_version: 2,
-        media_type: Some(oci::MEDIA_OCI_INDEX.into()),
+        media_type: Some(oci::media::OCI_INDEX.into()),
         manifests: vec![entry],
     };
     archive.add_bytes(
         "index.json",
         &serde_json::to_vec(&index).unwrap_or_default(),
     )?;
-    archive.add_bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    archive.add_bytes(
+        "oci-layout",
+        &serde_json::to_vec(&LayoutFile::current()).unwrap_or_default(),
+    )?;
     // 4. docker's manifest.json.
     if format == Format::DockerArchive {
         let tags: Vec<String> = ref_name.into_iter().collect();
         let saved = json!([{
-            "Config": format!("blobs/sha256/{}", image.manifest.config.digest.hex()),
+            "Config": blob_name(&image.manifest.config.digest),
             "RepoTags": tags,
-            "Layers": layers.iter().map(|l| format!("blobs/sha256/{}", l.digest.hex())).collect::<Vec<_>>(),
+            "Layers": layers.iter().map(|l| blob_name(&l.digest)).collect::<Vec<_>>(),
         }]);
         archive.add_bytes(
             "manifest.json",
@@ -277,8 +275,8 @@ fn decompress_layer(
     let file = File::create(&path).map_err(io_err("create"))?;
     let mut writer = HashingWriter::new(BufWriter::new(file));
     let reader = io::BufReader::new(store.open_blob(layer)?);
-    let copied = match crate::layer::Compression::from_media_type(&layer.media_type) {
-        Some(crate::layer::Compression::Zstd) => zstd::stream::read::Decoder::with_buffer(reader)
+    let copied = match crate::oci::Compression::from_media_type(&layer.media_type) {
+        Some(crate::oci::Compression::Zstd) => zstd::stream::read::Decoder::with_buffer(reader)
             .and_then(|mut d| io::copy(&mut d, &mut writer)),
         _ => io::copy(
             &mut flate2::bufread::MultiGzDecoder::new(reader),

@@ -6,8 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::bundle;
-use crate::digest::Digest;
-use crate::oci::{Index, Manifest};
+use crate::oci::{Algorithm, Digest, Index, Manifest};
 use crate::store::{Store, StoreError};
 
 /// What gc removed.
@@ -54,17 +53,20 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
     }
     let mut report = GcReport::default();
     // 3. Unreferenced blobs.
-    for (name, path) in list(&store.root().join("blobs/sha256"))? {
-        if Digest::from_hex(&name).is_ok_and(|d| blobs.contains(&d)) {
-            continue;
+    for algorithm in Algorithm::ALL {
+        let dir = store.root().join("blobs").join(algorithm.name());
+        for (name, path) in list(&dir)? {
+            if Digest::from_parts(algorithm, &name).is_ok_and(|d| blobs.contains(&d)) {
+                continue;
+            }
+            report.bytes += fs::metadata(&path).map_or(0, |m| m.len());
+            fs::remove_file(&path).map_err(StoreError::io("unlink", &path))?;
+            report.blobs += 1;
         }
-        report.bytes += fs::metadata(&path).map_or(0, |m| m.len());
-        fs::remove_file(&path).map_err(StoreError::io("unlink", &path))?;
-        report.blobs += 1;
     }
     // 4. Unused layers.
     for (name, path) in list(&store.root().join("layers"))? {
-        if Digest::from_hex(&name).is_ok_and(|d| layers.contains(&d)) {
+        if layers.iter().any(|d| d.hex() == name) {
             continue;
         }
         crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;

@@ -8,14 +8,18 @@
 
 pub mod build;
 pub mod bundle;
-pub mod digest;
 pub mod export;
 pub mod gc;
 pub mod import;
 pub mod layer;
-pub mod oci;
 pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod store;
 mod sys;
+
+/// The OCI vocabulary (digests, descriptors, media types, image JSON, the
+/// layout's names) is berth-oci's, shared with berth-registry: `oci::Digest`,
+/// `oci::media::OCI_MANIFEST`, ... (`digest` is kept as a path to its digests).
+pub use berth_oci as oci;
+pub use berth_oci::digest;

@@ -3,8 +3,8 @@
 
 use berth_registry::{Client, Platform};
 
-use crate::digest::{Digest, DigestError};
 use crate::layer::Limits;
+use crate::oci::DigestError;
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::{Added, Store, StoreError, Transaction};
@@ -18,14 +18,6 @@ pub enum RegistryError {
     /// The remote reference is malformed.
     #[error(transparent)]
     Reference(#[from] berth_registry::ReferenceError),
-    /// A digest could not be carried between the store and the client.
-    #[error("digest {digest}: {reason}")]
-    Digest {
-        /// The digest.
-        digest: String,
-        /// Why it was refused.
-        reason: String,
-    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -35,13 +27,6 @@ impl From<DigestError> for RegistryError {
     fn from(error: DigestError) -> Self {
         Self::Store(StoreError::Digest(error))
     }
-}
-
-fn to_client(digest: &Digest) -> Result<berth_registry::Digest, RegistryError> {
-    berth_registry::Digest::parse(&digest.to_string()).map_err(|e| RegistryError::Digest {
-        digest: digest.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 /// The local name a pulled image gets: the remote name with its tag (none
@@ -75,13 +60,7 @@ pub fn pull(
         |blob, writer| {
             let bar = Progress::bytes(blob.digest.short(), blob.size);
             let update = |done: u64, _total: u64| bar.set(done);
-            client.get_blob(
-                &remote,
-                &to_client(&blob.digest)?,
-                blob.size,
-                writer,
-                &update,
-            )?;
+            client.get_blob(&remote, &blob.digest, blob.size, writer, &update)?;
             bar.finish();
             Ok::<(), RegistryError>(())
         },
@@ -110,7 +89,7 @@ pub fn push(
         let update = |done: u64, _total: u64| bar.set(done);
         client.push_blob(
             &remote,
-            &to_client(&blob.digest)?,
+            &blob.digest,
             blob.size,
             store.open_blob(blob)?,
             &update,

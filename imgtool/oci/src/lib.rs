@@ -21,7 +21,8 @@ pub mod verify;
 pub use digest::{Algorithm, Digest, DigestError, Hasher, HashingReader, HashingWriter};
 pub use image::{
     host_architecture, now_rfc3339, Descriptor, ExecConfig, ImageConfig, Index, Manifest,
-    NoMatchingPlatform, Platform, PlatformError, RootFs, ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME,
+    NoMatchingPlatform, Platform, PlatformError, RootFs, ANNOTATION_IMAGE_NAME,
+    ANNOTATION_REF_NAME,
 };
 pub use media::Compression;
 pub use quote::{Escaped, Quoted};

@@ -10,7 +10,7 @@ use crate::digest::{Digest, Hasher};
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum VerifyError {
     /// More bytes arrived than the descriptor's size.
-    #[error("blob {digest}: more than the expected {expected} bytes")]
+    #[error("blob {digest}: content does not match its descriptor (more than the expected {expected} bytes)")]
     TooLong {
         /// The expected digest.
         digest: Digest,
@@ -18,7 +18,7 @@ pub enum VerifyError {
         expected: u64,
     },
     /// The stream ended before the descriptor's size.
-    #[error("blob {digest}: stream ended after {actual} of {expected} bytes")]
+    #[error("blob {digest}: content does not match its descriptor (it ended after {actual} of {expected} bytes)")]
     Truncated {
         /// The expected digest.
         digest: Digest,
@@ -28,7 +28,7 @@ pub enum VerifyError {
         actual: u64,
     },
     /// The bytes hash to something else.
-    #[error("blob {digest}: content hashes to {actual}")]
+    #[error("blob {digest}: content does not match its descriptor (it hashes to {actual})")]
     DigestMismatch {
         /// The expected digest.
         digest: Digest,
@@ -79,11 +79,17 @@ impl VerifyError {
     /// Take the error a [`VerifyingReader`] reported out of an io error
     /// (decompressors and parsers pass it on); any other error is given back.
     pub fn from_io(error: io::Error) -> Result<VerifyError, io::Error> {
-        if !error.get_ref().is_some_and(|inner| inner.is::<VerifyError>()) {
+        if !error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<VerifyError>())
+        {
             return Err(error);
         }
         let kind = error.kind();
-        match error.into_inner().map(|inner| inner.downcast::<VerifyError>()) {
+        match error
+            .into_inner()
+            .map(|inner| inner.downcast::<VerifyError>())
+        {
             Some(Ok(mismatch)) => Ok(*mismatch),
             _ => Err(kind.into()),
         }
@@ -91,7 +97,9 @@ impl VerifyError {
 
     /// Whether `error` carries a [`VerifyError`].
     pub fn is_in(error: &io::Error) -> bool {
-        error.get_ref().is_some_and(|inner| inner.is::<VerifyError>())
+        error
+            .get_ref()
+            .is_some_and(|inner| inner.is::<VerifyError>())
     }
 }
 

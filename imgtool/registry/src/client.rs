@@ -4,14 +4,14 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use crate::auth::Credentials;
-use berth_oci::media::is_index;
-use berth_oci::{BlobCheck, Digest, Platform, VerifyError};
 use crate::error::Error;
 use crate::manifest::{self, Manifest, ManifestError};
-use berth_oci::media::ACCEPTED_MANIFESTS as ACCEPTED;
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::transport::{self, Access, Request, RequestBody, Transport, TransportConfig};
+use berth_oci::media::is_index;
+use berth_oci::media::ACCEPTED_MANIFESTS as ACCEPTED;
+use berth_oci::{BlobCheck, Digest, Platform, VerifyError};
 
 /// Largest manifest accepted (containerd uses the same bound).
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;

@@ -2,8 +2,8 @@
 //! one line naming the registry, repository, URL or digest involved.
 
 use crate::auth::AuthError;
-use berth_oci::Digest;
 use crate::manifest::ManifestError;
+use berth_oci::Digest;
 use berth_oci::VerifyError;
 
 /// A failed registry operation.

@@ -42,12 +42,12 @@ mod reference;
 mod transport;
 
 pub use auth::{default_auth_file, lookup_auth_file, AuthError, Credentials};
-pub use client::{BlobPush, Client, ClientOptions, MAX_MANIFEST_SIZE};
 pub use berth_oci::media::{
     is_index, ACCEPTED_MANIFESTS as ACCEPTED, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX,
     OCI_MANIFEST,
 };
 pub use berth_oci::{Algorithm, Digest, DigestError, Platform, VerifyError};
+pub use client::{BlobPush, Client, ClientOptions, MAX_MANIFEST_SIZE};
 pub use error::Error;
 pub use manifest::{Manifest, ManifestError};
 pub use progress::{NoProgress, Progress};

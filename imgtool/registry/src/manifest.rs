@@ -125,5 +125,4 @@ mod tests {
         let message = missing.unwrap_err().to_string();
         assert!(message.contains("linux/arm/v6, linux/arm/v7"), "{message}");
     }
-
 }

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use super::files::{layer_media_type, sniff_blob, Files};
+use super::files::{sniff_blob, Files};
 use super::{Found, ImportError};
 use crate::digest::Digest;
 use crate::oci::{self, Descriptor, ImageConfig, Manifest};
@@ -35,15 +35,8 @@ fn ingest(
 ) -> Result<(Digest, u64), ImportError> {
     let (digest, size) = files.ingest(txn, name, None, progress)?;
     if let Some(expected) = promised(name) {
-        if expected != digest {
-            let mismatch = crate::store::BlobMismatch {
-                expected,
-                expected_size: size,
-                actual: digest,
-                actual_size: size,
-            };
-            return Err(ImportError::Store(mismatch.into()));
-        }
+        crate::oci::VerifyError::compare(&expected, size, &digest, size)
+            .map_err(|mismatch| ImportError::Store(mismatch.into()))?;
     }
     Ok((digest, size))
 }
@@ -60,19 +53,19 @@ pub(super) fn find(
     for image in saved {
         // The config, as it is (docker's config is a superset of OCI's).
         let (config_digest, config_size) = ingest(files, txn, &image.config, progress)?;
-        let config_descriptor = Descriptor::new(oci::MEDIA_OCI_CONFIG, config_digest, config_size);
+        let config_descriptor = Descriptor::new(oci::media::OCI_CONFIG, config_digest, config_size);
         let _config: ImageConfig = txn.read_json("config", &config_descriptor)?;
         // The layers, typed by what their bytes are.
         let mut layers = Vec::new();
         for name in &image.layers {
             let (digest, size) = ingest(files, txn, name, progress)?;
             let compression = sniff_blob(&txn.blob_file(&digest)?)?;
-            layers.push(Descriptor::new(layer_media_type(compression), digest, size));
+            layers.push(Descriptor::new(compression.oci_media_type(), digest, size));
         }
         // An OCI manifest for them.
         let manifest = Manifest {
             schema_version: 2,
-            media_type: Some(oci::MEDIA_OCI_MANIFEST.into()),
+            media_type: Some(oci::media::OCI_MANIFEST.into()),
             config: config_descriptor,
             layers,
             annotations: None,
@@ -88,7 +81,7 @@ pub(super) fn find(
             .collect();
         found.push(Found {
             names,
-            descriptor: Descriptor::new(oci::MEDIA_OCI_MANIFEST, digest, bytes.len() as u64),
+            descriptor: Descriptor::new(oci::media::OCI_MANIFEST, digest, bytes.len() as u64),
         });
     }
     Ok(found)

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::ImportError;
 use crate::digest::Digest;
-use crate::layer::Compression;
+use crate::oci::Compression;
 use crate::progress::Progress;
 use crate::store::{Transaction, MAX_JSON_SIZE};
 use crate::sys;
@@ -267,15 +267,8 @@ impl Files {
                     }
                 };
                 if let Some((digest, size)) = expected {
-                    if found.0 != *digest || found.1 != size {
-                        let mismatch = crate::store::BlobMismatch {
-                            expected: digest.clone(),
-                            expected_size: size,
-                            actual: found.0,
-                            actual_size: found.1,
-                        };
-                        return Err(ImportError::Store(mismatch.into()));
-                    }
+                    crate::oci::VerifyError::compare(digest, size, &found.0, found.1)
+                        .map_err(|mismatch| ImportError::Store(mismatch.into()))?;
                 }
                 Ok(found)
             }
@@ -326,13 +319,4 @@ pub fn diff_id(path: &Path) -> Result<Digest, ImportError> {
     let mut hashing = crate::digest::HashingReader::new(open_maybe_compressed(path)?);
     io::copy(&mut hashing, &mut io::sink()).map_err(ImportError::io("read", path))?;
     Ok(hashing.finish().0)
-}
-
-/// A layer media type for a compression.
-pub fn layer_media_type(compression: Compression) -> &'static str {
-    match compression {
-        Compression::None => crate::oci::MEDIA_OCI_LAYER,
-        Compression::Gzip => crate::oci::MEDIA_OCI_LAYER_GZIP,
-        Compression::Zstd => crate::oci::MEDIA_OCI_LAYER_ZSTD,
-    }
 }

@@ -17,7 +17,7 @@ use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::{Added, Store, StoreError, Transaction};
 
-pub use files::{layer_media_type, sniff_blob};
+pub use files::sniff_blob;
 
 /// Errors of importing.
 #[derive(Debug, thiserror::Error)]

@@ -107,7 +107,7 @@ pub(super) fn find_skopeo_dir(
     let media_type = manifest
         .media_type
         .clone()
-        .unwrap_or_else(|| oci::MEDIA_OCI_MANIFEST.to_string());
+        .unwrap_or_else(|| oci::media::OCI_MANIFEST.to_string());
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
         files.ingest(
             txn,

@@ -4,9 +4,9 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::files::{diff_id, layer_media_type, sniff_blob};
+use super::files::{diff_id, sniff_blob};
 use super::{Found, ImportError};
-use crate::layer::Compression;
+use crate::oci::Compression;
 use crate::oci::{self, Descriptor, ExecConfig, ImageConfig, Manifest, RootFs};
 use crate::progress::Progress;
 use crate::store::Transaction;
@@ -46,19 +46,23 @@ pub(super) fn find(
     // 3. A manifest.
     let manifest = Manifest {
         schema_version: 2,
-        media_type: Some(oci::MEDIA_OCI_MANIFEST.into()),
+        media_type: Some(oci::media::OCI_MANIFEST.into()),
         config: Descriptor::new(
-            oci::MEDIA_OCI_CONFIG,
+            oci::media::OCI_CONFIG,
             config_digest,
             config_bytes.len() as u64,
         ),
-        layers: vec![Descriptor::new(layer_media_type(compression), digest, size)],
+        layers: vec![Descriptor::new(compression.oci_media_type(), digest, size)],
         annotations: None,
     };
     let bytes = serde_json::to_vec(&manifest).map_err(ImportError::json(source, "manifest"))?;
     let manifest_digest = txn.ingest_bytes(&bytes)?;
     Ok(vec![Found {
         names: vec![],
-        descriptor: Descriptor::new(oci::MEDIA_OCI_MANIFEST, manifest_digest, bytes.len() as u64),
+        descriptor: Descriptor::new(
+            oci::media::OCI_MANIFEST,
+            manifest_digest,
+            bytes.len() as u64,
+        ),
     }])
 }

@@ -18,9 +18,9 @@ use std::thread;
 
 pub use limits::Limits;
 
-use crate::oci::Descriptor;
+pub use crate::oci::Compression;
+use crate::oci::{Descriptor, VerifyError, VerifyingReader};
 use crate::progress::Progress;
-use crate::store::{BlobMismatch, VerifyingReader};
 use crate::sys::Errno;
 use entry::Unpacker;
 use limits::{Exceeded, MeteredReader};
@@ -46,7 +46,7 @@ pub enum LayerError {
         /// The layer.
         layer: String,
         /// The mismatch.
-        source: BlobMismatch,
+        source: VerifyError,
     },
     /// The compressed stream is corrupt.
     #[error("layer {layer}: {format} stream is corrupt: {source}")]
@@ -178,41 +178,6 @@ pub struct UnpackStats {
     pub bytes: u64,
     /// Device nodes skipped because we are not root.
     pub skipped_devices: u64,
-}
-
-/// A layer's compression.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain tar.
-    None,
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
-}
-
-impl Compression {
-    /// The compression a layer media type names; None for a non-layer type.
-    pub fn from_media_type(media_type: &str) -> Option<Self> {
-        match media_type {
-            "application/vnd.oci.image.layer.v1.tar"
-            | "application/vnd.docker.image.rootfs.diff.tar" => Some(Self::None),
-            "application/vnd.oci.image.layer.v1.tar+gzip"
-            | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(Self::Gzip),
-            "application/vnd.oci.image.layer.v1.tar+zstd"
-            | "application/vnd.docker.image.rootfs.diff.tar.zstd" => Some(Self::Zstd),
-            _ => None,
-        }
-    }
-
-    /// Recognise a stream by its magic bytes (media types lie in docker archives).
-    pub fn sniff(head: &[u8]) -> Self {
-        match head {
-            [0x1f, 0x8b, ..] => Self::Gzip,
-            [0x28, 0xb5, 0x2f, 0xfd, ..] => Self::Zstd,
-            _ => Self::None,
-        }
-    }
 }
 
 /// One layer to unpack: its descriptor, the blob file, and a target directory
@@ -397,7 +362,7 @@ fn inflate<R: Read>(
 }
 
 fn source_error(error: io::Error, layer: &str, path: &Path) -> LayerError {
-    match BlobMismatch::from_io(error) {
+    match VerifyError::from_io(error) {
         Ok(source) => LayerError::Mismatch {
             layer: layer.to_string(),
             source,
@@ -412,10 +377,7 @@ fn source_error(error: io::Error, layer: &str, path: &Path) -> LayerError {
 }
 
 fn stream_error(error: io::Error, layer: &str, path: &Path, format: &'static str) -> LayerError {
-    let from_source = error
-        .get_ref()
-        .is_some_and(|inner| inner.is::<BlobMismatch>())
-        || error.raw_os_error().is_some();
+    let from_source = VerifyError::is_in(&error) || error.raw_os_error().is_some();
     if from_source || format == "tar" {
         return source_error(error, layer, path);
     }
@@ -523,25 +485,6 @@ pub use tree::remove_path;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sniffs_compression_and_reads_media_types() {
-        assert_eq!(Compression::sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
-        assert_eq!(
-            Compression::sniff(&[0x28, 0xb5, 0x2f, 0xfd]),
-            Compression::Zstd
-        );
-        assert_eq!(Compression::sniff(b"usr/"), Compression::None);
-        assert_eq!(Compression::sniff(&[]), Compression::None);
-        assert_eq!(
-            Compression::from_media_type("application/vnd.docker.image.rootfs.diff.tar.gzip"),
-            Some(Compression::Gzip)
-        );
-        assert_eq!(
-            Compression::from_media_type("application/vnd.oci.image.layer.nondistributable.v1.tar"),
-            None
-        );
-    }
 
     #[test]
     fn unpacks_a_stream_and_reports_limits() {

@@ -4,14 +4,13 @@
 //!
 //! ```text
 //! STORE/oci-layout, index.json     the layout; index.json replaced atomically
-//! STORE/blobs/sha256/HEX           content, written only after verification
+//! STORE/blobs/ALG/HEX              content (sha256, sha512), written only after verification
 //! STORE/layers/HEX/                a layer unpacked once, shared by every image
 //! STORE/bundles/HEX.json           bundles that mount layers (kept by gc)
 //! STORE/tmp/                       staging: imports and unpacks in progress
 //! STORE/lock                       flock held while the store changes
 //! ```
 
-mod blob;
 mod index;
 mod txn;
 
@@ -21,11 +20,11 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use blob::{BlobMismatch, VerifyingReader};
 pub use txn::{Added, BlobWriter, Transaction};
 
-use crate::digest::{Digest, DigestError};
-use crate::oci::{self, Descriptor, ImageConfig, Index, Manifest};
+use crate::oci::layout::{self, LayoutFile};
+use crate::oci::{self, media, Compression, Descriptor, Digest, DigestError, ImageConfig};
+use crate::oci::{Index, Manifest, VerifyError, VerifyingReader};
 use crate::reference::{Reference, ReferenceError};
 use crate::sys;
 
@@ -53,7 +52,7 @@ pub enum StoreError {
     },
     /// A blob's content does not match its descriptor.
     #[error(transparent)]
-    Mismatch(#[from] BlobMismatch),
+    Mismatch(#[from] VerifyError),
     /// A JSON document could not be parsed.
     #[error("{what} {digest}: invalid JSON: {source}")]
     Json {
@@ -223,19 +222,20 @@ impl Store {
     /// Open the store at `root`, creating an empty layout if there is none.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let root = std::path::absolute(root).map_err(StoreError::io("absolute", root))?;
-        for dir in ["blobs/sha256", "layers", "bundles", "tmp"] {
+        for dir in ["blobs/sha256", "blobs/sha512", "layers", "bundles", "tmp"] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(StoreError::io("mkdir", &path))?;
         }
         let store = Self { root };
-        let layout = store.root.join("oci-layout");
+        let layout = store.root.join(layout::OCI_LAYOUT_FILE);
         if !layout.exists() {
-            store.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            let current = serde_json::to_vec(&LayoutFile::current()).unwrap_or_default();
+            store.write_atomic(&layout, &current)?;
         }
         if !store.index_path().exists() {
             let empty = Index {
                 schema_version: 2,
-                media_type: Some(oci::MEDIA_OCI_INDEX.into()),
+                media_type: Some(media::OCI_INDEX.into()),
                 manifests: vec![],
             };
             store.write_index(&empty)?;
@@ -262,7 +262,7 @@ impl Store {
 
     /// Where a blob lives.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        self.root.join(layout::blob_path(digest))
     }
 
     /// Where a layer is unpacked.
@@ -434,7 +434,7 @@ impl Store {
     }
 
     fn index_path(&self) -> PathBuf {
-        self.root.join("index.json")
+        self.root.join(layout::INDEX_FILE)
     }
 
     pub(crate) fn read_index(&self) -> Result<Index, StoreError> {
@@ -507,9 +507,7 @@ pub(crate) fn load_image(
         })?;
         descriptor = Descriptor::new(&picked.media_type, picked.digest.clone(), picked.size);
     }
-    if descriptor.media_type != oci::MEDIA_OCI_MANIFEST
-        && descriptor.media_type != oci::MEDIA_DOCKER_MANIFEST
-    {
+    if !media::is_manifest(&descriptor.media_type) {
         return Err(StoreError::NotAnImage {
             digest: descriptor.digest,
             media_type: descriptor.media_type,
@@ -540,7 +538,7 @@ pub(crate) fn check_layers(
         });
     }
     for layer in &manifest.layers {
-        if crate::layer::Compression::from_media_type(&layer.media_type).is_none() {
+        if Compression::from_media_type(&layer.media_type).is_none() {
             return Err(StoreError::LayerMediaType {
                 digest: layer.digest.clone(),
                 media_type: layer.media_type.clone(),
@@ -553,7 +551,7 @@ pub(crate) fn check_layers(
 /// Turn a read error of a verifying reader into a store error, keeping a
 /// digest mismatch typed.
 pub(crate) fn blob_read_error(error: io::Error, path: &Path) -> StoreError {
-    match BlobMismatch::from_io(error) {
+    match VerifyError::from_io(error) {
         Ok(mismatch) => StoreError::Mismatch(mismatch),
         Err(source) => StoreError::Io {
             call: "read",

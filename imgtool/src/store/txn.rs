@@ -9,9 +9,9 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use super::{index, load_image, unique_name, Image, JsonBlobs, Store, StoreError, MAX_JSON_SIZE};
-use crate::digest::{Digest, HashingWriter};
 use crate::layer::{self, LayerJob, UnpackOptions, Whiteouts};
 use crate::oci::{Descriptor, Manifest};
+use crate::oci::{Digest, HashingWriter, VerifyError, VerifyingReader};
 use crate::progress::Progress;
 use crate::reference::Reference;
 
@@ -129,14 +129,10 @@ impl<'s> Transaction<'s> {
         })?;
         file.sync_all().map_err(StoreError::io("fsync", &path))?;
         if let Some((expected_digest, expected_size)) = expected {
-            if digest != expected_digest || size != expected_size {
+            if let Err(mismatch) =
+                VerifyError::compare(&expected_digest, expected_size, &digest, size)
+            {
                 let _ = fs::remove_file(&path);
-                let mismatch = super::BlobMismatch {
-                    expected: expected_digest,
-                    expected_size,
-                    actual: digest,
-                    actual_size: size,
-                };
                 return Err(StoreError::Mismatch(mismatch));
             }
         }
@@ -182,7 +178,7 @@ impl<'s> Transaction<'s> {
         let path = self.blob_file(&descriptor.digest)?;
         let file = File::open(&path).map_err(StoreError::io("open", &path))?;
         let mut bytes = Vec::new();
-        super::VerifyingReader::new(file, descriptor.digest.clone(), descriptor.size)
+        VerifyingReader::new(file, descriptor.digest.clone(), descriptor.size)
             .read_to_end(&mut bytes)
             .map_err(|e| super::blob_read_error(e, &path))?;
         serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {

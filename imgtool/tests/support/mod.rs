@@ -12,8 +12,6 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sha2::{Digest as _, Sha256};
-
 /// The berth-img binary under test.
 pub fn berth_img() -> &'static str {
     env!("CARGO_BIN_EXE_berth-img")
@@ -207,11 +205,7 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    let mut hex = String::new();
-    for byte in Sha256::digest(data) {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    berth_img::oci::Digest::of_bytes(data).hex().to_string()
 }
 
 /// An image to write as an OCI layout.
