@@ -193,6 +193,49 @@ pub fn send_fds(socket: BorrowedFd<'_>, payload: &[u8], fds: &[RawFd]) -> io::Re
     Ok(())
 }
 
+/// berth's own stdin, stdout or stderr (`fd` 0, 1 or 2), borrowed for the life of the process.
+pub fn stdio(fd: RawFd) -> BorrowedFd<'static> {
+    assert!((0..=2).contains(&fd), "not a standard descriptor: {fd}");
+    // SAFETY: berth never closes its standard descriptors, so the number stays valid (open,
+    // or closed by our caller before we started, which only makes calls on it fail with
+    // EBADF) for the whole life of the process.
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
+
+/// Receive one descriptor sent as SCM_RIGHTS on the connected unix socket `socket`.
+pub fn recv_fd(socket: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut payload = [0u8; 4096];
+    let mut iov = [io::IoSliceMut::new(&mut payload)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor in our table for this
+                // message alone; nothing else owns it.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidData, "no descriptor in the message"))
+}
+
+/// ioctl(TIOCGWINSZ): the window size of the terminal behind `fd`.
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<libc::winsize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into the valid, exclusively borrowed `size`.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size as *mut libc::winsize) };
+    check(ret.into()).map(|_| size)
+}
+
+/// ioctl(TIOCSWINSZ): give the terminal behind `fd` this window size.
+pub fn set_window_size(fd: BorrowedFd<'_>, size: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ only reads one winsize from `size`, valid for the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, size as *const libc::winsize) };
+    check(ret.into()).map(drop)
+}
+
 /// Leave the process at once with `code`, without running destructors or atexit handlers.
 /// Used by the container's init after a fork, where unwinding into the parent's code is wrong.
 pub fn exit_immediately(code: i32) -> ! {

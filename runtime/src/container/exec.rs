@@ -1,6 +1,7 @@
 //! `exec`: run another process in a live container.
 
-use super::{load, wait_forwarding, write_pid_file, ContainerError, Verb};
+use super::foreground::Foreground;
+use super::{console_target, load, write_pid_file, ContainerError, Verb};
 use crate::process::{self, ExecSpawn};
 use crate::plan::{self, ProcessPlan};
 use crate::state::Status;
@@ -57,32 +58,32 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
         ExecProcess::Command(overrides) => lay_over(config.process().clone().unwrap_or_default(), overrides)?,
     };
     let plan = ProcessPlan::new(&process)?;
-    if plan.terminal && opts.console_socket.is_none() {
-        return Err(ContainerError::TerminalWithoutSocket);
-    }
+    let relayed = plan.terminal && opts.console_socket.is_none() && !opts.detach;
     let mut namespaces = CloneFlags::empty();
     for ns in config.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
         namespaces |= CloneFlags::from_bits_retain(ns.typ() as libc::c_int);
     }
     let saved = state.cgroup.as_ref().ok_or_else(|| ContainerError::NoCgroup(id.to_owned()))?;
     let cgroup = berth_cgroups::load(saved)?;
-    let forwarded = if opts.detach { None } else { Some(super::block_forwarded_signals()?) };
+    let foreground = if opts.detach { None } else { Some(Foreground::prepare(relayed)?) };
+    let relay = foreground.as_ref().and_then(|f| f.console_peer.as_ref());
+    let console = console_target(plan.terminal, opts.console_socket.as_deref(), relay)?;
     let pid = process::spawn_exec(&ExecSpawn {
         init_pid: state.pid,
         namespaces,
         cgroup: cgroup.as_ref(),
         process: &plan,
         preserve_fds: opts.preserve_fds,
-        console_socket: opts.console_socket.as_deref(),
+        console,
         sub_cgroup: opts.sub_cgroup.as_deref(),
     })?;
     log::debug!("exec {id}: process {pid} runs {:?}", plan.args);
     if let Some(path) = &opts.pid_file {
         write_pid_file(path, pid)?;
     }
-    match forwarded {
+    match foreground {
         None => Ok(0),
-        Some(signals) => wait_forwarding(pid, &signals),
+        Some(foreground) => foreground.wait(pid),
     }
 }
 

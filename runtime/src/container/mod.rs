@@ -2,17 +2,19 @@
 //! wait). Each reads like the lifecycle it implements; the details live in the modules.
 
 mod exec;
+mod foreground;
 mod resources;
 
 pub use exec::{exec, CommandOverrides, ExecOptions, ExecProcess};
 pub use resources::{events, pause, pids, resume, stats, update, Event};
 
-use crate::process::{self, SpawnError, SpawnOptions};
+use crate::process::{self, ConsoleTarget, SpawnError, SpawnOptions};
+use foreground::Foreground;
 use crate::plan::{self, Plan, SpecError};
 use crate::state::{self, State, StateDir, StateError, Status};
 use berth_cgroups::{CgroupRequest, Manager};
 use nix::sys::signal::Signal;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +27,9 @@ pub enum ContainerError {
     State(#[from] StateError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    /// berth's own relay of the container's terminal failed.
+    #[error(transparent)]
+    Tty(#[from] crate::tty::TtyError),
     #[error(transparent)]
     Cgroup(#[from] berth_cgroups::Error),
     /// The verb does not apply in the container's current status. The message is runc's,
@@ -41,7 +46,7 @@ pub enum ContainerError {
     #[error("{op} {what}: {source}")]
     Syscall { op: &'static str, what: String, source: std::io::Error },
     /// process.terminal is set but there is nowhere to send the terminal.
-    #[error("process.terminal: cannot allocate a tty without --console-socket")]
+    #[error("process.terminal: cannot allocate a tty without --console-socket when detached")]
     TerminalWithoutSocket,
 }
 
@@ -100,18 +105,24 @@ pub struct CreateOptions {
 pub struct Created {
     pub state: State,
     pub dir: StateDir,
+    /// process.terminal: its pty master went to the console socket (or berth's own relay).
+    pub terminal: bool,
 }
 
 /// Create a container: validate the bundle, claim the id, make the cgroup, spawn the init
 /// and wait until it is set up. Anything made along the way is undone if a later step fails.
 pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerError> {
+    create_with_relay(root, opts, None)
+}
+
+/// `create`, with `relay` the socket of berth's own terminal relay (foreground `run`), used
+/// when process.terminal is set and there is no --console-socket.
+fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>) -> Result<Created, ContainerError> {
     // 1. Validate everything before touching anything.
     state::validate_id(&opts.id)?;
     let spec = plan::load(&opts.bundle)?;
     let plan = Plan::new(&spec, &opts.bundle)?;
-    if plan.process.terminal && opts.console_socket.is_none() {
-        return Err(ContainerError::TerminalWithoutSocket);
-    }
+    let console = console_target(plan.process.terminal, opts.console_socket.as_deref(), relay)?;
     log::debug!("create {}: {} is valid ({} mounts)", opts.id, plan.bundle.display(), plan.mounts.len());
     // 2. Claim the id: the state directory and the exec fifo the init will wait on.
     let dir = StateDir::create(root, &opts.id)?;
@@ -153,7 +164,7 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
         exec_fifo: &exec_fifo,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
-        console_socket: opts.console_socket.as_deref(),
+        console,
     })?;
     log::debug!("create {}: init {} is set up and waits for start", opts.id, init.pid);
     // 5. Record it.
@@ -168,7 +179,18 @@ pub fn create(root: &Path, opts: &CreateOptions) -> Result<Created, ContainerErr
         return Err(e.into());
     }
     undo.defuse();
-    Ok(Created { state, dir })
+    Ok(Created { state, dir, terminal: plan.process.terminal })
+}
+
+/// Where a process's pty master goes: nowhere without process.terminal, else the
+/// --console-socket, else berth's own relay; a terminal with neither is refused.
+fn console_target<'a>(terminal: bool, socket: Option<&'a Path>, relay: Option<&'a OwnedFd>) -> Result<Option<ConsoleTarget<'a>>, ContainerError> {
+    match (terminal, socket, relay) {
+        (false, _, _) => Ok(None),
+        (true, Some(path), _) => Ok(Some(ConsoleTarget::Socket(path))),
+        (true, None, Some(fd)) => Ok(Some(ConsoleTarget::Connected(fd.as_fd()))),
+        (true, None, None) => Err(ContainerError::TerminalWithoutSocket),
+    }
 }
 
 /// Release a created container's init: open the exec fifo, read the byte the init writes
@@ -363,54 +385,22 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
 /// signals, then delete it. Returns the exit code to exit with (128+N for signal N).
 pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32, ContainerError> {
     // Block forwarded signals before the clone so none is lost; the init unblocks them.
-    let forwarded = if detach { None } else { Some(block_forwarded_signals()?) };
-    let created = create(root, opts)?;
+    let foreground = if detach { None } else { Some(Foreground::prepare(opts.console_socket.is_none())?) };
+    let relay = foreground.as_ref().and_then(|f| f.console_peer.as_ref());
+    let created = create_with_relay(root, opts, relay)?;
     if let Err(e) = release(&created.state, &created.dir) {
         kill_and_wait(&created.state);
         let _ = destroy(&created.state, &created.dir);
         return Err(e);
     }
     poststart(&created.state);
-    let Some(forwarded) = forwarded else { return Ok(0) };
-    let code = wait_forwarding(created.state.pid, &forwarded)?;
+    let Some(mut foreground) = foreground else { return Ok(0) };
+    if !created.terminal {
+        foreground.no_terminal();
+    }
+    let code = foreground.wait(created.state.pid)?;
     destroy(&created.state, &created.dir)?;
     Ok(code)
-}
-
-/// Block the signals a foreground run or exec forwards to its process, so that none is lost
-/// before the signalfd reads them. Returns the set.
-fn block_forwarded_signals() -> Result<nix::sys::signal::SigSet, ContainerError> {
-    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
-    let mut forwarded = SigSet::all();
-    for never in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
-        forwarded.remove(never);
-    }
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).map_err(|e| syscall("sigprocmask", "")(e.into()))?;
-    Ok(forwarded)
-}
-
-/// Wait for our child `pid`, forwarding every signal we receive to it.
-fn wait_forwarding(pid: i32, forwarded: &nix::sys::signal::SigSet) -> Result<i32, ContainerError> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let child = nix::unistd::Pid::from_raw(pid);
-    let signals = nix::sys::signalfd::SignalFd::new(forwarded).map_err(|e| syscall("signalfd", "")(e.into()))?;
-    loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
-            Ok(_) => {}
-            Err(nix::errno::Errno::ECHILD) => return Ok(0),
-            Err(e) => return Err(syscall("waitpid", format!("pid {pid}"))(e.into())),
-        }
-        match signals.read_signal() {
-            Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
-                let _ = nix::sys::signal::kill(child, Signal::try_from(info.ssi_signo as i32).ok());
-            }
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(syscall("read", "signalfd")(e.into())),
-        }
-    }
 }
 
 /// Write the init's pid to `path` atomically, as runc does (managers read it while we write).

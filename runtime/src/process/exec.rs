@@ -7,7 +7,7 @@
 //! parent learns of a successful exec by the socket closing, and of a failure by a report.
 
 use super::init::{become_process, exec_process, find_executable, step, syscall, InitError, Step};
-use super::spawn::{place_and_await, KillOnDrop, SpawnError, Success};
+use super::spawn::{place_and_await, ConsoleTarget, KillOnDrop, SpawnError, Success};
 use super::sync::{channel_pair, Channel, ToChild, ToParent};
 use crate::plan::ProcessPlan;
 use crate::sys::{self, Forked};
@@ -15,8 +15,7 @@ use crate::{security, tty};
 use berth_cgroups::Manager;
 use nix::sched::{setns, CloneFlags};
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::AsFd;
 
 /// What to exec and where.
 pub struct ExecSpawn<'a> {
@@ -27,7 +26,8 @@ pub struct ExecSpawn<'a> {
     pub cgroup: &'a dyn Manager,
     pub process: &'a ProcessPlan,
     pub preserve_fds: i32,
-    pub console_socket: Option<&'a Path>,
+    /// Where the pty master goes, when process.terminal is set.
+    pub console: Option<ConsoleTarget<'a>>,
     /// `exec --cgroup`: a sub-cgroup of the container's instead of the container's own.
     pub sub_cgroup: Option<&'a str>,
 }
@@ -60,7 +60,7 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
             joins.push((flag, name, file));
         }
     }
-    let console_socket = opts.console_socket.map(super::spawn::connect_console).transpose()?;
+    let console_socket = opts.console.map(ConsoleTarget::connect).transpose()?;
     for (flag, name, file) in joins.iter().filter(|(flag, _, _)| FOR_CHILDREN.contains(*flag)) {
         setns(file.as_fd(), *flag).map_err(|e| SpawnError::Syscall { op: "setns", what: format!("{name} namespace"), source: e.into() })?;
     }
@@ -89,7 +89,7 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
 }
 
 /// The child: enter the container and exec. Never returns.
-fn child(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], console: Option<OwnedFd>) -> ! {
+fn child(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], console: Option<tty::ConsoleSocket>) -> ! {
     let Err((step_name, error)) = enter_and_exec(opts, channel, joins, console);
     let _ = channel.send(&ToParent::Failed { step: step_name.to_owned(), message: error.to_string() });
     // Wait for the parent to read the report and hang up (see init::run).
@@ -97,7 +97,7 @@ fn child(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, Fi
     sys::exit_immediately(1)
 }
 
-fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], console: Option<OwnedFd>) -> Step<std::convert::Infallible> {
+fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], console: Option<tty::ConsoleSocket>) -> Step<std::convert::Infallible> {
     // A copy of the host's berth until execve: not reachable from the container (CVE-2019-5736).
     step("set non-dumpable", nix::sys::prctl::set_dumpable(false).map_err(syscall("prctl", "PR_SET_DUMPABLE")))?;
     for (flag, name, file) in joins {
@@ -109,7 +109,7 @@ fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
         Err(e) => return Err(("wait for cgroup", InitError::from(e))),
     }
     if let Some(socket) = &console {
-        step("set up console", tty::setup_console(socket.as_fd()))?;
+        step("set up console", tty::setup_console(socket))?;
     }
     step("set rlimits", security::apply_rlimits(&opts.process.rlimits))?;
     let program = step("find executable", find_executable(opts.process))?;

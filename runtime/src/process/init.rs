@@ -13,7 +13,7 @@ use crate::plan::{Plan, ProcessPlan};
 use crate::{sys, tty};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ pub struct InitContext<'a> {
     /// The container's cgroup directories, for cgroup mounts without a cgroup namespace.
     pub cgroup_dirs: Vec<PathBuf>,
     /// --console-socket, connected by the parent, when process.terminal is set.
-    pub console_socket: Option<OwnedFd>,
+    pub console_socket: Option<tty::ConsoleSocket>,
 }
 
 /// Why setup failed inside the container.
@@ -149,8 +149,8 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
         step("finalize rootfs", crate::rootfs::finalize(plan))?;
     }
     // 7. A terminal, handed to whoever listens on the console socket.
-    if let Some(socket) = &ctx.console_socket {
-        step("set up console", tty::setup_console(socket.as_fd()))?;
+    if let Some(console) = &ctx.console_socket {
+        step("set up console", tty::setup_console(console))?;
     }
     // 8. The program must exist in the container before we say we are ready.
     let program = step("find executable", find_executable(&plan.process))?;

@@ -7,4 +7,4 @@ pub mod spawn;
 pub mod sync;
 
 pub use exec::{spawn_exec, ExecSpawn};
-pub use spawn::{spawn, SpawnError, SpawnOptions};
+pub use spawn::{spawn, ConsoleTarget, SpawnError, SpawnOptions};

@@ -8,10 +8,11 @@ use oci_spec::runtime::Hooks;
 use crate::namespaces::NamespaceError;
 use crate::plan::Plan;
 use crate::state::process_start_time;
+use crate::tty::ConsoleSocket;
 use crate::sys::{self, Forked};
 use berth_cgroups::Manager;
 use nix::fcntl::OFlag;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 
 /// Why the init could not be started or set up.
@@ -54,7 +55,30 @@ pub struct SpawnOptions<'a> {
     pub exec_fifo: &'a Path,
     pub no_pivot: bool,
     pub preserve_fds: i32,
-    pub console_socket: Option<&'a Path>,
+    /// Where the pty master goes, when process.terminal is set.
+    pub console: Option<ConsoleTarget<'a>>,
+}
+
+/// Where the pty master of process.terminal is sent.
+#[derive(Clone, Copy)]
+pub enum ConsoleTarget<'a> {
+    /// `--console-socket`: a manager listens on this unix socket.
+    Socket(&'a Path),
+    /// berth's own socket pair, when `run` or `exec` relays the terminal itself.
+    Connected(BorrowedFd<'a>),
+}
+
+impl ConsoleTarget<'_> {
+    /// The socket for the container's process to send the master over.
+    pub(super) fn connect(self) -> Result<ConsoleSocket, SpawnError> {
+        Ok(match self {
+            ConsoleTarget::Socket(path) => ConsoleSocket { socket: connect_console(path)?, size: None },
+            ConsoleTarget::Connected(fd) => ConsoleSocket {
+                socket: fd.try_clone_to_owned().map_err(|source| SpawnError::Syscall { op: "dup", what: "console socket".into(), source })?,
+                size: crate::tty::host_window_size(),
+            },
+        })
+    }
 }
 
 /// Clone the init and wait until it reports ready. On failure the init is killed and reaped.
@@ -65,7 +89,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     let (parent_end, child_end) = channel_pair()?;
     let exec_fifo = nix::fcntl::open(opts.exec_fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(|e| SpawnError::Syscall { op: "open", what: opts.exec_fifo.display().to_string(), source: e.into() })?;
-    let console_socket = opts.console_socket.map(connect_console).transpose()?;
+    let console_socket = opts.console.map(ConsoleTarget::connect).transpose()?;
     let cgroup_fd = opts.cgroup.clone_into_fd();
     let in_cgroup_at_clone = cgroup_fd.is_some();
     let flags = plan.namespaces.clone_flags(in_cgroup_at_clone);
@@ -146,7 +170,7 @@ pub(super) fn place_and_await(
     }
 }
 
-pub(super) fn connect_console(path: &Path) -> Result<OwnedFd, SpawnError> {
+fn connect_console(path: &Path) -> Result<OwnedFd, SpawnError> {
     let stream = std::os::unix::net::UnixStream::connect(path)
         .map_err(|source| SpawnError::Syscall { op: "connect --console-socket", what: path.display().to_string(), source })?;
     Ok(stream.into())
