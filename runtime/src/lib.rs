@@ -20,5 +20,6 @@ mod security;
 pub mod state;
 mod sys;
 mod tty;
+mod userns;
 
 pub use sys::restore_default_sigpipe;

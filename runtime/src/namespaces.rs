@@ -27,10 +27,11 @@ pub enum NamespaceError {
 
 impl NamespacePlan {
     /// Parent side, just before the clone: point this process's children at a joined pid
-    /// namespace and at a new time namespace with its offsets. The guard undoes it on drop.
-    pub fn enter_for_children(&self) -> Result<ChildrenNamespaces, NamespaceError> {
+    /// namespace (unless `pid` is false: a joiner does it then, see crate::userns) and at a
+    /// new time namespace with its offsets. The guard undoes it on drop.
+    pub fn enter_for_children(&self, pid: bool) -> Result<ChildrenNamespaces, NamespaceError> {
         let mut guard = ChildrenNamespaces { own_pid: None, own_time: None };
-        if let Some(join) = self.joins.iter().find(|j| j.flag == CloneFlags::CLONE_NEWPID) {
+        if let Some(join) = self.joins.iter().find(|j| pid && j.flag == CloneFlags::CLONE_NEWPID) {
             guard.own_pid = Some(open_own("/proc/self/ns/pid")?);
             setns(join.file.as_fd(), CloneFlags::CLONE_NEWPID)
                 .map_err(|source| enter_error("setns", join.kind, Some(&join.path), source))?;

@@ -58,9 +58,12 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// The caller must be single-threaded: the child inherits only the calling thread, so a lock
 /// held by another thread (the allocator's, stdio's) would stay locked forever in the child.
 pub fn clone_process(namespace_flags: u64, cgroup_dir: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+    // With CLONE_PARENT the child is our parent's, and the kernel gives it our own exit signal
+    // (clone3 refuses one given alongside).
+    let exit_signal = if namespace_flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 };
     let mut args = CloneArgs {
         flags: namespace_flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     if let Some(fd) = cgroup_dir {

@@ -12,6 +12,7 @@ mod mounts;
 mod namespaces;
 mod process;
 pub mod seccomp;
+mod userns;
 
 pub use default::default_config;
 pub use devices::{cgroup_resources, DevicePlan};
@@ -20,6 +21,7 @@ pub use mounts::{MountKind, MountPlan, Propagation};
 pub use namespaces::{Join, NamespacePlan};
 pub use process::{CapsPlan, ProcessPlan, Rlimit};
 pub use seccomp::SeccompPlan;
+pub use userns::{IdMap, IdRange, UserPlan};
 
 use devices::device_plans;
 use oci_spec::runtime::Spec;
@@ -75,6 +77,8 @@ pub struct Plan {
     /// Propagation of the container's / (rootfsPropagation); rslave when unset, as runc.
     pub rootfs_propagation: Propagation,
     pub namespaces: NamespacePlan,
+    /// The user namespace and its id mappings, when the container has one.
+    pub user: Option<UserPlan>,
     pub mounts: Vec<MountPlan>,
     /// linux.devices plus the default devices every container gets.
     pub devices: Vec<DevicePlan>,
@@ -103,12 +107,8 @@ impl Plan {
         if let Some(hooks) = spec.hooks() {
             hooks::validate(hooks)?;
         }
-        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty())
-        {
-            return Err(SpecError::invalid("linux.uidMappings", "user namespaces are not supported yet"));
-        }
         let namespaces = NamespacePlan::new(&linux)?;
+        let user = UserPlan::new(&linux, namespaces.has(libc::CLONE_NEWUSER), !namespaces.has_new(libc::CLONE_NEWUSER))?;
         let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
         if hostname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
             return Err(SpecError::invalid("hostname", "setting the hostname needs a uts namespace of the container's own"));
@@ -147,6 +147,7 @@ impl Plan {
             readonly_paths: container_paths("linux.readonlyPaths", linux.readonly_paths())?,
             process: ProcessPlan::new(process)?.with_seccomp(&linux)?,
             namespaces,
+            user,
             mounts,
             hostname,
             domainname,

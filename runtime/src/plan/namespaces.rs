@@ -53,9 +53,6 @@ impl NamespacePlan {
                 return Err(SpecError::invalid(format!("{field}.type"), format!("{kind} namespace listed twice")));
             }
             seen |= flag;
-            if ns.typ() == LinuxNamespaceType::User {
-                return Err(SpecError::invalid(format!("{field}.type"), "user namespaces are not supported yet"));
-            }
             match ns.path() {
                 Some(path) if !path.as_os_str().is_empty() => {
                     let file = File::open(path).map_err(|e| {
@@ -67,8 +64,9 @@ impl NamespacePlan {
                 _ => plan.new |= flag,
             }
         }
-        // Enter the mount namespace last: the others are found by path before it changes.
-        plan.joins.sort_by_key(|j| j.flag == CloneFlags::CLONE_NEWNS);
+        // Enter the mount namespace last: the others are found by path before it changes. The
+        // user namespace is joined before all of them (see crate::userns for how).
+        plan.joins.sort_by_key(|j| (j.flag != CloneFlags::CLONE_NEWUSER, j.flag == CloneFlags::CLONE_NEWNS));
         let offsets = linux.time_offsets().clone().unwrap_or_default();
         if !offsets.is_empty() && !new_time {
             return Err(SpecError::invalid("linux.timeOffsets", "needs a new time namespace"));

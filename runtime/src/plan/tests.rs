@@ -89,3 +89,25 @@ fn seccomp_notify_is_refused_and_errno_compiles() {
     .expect("a small profile compiles");
     assert_eq!(plan.process.seccomp.expect("compiled").programs.len(), 1);
 }
+
+#[test]
+fn id_mappings_are_checked_as_the_kernel_will() {
+    let userns = |c: &mut serde_json::Value, uids: serde_json::Value, gids: serde_json::Value| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "user" }));
+        c["linux"]["uidMappings"] = uids;
+        c["linux"]["gidMappings"] = gids;
+    };
+    let one = json!([{ "containerID": 0, "hostID": 1000, "size": 1 }]);
+    let plan = plan_with(|c| userns(c, one.clone(), one.clone())).expect("a simple mapping is valid");
+    let user = plan.user.expect("a user plan");
+    assert_eq!(user.uid_map.to_proc_format(), "0 1000 1\n");
+    assert!(user.uid_map.is_single(1000) && !user.uid_map.is_single(0));
+    assert_eq!(user.uid_map.to_host(0), Some(1000));
+    assert_eq!(user.uid_map.to_host(1), None);
+    assert_eq!(refused_field(|c| userns(c, json!([]), one.clone())), "linux.uidMappings");
+    assert_eq!(refused_field(|c| c["linux"]["uidMappings"] = one.clone()), "linux.uidMappings");
+    let past_end = json!([{ "containerID": 4294967295u32, "hostID": 0, "size": 2 }]);
+    assert_eq!(refused_field(|c| userns(c, past_end, one.clone())), "linux.uidMappings[0].containerID");
+    let overlap = json!([{ "containerID": 0, "hostID": 1000, "size": 10 }, { "containerID": 100, "hostID": 1005, "size": 1 }]);
+    assert_eq!(refused_field(|c| userns(c, one.clone(), overlap)), "linux.gidMappings[1].hostID");
+}

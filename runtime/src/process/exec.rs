@@ -32,9 +32,10 @@ pub struct ExecSpawn<'a> {
     pub sub_cgroup: Option<&'a str>,
 }
 
-/// Namespace types in the order they are entered; mount last, because entering it changes
-/// the root we resolve paths from.
-const ORDER: [(CloneFlags, &str); 7] = [
+/// Namespace types in the order they are entered; mount last but for user, because entering
+/// it changes the root we resolve paths from. The user namespace comes after all: the others
+/// are entered with the host's capabilities, whoever owns them (see crate::userns).
+const ORDER: [(CloneFlags, &str); 8] = [
     (CloneFlags::CLONE_NEWPID, "pid"),
     (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time"),
     (CloneFlags::CLONE_NEWIPC, "ipc"),
@@ -42,6 +43,7 @@ const ORDER: [(CloneFlags, &str); 7] = [
     (CloneFlags::CLONE_NEWNET, "net"),
     (CloneFlags::CLONE_NEWCGROUP, "cgroup"),
     (CloneFlags::CLONE_NEWNS, "mnt"),
+    (CloneFlags::CLONE_NEWUSER, "user"),
 ];
 
 /// Namespaces that act on children only, so the parent enters them before the clone.
@@ -106,6 +108,7 @@ fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
     match channel.recv::<ToChild>() {
         Ok(ToChild::CgroupJoined { .. }) => {}
         Ok(ToChild::HooksDone) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected("HooksDone")))),
+        Ok(ToChild::IdsMapped) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected("IdsMapped")))),
         Err(e) => return Err(("wait for cgroup", InitError::from(e))),
     }
     if let Some(socket) = &console {

@@ -34,6 +34,8 @@ pub struct InitContext<'a> {
     pub cgroup_dirs: Vec<PathBuf>,
     /// --console-socket, connected by the parent, when process.terminal is set.
     pub console_socket: Option<tty::ConsoleSocket>,
+    /// A joiner entered the namespaces given by path before cloning us (crate::userns).
+    pub joined_before_clone: bool,
 }
 
 /// Why setup failed inside the container.
@@ -51,6 +53,8 @@ pub enum InitError {
     Tty(#[from] tty::TtyError),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    UserNamespace(#[from] crate::userns::UserNamespaceError),
     /// process.args[0] is not an executable in the container.
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotInPath(String),
@@ -104,8 +108,14 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     step("set non-dumpable", nix::sys::prctl::set_dumpable(false).map_err(syscall("prctl", "PR_SET_DUMPABLE")))?;
     // Exact modes for the nodes and directories we create; the process's umask comes later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    // 1. Join the namespaces given by path (the new ones came with the clone).
-    step("join namespaces", plan.namespaces.join_in_child())?;
+    // 1. Join the namespaces given by path (the new ones came with the clone), unless a joiner
+    //    did before cloning us; then become root of the user namespace, once it has its maps.
+    if !ctx.joined_before_clone {
+        step("join namespaces", plan.namespaces.join_in_child())?;
+    }
+    if let Some(user) = &plan.user {
+        step("enter user namespace", enter_user_namespace(&ctx.channel, user))?;
+    }
     // 2. A new cgroup namespace is rooted at the cgroup we are in: wait until we are in ours.
     //    Hooks need the state JSON that comes with the same message, before the mounts.
     let mut joined = None;
@@ -165,11 +175,27 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     Ok((program, joined.flatten()))
 }
 
+/// In a new user namespace, wait until the parent has written its maps; in a joined one,
+/// check the maps config.json expects. Then become the namespace's root.
+fn enter_user_namespace(channel: &Channel, user: &crate::plan::UserPlan) -> Result<(), InitError> {
+    if user.joined {
+        crate::userns::check_joined_mappings(user)?;
+    } else {
+        match channel.recv::<ToChild>()? {
+            ToChild::IdsMapped => {}
+            ToChild::CgroupJoined { .. } => return Err(SyncError::Unexpected("CgroupJoined").into()),
+            ToChild::HooksDone => return Err(SyncError::Unexpected("HooksDone").into()),
+        }
+    }
+    Ok(crate::userns::become_root()?)
+}
+
 /// Wait for the parent's CgroupJoined; returns the hooks' state JSON it carries.
 fn wait_cgroup_joined(channel: &Channel) -> Result<Option<String>, InitError> {
     match channel.recv::<ToChild>()? {
         ToChild::CgroupJoined { hook_state } => Ok(hook_state),
         ToChild::HooksDone => Err(SyncError::Unexpected("HooksDone").into()),
+        ToChild::IdsMapped => Err(SyncError::Unexpected("IdsMapped").into()),
     }
 }
 
@@ -182,6 +208,7 @@ fn run_parent_hooks(channel: &Channel, hooks: &oci_spec::runtime::Hooks) -> Resu
     match channel.recv::<ToChild>()? {
         ToChild::HooksDone => Ok(()),
         ToChild::CgroupJoined { .. } => Err(SyncError::Unexpected("CgroupJoined").into()),
+        ToChild::IdsMapped => Err(SyncError::Unexpected("IdsMapped").into()),
     }
 }
 

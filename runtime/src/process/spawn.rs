@@ -10,6 +10,7 @@ use crate::plan::Plan;
 use crate::state::process_start_time;
 use crate::tty::ConsoleSocket;
 use crate::sys::{self, Forked};
+use crate::userns;
 use berth_cgroups::Manager;
 use nix::fcntl::OFlag;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -24,6 +25,8 @@ pub enum SpawnError {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Cgroup(#[from] berth_cgroups::Error),
+    #[error(transparent)]
+    UserNamespace(#[from] crate::userns::UserNamespaceError),
     /// A syscall of the parent failed.
     #[error("{op} {what}: {source}")]
     Syscall { op: &'static str, what: String, source: std::io::Error },
@@ -94,9 +97,16 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     let in_cgroup_at_clone = cgroup_fd.is_some();
     let flags = plan.namespaces.clone_flags(in_cgroup_at_clone);
 
-    let children_namespaces = plan.namespaces.enter_for_children()?;
-    let forked = sys::clone_process(flags, cgroup_fd)
-        .map_err(|source| SpawnError::Syscall { op: "clone3", what: "container init".into(), source })?;
+    // With a user namespace, namespaces joined by path are entered by a joiner that then
+    // clones the init (crate::userns); it also points its children at a joined pid namespace.
+    let joiner = userns::needs_joiner(plan.user.as_ref(), &plan.namespaces.joins);
+    let children_namespaces = plan.namespaces.enter_for_children(!joiner)?;
+    let forked = if joiner {
+        userns::clone_through_joiner(&plan.namespaces.joins, flags, cgroup_fd)?
+    } else {
+        sys::clone_process(flags, cgroup_fd)
+            .map_err(|source| SpawnError::Syscall { op: "clone3", what: "container init".into(), source })?
+    };
     let pid = match forked {
         Forked::Child => {
             drop(parent_end);
@@ -109,6 +119,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
                 unshare_cgroup_namespace: plan.namespaces.child_unshares_cgroup(in_cgroup_at_clone),
                 console_socket,
                 cgroup_dirs: opts.cgroup.state().paths.into_values().collect(),
+                joined_before_clone: joiner,
             })
         }
         Forked::Parent(pid) => pid,
@@ -116,6 +127,12 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     drop(children_namespaces);
     drop(child_end);
     let reaper = KillOnDrop::new(pid);
+    // A new user namespace gets its maps before the init does anything else. A failed send
+    // means the init died; its report (or its silence) is read below.
+    if let Some(user) = plan.user.as_ref().filter(|u| !u.joined) {
+        userns::write_mappings(pid, user)?;
+        let _ = parent_end.send(&ToChild::IdsMapped);
+    }
     let hooks = plan.hooks.as_ref().map(|hooks| (hooks, (opts.hook_state)(pid)));
     place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready, hooks)?;
     let start_time = process_start_time(pid).map(|(t, _)| t).ok_or(SpawnError::InitDied)?;

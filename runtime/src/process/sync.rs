@@ -2,6 +2,8 @@
 //!
 //! One SOCK_SEQPACKET socket pair; each message is one packet of JSON. The stages, in order:
 //!
+//! 0. (only with a new user namespace) parent → child `IdsMapped`: the parent has written the
+//!    init's uid and gid maps; until then the init has no ids to create files with.
 //! 1. parent → child `CgroupJoined`: the init is in its cgroup(s). The child waits for it
 //!    before unsharing its cgroup namespace (when it must) and before it reports ready, so
 //!    nothing of the container runs outside its cgroup. On cgroup v1 the join blocks for an
@@ -19,6 +21,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 /// What the parent tells the child.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ToChild {
+    /// The init's new user namespace has its uid and gid maps.
+    IdsMapped,
     /// The init has been placed in its cgroup(s); `hook_state` is the state JSON its own
     /// hooks (createContainer, startContainer) get on stdin, when it has any.
     CgroupJoined { hook_state: Option<String> },

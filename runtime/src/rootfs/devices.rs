@@ -1,6 +1,6 @@
 //! Device nodes and the standard links in the container's /dev.
 
-use super::paths::{mkdir_all, open_path, split};
+use super::paths::{ensure_file, mkdir_all, open_path, proc_fd_path, split};
 use super::{op_error, RootfsError};
 use crate::plan::DevicePlan;
 use nix::errno::Errno;
@@ -20,9 +20,15 @@ const LINKS: [(&str, &str); 5] = [
 
 /// Create the device nodes (replacing what the image had at those paths) and the links.
 /// The init runs with umask 0 during setup, so the modes are exactly the planned ones.
-pub fn populate(root: BorrowedFd<'_>, devices: &[DevicePlan]) -> Result<(), RootfsError> {
+/// In a user namespace the kernel refuses mknod, so `bind` makes each node a bind mount of
+/// the host's node at the same path instead (as runc does).
+pub fn populate(root: BorrowedFd<'_>, devices: &[DevicePlan], bind: bool) -> Result<(), RootfsError> {
     for dev in devices {
-        make_node(root, dev)?;
+        if bind {
+            bind_node(root, dev)?;
+        } else {
+            make_node(root, dev)?;
+        }
     }
     let dev = mkdir_all(root, Path::new("/dev"), 0o755).map_err(op_error("mkdir (inside rootfs)", Path::new("/dev")))?;
     let has_pts = open_path(root, Path::new("/dev/pts/ptmx")).is_ok();
@@ -40,6 +46,18 @@ pub fn populate(root: BorrowedFd<'_>, devices: &[DevicePlan]) -> Result<(), Root
         }
     }
     Ok(())
+}
+
+/// Bind the host's node at `dev.path` onto an empty file at the same path in the container.
+/// Its owner and mode stay the host's: a container root cannot chown the host's node.
+fn bind_node(root: BorrowedFd<'_>, dev: &DevicePlan) -> Result<(), RootfsError> {
+    let (parent, name) = split(&dev.path).map_err(op_error("bind device", &dev.path))?;
+    let dir = mkdir_all(root, parent, 0o755).map_err(op_error("mkdir (inside rootfs)", parent))?;
+    // Whatever the image had there (a node it cannot use, a file) makes way for the target.
+    let _ = unlinkat(dir.as_fd(), name, UnlinkatFlags::NoRemoveDir);
+    let target = ensure_file(root, &dev.path).map_err(op_error("create (inside rootfs)", &dev.path))?;
+    nix::mount::mount(Some(dev.path.as_path()), &proc_fd_path(&target), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
+        .map_err(|e| op_error("bind device (user namespace)", &dev.path)(e.into()))
 }
 
 fn make_node(root: BorrowedFd<'_>, dev: &DevicePlan) -> Result<(), RootfsError> {

@@ -46,12 +46,17 @@ pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> 
     let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(nix_op("open", rootfs))?;
     // 3. The mounts of config.json, in order, each resolved inside the rootfs.
-    let view = mounts::CgroupView { own_namespace: plan.namespaces.has_new(libc::CLONE_NEWCGROUP), dirs: cgroup_dirs };
+    let view = mounts::CgroupView {
+        own_namespace: plan.namespaces.has_new(libc::CLONE_NEWCGROUP),
+        dirs: cgroup_dirs,
+        in_user_namespace: plan.user.is_some(),
+        own_network: plan.namespaces.has_new(libc::CLONE_NEWNET),
+    };
     for m in &plan.mounts {
         mounts::mount_entry(root.as_fd(), m, &view)?;
     }
     // 4. /dev: device nodes and the standard links.
-    devices::populate(root.as_fd(), &plan.devices)?;
+    devices::populate(root.as_fd(), &plan.devices, plan.user.is_some())?;
     Ok(())
 }
 

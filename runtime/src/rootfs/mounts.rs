@@ -29,6 +29,10 @@ pub struct CgroupView<'a> {
     pub own_namespace: bool,
     /// The container's cgroup directory in each host hierarchy.
     pub dirs: &'a [std::path::PathBuf],
+    /// The container has a user namespace (new or joined).
+    pub in_user_namespace: bool,
+    /// The container has a network namespace of its own.
+    pub own_network: bool,
 }
 
 /// Mount one entry under `root`.
@@ -40,11 +44,53 @@ pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -
             let target = destination_dir(root, m)?;
             let source = m.source.as_deref().unwrap_or(Path::new(fstype));
             let data = (!m.data.is_empty()).then_some(m.data.as_str());
-            mount(Some(source), &proc_fd_path(&target), Some(fstype.as_str()), flags(m.flags), data)
-                .map_err(mount_error(m, fstype))?;
+            let fallback = view.in_user_namespace.then(|| host_view_of(fstype)).flatten();
+            match fallback {
+                // sysfs shows the network namespace the mounter is in, and the kernel lets a
+                // user namespace mount it only over one it owns: without a network namespace
+                // of its own, the container sees the host's /sys as runc gives it.
+                Some(host) if fstype == "sysfs" && !view.own_network => bind_host_view(root, m, host)?,
+                _ => match mount(Some(source), &proc_fd_path(&target), Some(fstype.as_str()), flags(m.flags), data) {
+                    // A joined namespace the user namespace does not own (mqueue: ipc; sysfs:
+                    // network) refuses a fresh mount: show the host's view instead.
+                    Err(nix::errno::Errno::EPERM) if fallback.is_some() => bind_host_view(root, m, fallback.unwrap_or_default())?,
+                    other => other.map_err(mount_error(m, fstype))?,
+                },
+            }
         }
     }
     finish(root, m)
+}
+
+/// The host directory a user namespace binds instead of mounting `fstype` fresh, for the
+/// filesystems whose fresh mount needs a namespace the user namespace may not own.
+fn host_view_of(fstype: &str) -> Option<&'static str> {
+    match fstype {
+        "sysfs" => Some("/sys"),
+        "mqueue" => Some("/dev/mqueue"),
+        _ => None,
+    }
+}
+
+/// rbind the host's `host` directory at the mount's destination, with the entry's flags
+/// (ro, nosuid, ...) applied by a bind remount.
+fn bind_host_view(root: BorrowedFd<'_>, m: &MountPlan, host: &str) -> Result<(), RootfsError> {
+    let target = destination_dir(root, m)?;
+    mount(Some(host), &proc_fd_path(&target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(mount_error(m, "rbind (user namespace)"))?;
+    remount_bind_flags(root, m)
+}
+
+/// Apply the entry's ro/nosuid/... to the bind mount just made at its destination: the kernel
+/// ignores them on the bind itself, so they take a bind remount.
+fn remount_bind_flags(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+    let extra = m.flags & !NOT_FOR_REMOUNT;
+    if extra != 0 {
+        let mounted = reopen(root, m)?;
+        mount(None::<&str>, &proc_fd_path(&mounted), None::<&str>, flags(extra | libc::MS_BIND | libc::MS_REMOUNT), None::<&str>)
+            .map_err(mount_error(m, "bind remount"))?;
+    }
+    Ok(())
 }
 
 fn destination_dir(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
@@ -64,13 +110,7 @@ fn bind(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
     let bind_flags = libc::MS_BIND | (m.flags & libc::MS_REC);
     mount(Some(source), &proc_fd_path(&target), None::<&str>, flags(bind_flags), None::<&str>)
         .map_err(mount_error(m, "bind"))?;
-    let extra = m.flags & !NOT_FOR_REMOUNT;
-    if extra != 0 {
-        let mounted = reopen(root, m)?;
-        mount(None::<&str>, &proc_fd_path(&mounted), None::<&str>, flags(extra | libc::MS_BIND | libc::MS_REMOUNT), None::<&str>)
-            .map_err(mount_error(m, "bind remount"))?;
-    }
-    Ok(())
+    remount_bind_flags(root, m)
 }
 
 /// The destination again, now resolving to the root of what was just mounted there.

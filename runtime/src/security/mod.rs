@@ -46,12 +46,22 @@ pub fn limit_bounding_set(process: &ProcessPlan) -> Result<(), SecurityError> {
 pub fn switch_user(process: &ProcessPlan) -> Result<(), SecurityError> {
     nix::sys::prctl::set_keepcaps(true).map_err(syscall_error("process.user", "prctl(PR_SET_KEEPCAPS)"))?;
     let groups: Vec<Gid> = process.additional_gids.iter().map(|&g| Gid::from_raw(g)).collect();
-    setgroups(&groups).map_err(syscall_error("process.user.additionalGids", "setgroups"))?;
+    match setgroups(&groups) {
+        // A user namespace mapped by an unprivileged caller has setgroups denied (the kernel
+        // requires it); with no groups asked for, the empty list we would set is moot.
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        other => other.map_err(syscall_error("process.user.additionalGids", "setgroups"))?,
+    }
     let gid = Gid::from_raw(process.gid);
     setresgid(gid, gid, gid).map_err(syscall_error("process.user.gid", "setresgid"))?;
     let uid = Uid::from_raw(process.uid);
     setresuid(uid, uid, uid).map_err(syscall_error("process.user.uid", "setresuid"))?;
     nix::sys::prctl::set_keepcaps(false).map_err(syscall_error("process.user", "prctl(PR_SET_KEEPCAPS)"))
+}
+
+/// Is setgroups(2) denied in our user namespace (/proc/self/setgroups says "deny")?
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Set the capability sets. Each capset must keep effective inside permitted and inheritable
