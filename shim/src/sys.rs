@@ -1,0 +1,104 @@
+//! The one door to the kernel for berth-shim.
+//!
+//! Every syscall nix does not wrap safely lives here behind a safe function returning
+//! `io::Result`; this is the only module of the crate with `unsafe`, and each block names the
+//! invariant that makes it sound. Callers add context (path, step) to the errors.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Turn a libc-style return value into `io::Result`, reading errno on -1.
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    /// In the parent, with the child's pid.
+    Parent(i32),
+    /// In the child.
+    Child,
+}
+
+/// `fork()`. The caller must be single-threaded: the child inherits only the calling thread,
+/// so a lock held by another thread (the allocator's, stdio's) would stay locked forever.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees that no other thread exists, so the child starts with every
+    // lock of this process free; fork has no memory-safety preconditions beyond that.
+    let pid = check(unsafe { libc::fork() } as libc::c_long)?;
+    Ok(if pid == 0 { Forked::Child } else { Forked::Parent(pid as i32) })
+}
+
+/// `pidfd_open(pid, 0)`: a descriptor that becomes readable when `pid` exits.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel just returned this descriptor to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Adopt a descriptor received over SCM_RIGHTS.
+///
+/// `fd` must be a descriptor the kernel has just installed for this process (from `recvmsg`)
+/// and that nothing else owns yet.
+pub fn adopt_received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: per this function's contract the descriptor was just installed by recvmsg and
+    // has no other owner, so wrapping it hands its ownership to the returned OwnedFd.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `flock(fd, LOCK_EX [| LOCK_NB])`. Returns false when `nonblocking` and another open file
+/// holds the lock. A raw call rather than nix's `Flock`, whose Drop unlocks: the keeper's lock
+/// is shared across a fork and must outlive the process that took it.
+pub fn lock_exclusive(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<bool> {
+    let op = libc::LOCK_EX | if nonblocking { libc::LOCK_NB } else { 0 };
+    // SAFETY: the fd is borrowed, so it is open for the whole call; flock touches no memory.
+    match check(unsafe { libc::flock(fd.as_raw_fd(), op) } as libc::c_long) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A terminal's size in character cells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// `ioctl(TIOCGWINSZ)`: the size of the terminal `fd`.
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<WindowSize> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: the fd is open for the call and TIOCGWINSZ writes one `winsize` into `size`,
+    // which lives on this stack frame for the whole call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) } as libc::c_long)?;
+    Ok(WindowSize { rows: size.ws_row, cols: size.ws_col })
+}
+
+/// `ioctl(TIOCSWINSZ)`: resize the terminal `fd` (its foreground process group gets SIGWINCH).
+pub fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> io::Result<()> {
+    let size = libc::winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: the fd is open for the call and TIOCSWINSZ only reads the `winsize` we pass,
+    // which lives on this stack frame for the whole call.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &size) } as libc::c_long)?;
+    Ok(())
+}
+
+/// Restore SIGPIPE's default action (Rust ignores it), so a client whose stdout is a closed
+/// pipe ends like any Unix tool, and so children the keeper spawns start with it default too.
+pub fn restore_default_sigpipe() {
+    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE; no handler code is installed.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// `_exit(code)`: leave a forked child without running the parent's atexit handlers or
+/// flushing buffers it copied from the parent.
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
