@@ -87,12 +87,18 @@ impl ExecArgs {
 
 fn read_process(path: &PathBuf) -> Result<oci_spec::runtime::Process, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.clone(), source })?;
-    let mut de = serde_json::Deserializer::from_str(&text);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| Error::BadJson {
+    let bad_json = |e: serde_path_to_error::Error<serde_json::Error>| Error::BadJson {
         path: path.clone(),
         field: e.path().to_string(),
         message: e.into_inner().to_string(),
-    })
+    };
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let mut value: serde_json::Value = serde_path_to_error::deserialize(&mut de).map_err(bad_json)?;
+    // runc runs a process without "user" as uid 0, gid 0; the OCI type requires the field.
+    if let Some(object) = value.as_object_mut() {
+        object.entry("user").or_insert_with(|| serde_json::json!({ "uid": 0, "gid": 0 }));
+    }
+    serde_path_to_error::deserialize(value).map_err(bad_json)
 }
 
 /// "uid" or "uid:gid", numeric as runc takes them.

@@ -116,6 +116,6 @@ fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
     }
     step("set rlimits", security::apply_rlimits(&opts.process.rlimits))?;
     let program = step("find executable", find_executable(opts.process))?;
-    become_process(opts.process)?;
-    exec_process(opts.process, &program, opts.preserve_fds)
+    become_process(opts.process, opts.preserve_fds)?;
+    exec_process(opts.process, &program)
 }

@@ -169,7 +169,7 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
         step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
     }
     // 10. Who the process is and what it may do.
-    become_process(&plan.process)?;
+    become_process(&plan.process, ctx.preserve_fds)?;
     // 11. Ready: the parent records the container and returns.
     step("report ready", ctx.channel.send(&ToParent::Ready))?;
     Ok((program, joined.flatten()))
@@ -224,11 +224,25 @@ fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: 
     if let (Some(hooks), Some(state)) = (&plan.hooks, &hook_state) {
         step("startContainer hooks", hooks::run(Stage::StartContainer, hooks, state.as_bytes()))?;
     }
-    exec_process(&plan.process, &program, ctx.preserve_fds)
+    exec_process(&plan.process, &program)
 }
 
-/// Take on the process's identity: bounding set, user and groups, capabilities, cwd.
-pub(super) fn become_process(process: &ProcessPlan) -> Step<()> {
+/// Take on the process's identity: inherited fds, cwd, bounding set, user and groups,
+/// capabilities.
+pub(super) fn become_process(process: &ProcessPlan, preserve_fds: i32) -> Step<()> {
+    // Inherited fds close at exec; marked now, before seccomp (a strict profile may refuse
+    // close_range) and before the cwd is entered.
+    step("pass file descriptors", pass_fds(preserve_fds))?;
+    // The cwd first while still root, as runc: a cwd only root can enter still works. If
+    // root may not enter it (a volume only the container's user can read), try again as
+    // that user below.
+    let cwd = &process.cwd;
+    let chdir = || nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display())));
+    let cwd_later = match nix::unistd::chdir(cwd) {
+        Ok(()) => false,
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => true,
+        Err(_) => return step("chdir", chdir()),
+    };
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which is about to go:
     // install it now (as runc does); the profile must then allow the few syscalls left.
     if let (Some(seccomp), false) = (&process.seccomp, process.no_new_privileges) {
@@ -237,30 +251,32 @@ pub(super) fn become_process(process: &ProcessPlan) -> Step<()> {
     step("drop capabilities", security::limit_bounding_set(process))?;
     step("switch user", security::switch_user(process))?;
     step("set capabilities", security::apply_capabilities(process))?;
-    let cwd = &process.cwd;
-    step("chdir", nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display()))))
+    if cwd_later {
+        step("chdir", chdir())?;
+    }
+    Ok(())
 }
 
-/// The last steps before the program runs: umask, no_new_privs, inherited fds, signal mask,
-/// then execve. Returns only on failure.
-pub(super) fn exec_process(process: &ProcessPlan, program: &CString, preserve_fds: i32) -> Step<std::convert::Infallible> {
+/// The last steps before the program runs: umask, signal dispositions and mask, then
+/// no_new_privs and seccomp, then execve. Returns only on failure.
+pub(super) fn exec_process(process: &ProcessPlan, program: &CString) -> Step<std::convert::Infallible> {
     let umask = process.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    if process.no_new_privileges {
-        step("set no_new_privs", security::set_no_new_privs())?;
-        // With no_new_privs any process may install a filter: do it last, so it constrains
-        // only the container's program.
-        if let Some(seccomp) = &process.seccomp {
-            step("install seccomp", security::install_seccomp(seccomp))?;
-        }
-    }
-    step("pass file descriptors", pass_fds(preserve_fds))?;
     // The program starts with every signal at its default action and none blocked, whatever
     // its manager ignored or berth run blocked to forward them.
     sys::reset_signal_dispositions();
     step("reset signal mask", nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None).map_err(syscall("sigprocmask", "")))?;
     let args: Vec<CString> = process.args.iter().map(|a| CString::new(a.as_bytes()).unwrap_or_default()).collect();
     let env: Vec<CString> = process.env.iter().map(|e| CString::new(e.as_bytes()).unwrap_or_default()).collect();
+    if process.no_new_privileges {
+        step("set no_new_privs", security::set_no_new_privs())?;
+        // With no_new_privs any process may install a filter: do it last, so that only
+        // execve runs under it before the container's program (a strict profile need not
+        // allow what berth itself calls).
+        if let Some(seccomp) = &process.seccomp {
+            step("install seccomp", security::install_seccomp(seccomp))?;
+        }
+    }
     let err = nix::unistd::execve(program, &args, &env).unwrap_err();
     Err(("exec", syscall("execve", program.to_string_lossy().into_owned())(err)))
 }
