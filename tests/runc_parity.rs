@@ -115,3 +115,116 @@ fn exec_process_json_without_user_runs_as_root() {
     outcome.success();
     assert!(outcome.stdout.contains("uid=0 gid=0"), "{outcome}");
 }
+
+// --- verbs (kill.bats, ps.bats, events.bats, cgroups.bats, run.bats, debug.bats) ---
+
+/// The container's cgroup pids, from `ps --format json`.
+fn pids(container: &Container) -> Vec<i32> {
+    let outcome = container.runtime().exec(["ps", "--format", "json", container.id()]);
+    outcome.success();
+    // runc prints null for no processes.
+    let list: Option<Vec<i32>> = serde_json::from_str(&outcome.stdout).unwrap_or_else(|e| panic!("ps --format json ({e}):\n{outcome}"));
+    list.unwrap_or_default()
+}
+
+#[test]
+fn kill_all_on_a_stopped_container_signals_what_is_left_and_succeeds() {
+    // Without a pid namespace of its own, the init's death leaves its child in the cgroup.
+    let (runtime, mut bundle, id) = fixture("kill-all-stopped");
+    bundle.without_namespace("pid");
+    bundle.script("sleep 600 & exec sleep 601");
+    let container = Container::new(&runtime, &bundle, &id);
+    container.run(&["--detach"]).success();
+    container.kill(&[], Some("0")).success();
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || (pids(&container).len() == 2).then_some(()))
+        .expect("the init's child never showed up in the cgroup");
+    container.kill(&[], Some("KILL")).success();
+    container.wait_for_status("stopped");
+    container.kill(&[], Some("0")).failure();
+    container.kill(&["--all"], Some("0")).success();
+    container.kill(&["--all"], Some("KILL")).success();
+    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || pids(&container).is_empty().then_some(()))
+        .expect("kill --all left a process in the cgroup");
+    // ps on a stopped container lists what is left: nothing.
+    runtime.exec(["ps", container.id()]).success();
+}
+
+#[test]
+fn exec_into_a_paused_container_fails_with_255_unless_told_to_wait() {
+    // runc's "runc exec into a paused container" and "runc exec --ignore-paused".
+    let (runtime, _bundle, container) = sleeper("exec-paused");
+    container.run(&["--detach"]).success();
+    runtime.exec(["pause", container.id()]).success();
+    let refused = runtime.exec(["exec", container.id(), "echo", "ok"]);
+    assert_eq!(refused.code(), Some(255), "{refused}");
+    assert!(refused.stderr.contains("cannot exec in a paused container"), "{refused}");
+    let root = runtime.clone();
+    let id = container.id().to_owned();
+    let resumer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        root.exec(["resume", &id]).success();
+    });
+    let waited = runtime.exec(["exec", "--ignore-paused", container.id(), "echo", "ok"]);
+    resumer.join().expect("resume");
+    waited.success();
+    assert_eq!(waited.stdout.trim(), "ok", "{waited}");
+}
+
+#[test]
+fn exec_of_a_missing_program_exits_255() {
+    let (runtime, _bundle, container) = sleeper("exec-missing");
+    container.run(&["--detach"]).success();
+    let outcome = runtime.exec(["exec", container.id(), "no-such-program"]);
+    assert_eq!(outcome.code(), Some(255), "{outcome}");
+    let outcome = runtime.exec(["exec", container.id(), "sh", "-c", "exit 7"]);
+    assert_eq!(outcome.code(), Some(7), "the process's own code passes through:\n{outcome}");
+}
+
+#[test]
+fn run_keep_leaves_the_stopped_container_for_delete() {
+    let (runtime, mut bundle, id) = fixture("run-keep");
+    bundle.script("exit 5");
+    let container = Container::new(&runtime, &bundle, &id);
+    let outcome = container.run(&["--keep"]);
+    assert_eq!(outcome.code(), Some(5), "{outcome}");
+    assert_eq!(container.state()["status"], "stopped");
+    container.delete(&[]).success();
+    assert!(!runtime.root().join(&id).exists(), "delete left the state behind");
+}
+
+#[test]
+fn a_created_container_can_be_paused_and_resumed() {
+    let (runtime, _bundle, container) = sleeper("pause-created");
+    container.create(&[]).success();
+    runtime.exec(["pause", container.id()]).success();
+    assert_eq!(container.state()["status"], "paused");
+    runtime.exec(["resume", container.id()]).success();
+    assert_eq!(container.state()["status"], "created");
+}
+
+#[test]
+fn events_stats_print_runcs_key_order() {
+    let (runtime, _bundle, container) = sleeper("events-order");
+    container.run(&["--detach"]).success();
+    let outcome = runtime.exec(["events", "--stats", container.id()]);
+    outcome.success();
+    let prefix = format!("{{\"type\":\"stats\",\"id\":\"{}\",\"data\":", container.id());
+    assert!(outcome.stdout.starts_with(&prefix), "{outcome}");
+}
+
+#[test]
+fn debug_writes_debug_records_to_the_log() {
+    // runc's "global --debug to --log --log-format 'json'".
+    let (runtime, mut bundle, id) = fixture("debug-log");
+    bundle.args(&["true"]);
+    let log = runtime.scratch().join("debug.log");
+    let container = Container::new(&runtime, &bundle, &id);
+    let outcome = runtime.exec([
+        "--debug", "--log", log.to_str().unwrap(), "--log-format", "json",
+        "run", "--bundle", bundle.path().to_str().unwrap(), container.id(),
+    ]);
+    outcome.success();
+    let text = std::fs::read_to_string(&log).expect("the log file");
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    assert!(records.iter().any(|r| r["level"] == "debug"), "no debug record in:\n{text}");
+}

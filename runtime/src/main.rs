@@ -27,7 +27,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             log.fatal(&e.to_string());
-            1
+            e.exit_code()
         }
     };
     std::process::exit(code);

@@ -171,6 +171,14 @@ pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     check(ret).map(drop)
 }
 
+/// kill(2) with any signal number, real-time ones included (nix's Signal has no names for
+/// them); 0 only checks that `pid` exists.
+pub fn kill(pid: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: plain integer arguments; the kernel checks both.
+    let ret = unsafe { libc::kill(pid, signal) };
+    check(ret.into()).map(drop)
+}
+
 /// setdomainname(2); nix wraps sethostname but not this one.
 pub fn set_domainname(name: &str) -> io::Result<()> {
     // SAFETY: the pointer and length describe `name`'s bytes, alive for the call; the kernel

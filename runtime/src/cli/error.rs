@@ -2,9 +2,14 @@
 
 use std::path::PathBuf;
 
-/// Anything a berth command can fail with. Every variant exits 1, as runc does.
+/// Anything a berth command can fail with. Every variant exits 1, as runc does, except
+/// `ExecFailed`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// `exec` itself failed (not the process it ran): runc says so and exits 255, which is
+    /// how managers tell it from the process's own exit code.
+    #[error("exec failed: {0}")]
+    ExecFailed(Box<Error>),
     #[error(transparent)]
     Container(#[from] berth_runtime::container::ContainerError),
     #[error(transparent)]
@@ -33,4 +38,14 @@ pub enum Error {
     /// A file could not be written.
     #[error("write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+}
+
+impl Error {
+    /// The exit code for this error (runc's).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::ExecFailed(_) => 255,
+            _ => 1,
+        }
+    }
 }

@@ -44,6 +44,9 @@ pub struct ExecArgs {
     /// `controller[,controller]:path`); it must exist.
     #[arg(long = "cgroup", value_name = "SPEC")]
     pub cgroup: Option<String>,
+    /// Exec even if the container is paused (the process starts frozen until resume).
+    #[arg(long)]
+    pub ignore_paused: bool,
     /// Pass fds 3 .. 3+N through to the process.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub preserve_fds: i32,
@@ -80,6 +83,7 @@ impl ExecArgs {
             console_socket: self.console_socket.clone(),
             preserve_fds: self.preserve_fds,
             sub_cgroup: self.cgroup.clone(),
+            ignore_paused: self.ignore_paused,
         };
         Ok(container::exec(&globals.root, &self.id, options)?)
     }

@@ -11,7 +11,7 @@ pub struct KillArgs {
     pub all: bool,
     /// Container id.
     pub id: String,
-    /// Signal name (TERM, SIGTERM) or number.
+    /// Signal name (TERM, SIGTERM) or number (0 only checks that the init exists).
     #[arg(default_value = "SIGTERM")]
     pub signal: String,
 }

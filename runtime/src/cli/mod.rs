@@ -113,7 +113,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Run(args) => args.run(&globals),
         Command::List(args) => args.run(&globals),
         Command::Spec(args) => args.run(),
-        Command::Exec(args) => args.run(&globals),
+        Command::Exec(args) => args.run(&globals).map_err(|e| Error::ExecFailed(Box::new(e))),
         Command::Pause(args) => args.run(&globals),
         Command::Resume(args) => args.run(&globals),
         Command::Ps(args) => args.run(&globals),

@@ -1,6 +1,6 @@
 use super::create::CreateFlags;
 use super::Globals;
-use berth_runtime::container;
+use berth_runtime::container::{self, RunMode};
 use super::Error;
 use clap::Args;
 
@@ -12,12 +12,15 @@ pub struct RunArgs {
     /// Return once the process has started instead of waiting for it.
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Keep the container once its process has exited (delete it later).
+    #[arg(long)]
+    pub keep: bool,
     /// Container id.
     pub id: String,
 }
 
 impl RunArgs {
     pub fn run(&self, globals: &Globals) -> Result<i32, Error> {
-        Ok(container::run(&globals.root, &self.common.options(&self.id, globals), self.detach)?)
+        Ok(container::run(&globals.root, &self.common.options(&self.id, globals), RunMode { detach: self.detach, keep: self.keep })?)
     }
 }

@@ -43,6 +43,8 @@ pub struct ExecOptions {
     pub preserve_fds: i32,
     /// `--cgroup`: a sub-cgroup of the container's to put the process in.
     pub sub_cgroup: Option<String>,
+    /// `--ignore-paused`: exec into a paused container (the process starts frozen).
+    pub ignore_paused: bool,
 }
 
 /// Run a process in container `id`; returns its exit code, or 0 once it runs with `detach`.
@@ -50,6 +52,7 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
     let (state, status, _) = load(root, id)?;
     match status {
         Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
         other => return Err(ContainerError::WrongStatus { id: id.to_owned(), verb: Verb::Exec, status: other }),
     }
     let config = plan::load(&state.bundle)?;

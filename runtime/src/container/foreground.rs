@@ -95,7 +95,7 @@ impl Foreground {
                     }
                 }
                 signo => {
-                    let _ = nix::sys::signal::kill(child, Signal::try_from(signo).ok());
+                    let _ = crate::sys::kill(child.as_raw(), signo);
                 }
             },
             Ok(None) | Err(nix::errno::Errno::EINTR) => {}

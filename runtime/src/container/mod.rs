@@ -250,9 +250,7 @@ pub fn status(state: &State, dir: &StateDir) -> Status {
     if !state.init_alive() {
         return Status::Stopped;
     }
-    if dir.exec_fifo().exists() {
-        return Status::Created;
-    }
+    // Frozen first: a created container can be paused too (runc's order).
     let frozen = state
         .cgroup
         .as_ref()
@@ -260,6 +258,8 @@ pub fn status(state: &State, dir: &StateDir) -> Status {
         .is_some_and(|cg| cg.is_frozen().unwrap_or(false));
     if frozen {
         Status::Paused
+    } else if dir.exec_fifo().exists() {
+        Status::Created
     } else {
         Status::Running
     }
@@ -273,30 +273,38 @@ pub fn load(root: &Path, id: &str) -> Result<(State, Status, StateDir), Containe
     Ok((state, status, dir))
 }
 
-/// Parse a signal as runc does: a number, or a name with or without SIG.
-pub fn parse_signal(text: &str) -> Result<Signal, ContainerError> {
+/// Parse a signal as runc does: a number (0 checks that the process exists, 1-64 include
+/// the real-time signals), or a name with or without SIG.
+pub fn parse_signal(text: &str) -> Result<i32, ContainerError> {
     if let Ok(n) = text.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| ContainerError::BadSignal(text.to_owned()));
+        return if (0..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(ContainerError::BadSignal(text.to_owned())) };
     }
     let upper = text.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<Signal>().map_err(|_| ContainerError::BadSignal(text.to_owned()))
+    name.parse::<Signal>().map(|s| s as i32).map_err(|_| ContainerError::BadSignal(text.to_owned()))
 }
 
 /// Send `signal` to the container's init, or with `all` to every process in its cgroup.
-pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<(), ContainerError> {
+/// `all` also applies to a stopped container, whose init is gone but whose cgroup may still
+/// hold processes (runc 1.1's `kill --all`; a cgroup already gone holds nothing to signal).
+pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
     let (state, status, _) = load(root, id)?;
-    if status == Status::Stopped {
-        return Err(ContainerError::wrong_status(&state, Verb::Kill, status));
-    }
     if all {
-        let cgroup = saved_cgroup(&state)?;
-        for pid in cgroup.pids()? {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        let pids = match saved_cgroup(&state)?.pids() {
+            Ok(pids) => pids,
+            Err(_) if status == Status::Stopped => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        log::debug!("kill {id}: signal {signal} to {} processes of its cgroup", pids.len());
+        for pid in pids {
+            let _ = crate::sys::kill(pid, signal);
         }
         return Ok(());
     }
-    signal_init(&state, signal as i32)
+    if status == Status::Stopped {
+        return Err(ContainerError::wrong_status(&state, Verb::Kill, status));
+    }
+    signal_init(&state, signal)
 }
 
 /// Signal the init through a pidfd opened and then checked against the recorded start time,
@@ -381,9 +389,20 @@ pub fn list(root: &Path) -> Result<Vec<(State, Status)>, ContainerError> {
     Ok(out)
 }
 
+/// How `run` ends.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunMode {
+    /// Return once the process runs (`--detach`).
+    pub detach: bool,
+    /// Do not delete the container once it has exited (`--keep`): it stays, stopped.
+    pub keep: bool,
+}
+
 /// `run`: create, start, and unless detached, wait for the container's exit, forwarding
-/// signals, then delete it. Returns the exit code to exit with (128+N for signal N).
-pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32, ContainerError> {
+/// signals, then delete it unless kept. Returns the exit code to exit with (128+N for signal
+/// N).
+pub fn run(root: &Path, opts: &CreateOptions, mode: RunMode) -> Result<i32, ContainerError> {
+    let detach = mode.detach;
     // Block forwarded signals before the clone so none is lost; the init unblocks them.
     let foreground = if detach { None } else { Some(Foreground::prepare(opts.console_socket.is_none())?) };
     let relay = foreground.as_ref().and_then(|f| f.console_peer.as_ref());
@@ -399,7 +418,9 @@ pub fn run(root: &Path, opts: &CreateOptions, detach: bool) -> Result<i32, Conta
         foreground.no_terminal();
     }
     let code = foreground.wait(created.state.pid)?;
-    destroy(&created.state, &created.dir)?;
+    if !mode.keep {
+        destroy(&created.state, &created.dir)?;
+    }
     Ok(code)
 }
 

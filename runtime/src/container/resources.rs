@@ -14,10 +14,11 @@ fn cgroup_of(state: &State) -> Result<Box<dyn Manager>, ContainerError> {
     }
 }
 
-/// Freeze every process of a running container.
+/// Freeze every process of a created or running container.
 pub fn pause(root: &Path, id: &str) -> Result<(), ContainerError> {
     let (state, status, _) = load(root, id)?;
-    if status != Status::Running {
+    // A created container can be paused too, as in runc.
+    if !matches!(status, Status::Running | Status::Created) {
         return Err(ContainerError::wrong_status(&state, Verb::Pause, status));
     }
     Ok(cgroup_of(&state)?.freeze()?)
@@ -34,11 +35,13 @@ pub fn resume(root: &Path, id: &str) -> Result<(), ContainerError> {
 
 /// Host pids of every process in the container's cgroup.
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>, ContainerError> {
+    // A stopped container lists what is left in its cgroup, usually nothing (runc's "ps after
+    // the container stopped").
     let (state, status, _) = load(root, id)?;
-    if status == Status::Stopped {
-        return Err(ContainerError::wrong_status(&state, Verb::Ps, status));
+    match cgroup_of(&state)?.pids() {
+        Err(_) if status == Status::Stopped => Ok(Vec::new()),
+        other => Ok(other?),
     }
-    Ok(cgroup_of(&state)?.pids()?)
 }
 
 /// One sample of the container's cgroup statistics.
