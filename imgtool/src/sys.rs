@@ -326,3 +326,61 @@ pub fn is_mount_point(path: &Path) -> bool {
     };
     parent.st_dev != me.st_dev
 }
+
+/// The extended attribute names of `path`, without following a final symlink.
+pub fn list_xattrs(path: &Path) -> Result<Vec<Vec<u8>>, Errno> {
+    let path = c_string(path.as_os_str().as_bytes())?;
+    let mut buf = vec![0u8; 1024];
+    loop {
+        // SAFETY: path is a NUL-terminated CString and buf has buf.len() writable bytes.
+        let rc = unsafe { libc::llistxattr(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        match Errno::result(rc) {
+            Ok(n) => {
+                buf.truncate(n as usize);
+                return Ok(buf
+                    .split(|b| *b == 0)
+                    .filter(|n| !n.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect());
+            }
+            Err(Errno::ERANGE) => buf.resize(buf.len() * 4, 0),
+            Err(Errno::ENOTSUP) => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The value of extended attribute `key` of `path`, not following a final symlink.
+pub fn get_xattr(path: &Path, key: &[u8]) -> Result<Vec<u8>, Errno> {
+    let path = c_string(path.as_os_str().as_bytes())?;
+    let key = c_string(key)?;
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: path and key are NUL-terminated CStrings; buf has buf.len() writable bytes.
+        let rc = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                key.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        match Errno::result(rc) {
+            Ok(n) => {
+                buf.truncate(n as usize);
+                return Ok(buf);
+            }
+            Err(Errno::ERANGE) => buf.resize(buf.len() * 16, 0),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Remove extended attribute `key` of `path`, not following a final symlink.
+pub fn remove_xattr(path: &Path, key: &[u8]) -> Result<(), Errno> {
+    let path = c_string(path.as_os_str().as_bytes())?;
+    let key = c_string(key)?;
+    // SAFETY: path and key are NUL-terminated CStrings that outlive the call.
+    let rc = unsafe { libc::lremovexattr(path.as_ptr(), key.as_ptr()) };
+    Errno::result(rc).map(drop)
+}

@@ -7,19 +7,19 @@
 use regex::Regex;
 
 /// A compiled ignore file.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Ignore {
     patterns: Vec<Pattern>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Pattern {
     exclusion: bool,
     cleaned: String,
     matcher: Matcher,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Matcher {
     Exact,
     /// `foo**`: any path starting with `foo`.

@@ -1,5 +1,6 @@
 //! The command line: clap types, one file per verb.
 
+mod build;
 mod bundle;
 mod export;
 mod images;
@@ -43,6 +44,8 @@ enum Command {
     Unpack(images::UnpackArgs),
     /// Write an image to an OCI archive or a docker save archive.
     Export(export::ExportArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Make a runtime bundle (overlay rootfs + config.json) from an image.
     Bundle(bundle::BundleArgs),
     /// Remove a bundle and its mount.
@@ -65,6 +68,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Gc => images::gc(&store()?),
         Command::Unpack(args) => images::unpack(&store()?, args),
         Command::Export(args) => export::run(&store()?, args),
+        Command::Build(args) => build::run(&store()?, args),
         Command::Bundle(args) => bundle::run(&store()?, args),
         Command::Unbundle(args) => bundle::unbundle(args),
         Command::Pull(args) => registry::pull(&store()?, args),
