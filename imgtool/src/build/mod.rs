@@ -25,9 +25,11 @@ use std::path::{Path, PathBuf};
 use crate::digest::Digest;
 use crate::export::{self, ExportError, Format as ArchiveFormat};
 use crate::layer::LayerError;
-use crate::oci::{
-    Descriptor, Manifest, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_MANIFEST,
+use crate::oci::media::{
+    DOCKER_CONFIG, DOCKER_MANIFEST as MEDIA_DOCKER_MANIFEST, OCI_CONFIG as MEDIA_OCI_CONFIG,
+    OCI_MANIFEST as MEDIA_OCI_MANIFEST,
 };
+use crate::oci::{Descriptor, Manifest};
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::{Store, StoreError, Transaction};
@@ -290,10 +292,7 @@ pub fn commit_image(
 ) -> Result<Digest, BuildError> {
     let (manifest_type, config_type) = match format {
         ImageFormat::Oci => (MEDIA_OCI_MANIFEST, MEDIA_OCI_CONFIG),
-        ImageFormat::Docker => (
-            MEDIA_DOCKER_MANIFEST,
-            "application/vnd.docker.container.image.v1+json",
-        ),
+        ImageFormat::Docker => (MEDIA_DOCKER_MANIFEST, DOCKER_CONFIG),
     };
     let layer_type = |media: &str| match (format, media) {
         (ImageFormat::Docker, "application/vnd.oci.image.layer.v1.tar") => {

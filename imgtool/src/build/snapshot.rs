@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::BuildError;
 use crate::digest::{Digest, HashingWriter};
-use crate::oci::MEDIA_OCI_LAYER;
+use crate::oci::media::OCI_LAYER as MEDIA_OCI_LAYER;
 use crate::store::Store;
 use crate::sys;
 
