@@ -12,6 +12,7 @@
 
 pub mod container;
 mod hooks;
+mod idmap;
 mod namespaces;
 pub mod plan;
 mod process;

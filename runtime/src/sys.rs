@@ -352,3 +352,60 @@ pub fn reset_signal_dispositions() {
         }
     }
 }
+
+/// open_tree(2) flags and friends (linux/mount.h), spelled here so older libc crates do too.
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+
+/// open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `path` (with every mount below
+/// it when `recursive`), not attached anywhere until [`attach_tree`] (Linux 5.2+).
+pub fn clone_tree(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    let cpath = cstring(path)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `cpath` is a NUL-terminated string alive for the call; the kernel returns a new
+    // descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: open_tree just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// mount_setattr(MOUNT_ATTR_IDMAP): make the detached tree at `tree` (its top mount, or every
+/// mount with `recursive`) show file ids through the maps of the user namespace `userns`
+/// (Linux 5.12+; each filesystem opts in, see README).
+pub fn idmap_tree(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
+    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let flags = libc::AT_EMPTY_PATH | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: the empty path is a valid C string, `attr` a valid mount_attr alive for the call,
+    // and AT_EMPTY_PATH makes the kernel act on `tree` itself.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), c"".as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+    };
+    check(ret).map(drop)
+}
+
+/// move_mount(2): attach the detached tree `tree` on `target` (a destination opened O_PATH,
+/// resolved inside the rootfs), descriptor to descriptor, so no path is looked up again.
+pub fn attach_tree(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: both paths are the empty C string, alive for the call; the *_EMPTY_PATH flags
+    // make the kernel act on the two descriptors themselves.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_move_mount, tree.as_raw_fd(), c"".as_ptr(), target.as_raw_fd(), c"".as_ptr(), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+    };
+    check(ret).map(drop)
+}
+
+/// statfs(2) f_type of the filesystem behind `fd`, to name it in errors.
+pub fn filesystem_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
+    let mut buf = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `buf` is writable storage for one statfs, which the kernel fills on success.
+    let ret = unsafe { libc::fstatfs(fd.as_raw_fd(), buf.as_mut_ptr()) };
+    check(ret.into())?;
+    // SAFETY: fstatfs returned 0, so it initialised `buf`.
+    Ok(unsafe { buf.assume_init() }.f_type)
+}

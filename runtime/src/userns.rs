@@ -189,3 +189,31 @@ pub fn clone_through_joiner(joins: &[Join], flags: u64, cgroup: Option<BorrowedF
         }
     }
 }
+
+/// A user namespace that exists only to carry `uid_map` / `gid_map` for an idmapped mount:
+/// a child is cloned into a new one, given the maps, and its namespace opened; the child
+/// then exits (the open file keeps the namespace alive for mount_setattr).
+///
+/// Must be called while the process is single-threaded (see [`sys::clone_process`]).
+pub fn namespace_with_maps(uid_map: &IdMap, gid_map: &IdMap) -> Result<std::fs::File, UserNamespaceError> {
+    let joiner_error = |op| move |e: nix::Error| UserNamespaceError::Joiner { op, source: e.into() };
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(joiner_error("pipe2"))?;
+    let pid = match sys::clone_process(libc::CLONE_NEWUSER as u64, None).map_err(|source| UserNamespaceError::Joiner { op: "clone3", source })? {
+        Forked::Child => {
+            // Wait for the parent to be done with our namespace (it closes its end), then go.
+            drop(writer);
+            let _ = std::fs::File::from(reader).read(&mut [0u8; 1]);
+            sys::exit_immediately(0);
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(reader);
+    let user = UserPlan { joined: false, uid_map: uid_map.clone(), gid_map: gid_map.clone() };
+    let opened = write_mappings(pid, &user).and_then(|()| {
+        let path = format!("/proc/{pid}/ns/user");
+        std::fs::File::open(&path).map_err(|source| UserNamespaceError::ReadMap { file: "ns/user", source })
+    });
+    drop(writer);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    opened
+}

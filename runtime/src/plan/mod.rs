@@ -21,7 +21,7 @@ pub use mounts::{MountKind, MountPlan, Propagation};
 pub use namespaces::{Join, NamespacePlan};
 pub use process::{CapsPlan, ProcessPlan, Rlimit};
 pub use seccomp::SeccompPlan;
-pub use userns::{IdMap, IdRange, UserPlan};
+pub use userns::{IdMap, IdRange, IdmapSource, MountIdmap, UserPlan, ROOTFS_IDMAP_ANNOTATION};
 
 use devices::device_plans;
 use oci_spec::runtime::Spec;
@@ -74,6 +74,8 @@ pub struct Plan {
     pub rootfs: PathBuf,
     /// Remount the root read-only at the end of setup.
     pub rootfs_readonly: bool,
+    /// Show the rootfs through the container's user namespace (berth's annotation).
+    pub rootfs_idmap: Option<MountIdmap>,
     /// Propagation of the container's / (rootfsPropagation); rslave when unset, as runc.
     pub rootfs_propagation: Propagation,
     pub namespaces: NamespacePlan,
@@ -128,6 +130,7 @@ impl Plan {
         if !mounts.is_empty() && !namespaces.has_new(libc::CLONE_NEWNS) {
             return Err(SpecError::invalid("mounts", "mounts need a new mount namespace"));
         }
+        let rootfs_idmap = userns::check_idmaps(spec.annotations().as_ref(), &mounts, user.as_ref())?;
         let rootfs_propagation = match linux.rootfs_propagation().as_deref() {
             None | Some("") => Propagation::RSlave,
             Some(name) => Propagation::parse(name)
@@ -141,6 +144,7 @@ impl Plan {
         }
         Ok(Plan {
             rootfs_readonly: root.readonly().unwrap_or(false),
+            rootfs_idmap,
             rootfs_propagation,
             devices: device_plans(linux.devices().as_deref().unwrap_or_default())?,
             masked_paths: container_paths("linux.maskedPaths", linux.masked_paths())?,

@@ -78,6 +78,8 @@ pub struct MountPlan {
     pub propagation: Vec<Propagation>,
     /// "rro": make the whole tree read-only with mount_setattr.
     pub recursive_readonly: bool,
+    /// An idmapped mount (uidMappings/gidMappings, "idmap", "ridmap"), see super::userns.
+    pub idmap: Option<super::MountIdmap>,
 }
 
 /// Option name, flags it sets, flags it clears.
@@ -134,6 +136,7 @@ impl MountPlan {
         let mut data = Vec::new();
         let mut propagation = Vec::new();
         let mut recursive_readonly = false;
+        let mut idmap_option = None;
         for option in mount.options().iter().flatten() {
             if let Some(&(_, set, clear)) = FLAG_OPTIONS.iter().find(|(name, _, _)| name == option) {
                 flags = (flags & !clear) | set;
@@ -143,6 +146,8 @@ impl MountPlan {
                 recursive_readonly = true;
             } else if option == "rrw" {
                 recursive_readonly = false;
+            } else if option == "idmap" || option == "ridmap" {
+                idmap_option = Some(option == "ridmap");
             } else if option.is_empty() {
                 return Err(SpecError::invalid(format!("{field}.options"), "empty option"));
             } else {
@@ -185,7 +190,12 @@ impl MountPlan {
             }
             (_, src) => src.clone(),
         };
+        let idmap = super::MountIdmap::new(&field, mount, idmap_option)?;
+        if idmap.is_some() && kind != MountKind::Bind {
+            return Err(SpecError::invalid(format!("{field}.options"), "idmapped mounts are made of bind mounts only"));
+        }
         Ok(MountPlan {
+            idmap,
             field,
             kind,
             source,

@@ -117,3 +117,71 @@ impl UserPlan {
         Ok(Some(UserPlan { joined, uid_map, gid_map }))
     }
 }
+
+/// Whose ids an idmapped mount shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdmapSource {
+    /// mounts[].uidMappings / gidMappings: on-disk id `containerID` shows as `hostID`.
+    Maps { uid_map: IdMap, gid_map: IdMap },
+    /// "idmap" / "ridmap" without mappings: the container's own user namespace (its maps
+    /// when new, the namespace itself when joined), so files owned by on-disk id N show as
+    /// the container's N.
+    ContainerNamespace,
+}
+
+/// An idmapped bind mount (or rootfs), made by the parent with mount_setattr(MOUNT_ATTR_IDMAP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountIdmap {
+    pub source: IdmapSource,
+    /// "ridmap": every mount of the tree is idmapped, not only its top (rbind).
+    pub recursive: bool,
+}
+
+impl MountIdmap {
+    /// The idmap of `mounts[i]` (`field`), given its option ("idmap" = false, "ridmap" = true).
+    pub fn new(field: &str, mount: &oci_spec::runtime::Mount, option: Option<bool>) -> Result<Option<MountIdmap>, SpecError> {
+        let uids = mount.uid_mappings().as_deref().unwrap_or_default();
+        let gids = mount.gid_mappings().as_deref().unwrap_or_default();
+        let source = match (uids.is_empty(), gids.is_empty()) {
+            (true, true) if option.is_none() => return Ok(None),
+            (true, true) => IdmapSource::ContainerNamespace,
+            (false, false) => IdmapSource::Maps {
+                uid_map: IdMap::new(&format!("{field}.uidMappings"), uids)?,
+                gid_map: IdMap::new(&format!("{field}.gidMappings"), gids)?,
+            },
+            (true, false) => return Err(SpecError::invalid(format!("{field}.uidMappings"), "gidMappings given without uidMappings")),
+            (false, true) => return Err(SpecError::invalid(format!("{field}.gidMappings"), "uidMappings given without gidMappings")),
+        };
+        Ok(Some(MountIdmap { source, recursive: option.unwrap_or(false) }))
+    }
+}
+
+/// berth's annotation for an idmapped rootfs: "idmap" or "ridmap" (the rootfs tree shown
+/// through the container's user namespace, so a rootfs owned by on-disk root serves a
+/// container whose root is an unprivileged host id, without a chown).
+pub const ROOTFS_IDMAP_ANNOTATION: &str = "org.berth.rootfs.idmap";
+
+/// The rootfs idmap the annotations ask for, checked against the user namespace; and each
+/// mount's implied ("idmap" without mappings) idmap checked likewise.
+pub fn check_idmaps(
+    annotations: Option<&std::collections::HashMap<String, String>>,
+    mounts: &[super::MountPlan],
+    user: Option<&UserPlan>,
+) -> Result<Option<MountIdmap>, SpecError> {
+    for m in mounts {
+        if m.idmap.as_ref().is_some_and(|i| i.source == IdmapSource::ContainerNamespace) && user.is_none() {
+            return Err(SpecError::invalid(format!("{}.options", m.field), "idmap without uidMappings uses the container's user namespace, and there is none"));
+        }
+    }
+    let field = format!("annotations.{ROOTFS_IDMAP_ANNOTATION}");
+    let recursive = match annotations.and_then(|a| a.get(ROOTFS_IDMAP_ANNOTATION)).map(String::as_str) {
+        None => return Ok(None),
+        Some("idmap") => false,
+        Some("ridmap") => true,
+        Some(other) => return Err(SpecError::invalid(field, format!("{other:?} is neither \"idmap\" nor \"ridmap\""))),
+    };
+    if user.is_none() {
+        return Err(SpecError::invalid(field, "an idmapped rootfs needs a user namespace"));
+    }
+    Ok(Some(MountIdmap { source: IdmapSource::ContainerNamespace, recursive }))
+}

@@ -36,6 +36,8 @@ pub struct InitContext<'a> {
     pub console_socket: Option<tty::ConsoleSocket>,
     /// A joiner entered the namespaces given by path before cloning us (crate::userns).
     pub joined_before_clone: bool,
+    /// Idmapped trees the parent made, to attach at their destinations (crate::idmap).
+    pub detached: &'a crate::idmap::DetachedMounts,
 }
 
 /// Why setup failed inside the container.
@@ -140,7 +142,7 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     // 5. The filesystem: mounts and /dev; the hooks that run before pivot_root; pivot_root.
     let own_mounts = plan.namespaces.has_new(libc::CLONE_NEWNS);
     if own_mounts {
-        step("prepare rootfs", crate::rootfs::prepare(plan, &ctx.cgroup_dirs))?;
+        step("prepare rootfs", crate::rootfs::prepare(plan, &ctx.cgroup_dirs, ctx.detached))?;
         if let (Some(hooks), Some(Some(state))) = (&plan.hooks, &joined) {
             step("prestart and createRuntime hooks", run_parent_hooks(&ctx.channel, hooks))?;
             step("createContainer hooks", hooks::run(Stage::CreateContainer, hooks, state.as_bytes()))?;

@@ -27,6 +27,8 @@ pub enum SpawnError {
     Cgroup(#[from] berth_cgroups::Error),
     #[error(transparent)]
     UserNamespace(#[from] crate::userns::UserNamespaceError),
+    #[error(transparent)]
+    Idmap(#[from] crate::idmap::IdmapError),
     /// A syscall of the parent failed.
     #[error("{op} {what}: {source}")]
     Syscall { op: &'static str, what: String, source: std::io::Error },
@@ -97,6 +99,8 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     let in_cgroup_at_clone = cgroup_fd.is_some();
     let flags = plan.namespaces.clone_flags(in_cgroup_at_clone);
 
+    // Idmapped mounts are made here, on the host, as detached trees the init attaches.
+    let detached = crate::idmap::prepare(plan)?;
     // With a user namespace, namespaces joined by path are entered by a joiner that then
     // clones the init (crate::userns); it also points its children at a joined pid namespace.
     let joiner = userns::needs_joiner(plan.user.as_ref(), &plan.namespaces.joins);
@@ -120,12 +124,14 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
                 console_socket,
                 cgroup_dirs: opts.cgroup.state().paths.into_values().collect(),
                 joined_before_clone: joiner,
+                detached: &detached,
             })
         }
         Forked::Parent(pid) => pid,
     };
     drop(children_namespaces);
     drop(child_end);
+    drop(detached);
     let reaper = KillOnDrop::new(pid);
     // A new user namespace gets its maps before the init does anything else. A failed send
     // means the init died; its report (or its silence) is read below.

@@ -35,14 +35,22 @@ fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Ro
 
 /// Build the container's filesystem and make it the root: the kernel recipe, in order.
 /// [`finalize`] locks it down once the init has written what it needs (sysctls) through it.
-pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> {
+pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::DetachedMounts) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
     // 1. Nothing we mount from here on may propagate back to the host.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .map_err(nix_op("make / rslave", Path::new("/")))?;
-    // 2. The rootfs must be a mount point of its own for pivot_root (and for MS_MOVE).
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(nix_op("bind the rootfs onto itself", rootfs))?;
+    // 2. The rootfs must be a mount point of its own for pivot_root (and for MS_MOVE): an
+    //    idmapped copy the parent made, or the rootfs bound onto itself.
+    match &detached.rootfs {
+        Some(tree) => {
+            let target = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(nix_op("open", rootfs))?;
+            crate::sys::attach_tree(tree.as_fd(), target.as_fd()).map_err(op_error("attach the idmapped rootfs (move_mount)", rootfs))?
+        }
+        None => mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(nix_op("bind the rootfs onto itself", rootfs))?,
+    }
     let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(nix_op("open", rootfs))?;
     // 3. The mounts of config.json, in order, each resolved inside the rootfs.
@@ -52,8 +60,8 @@ pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf]) -> Result<(), RootfsError> 
         in_user_namespace: plan.user.is_some(),
         own_network: plan.namespaces.has_new(libc::CLONE_NEWNET),
     };
-    for m in &plan.mounts {
-        mounts::mount_entry(root.as_fd(), m, &view)?;
+    for (i, m) in plan.mounts.iter().enumerate() {
+        mounts::mount_entry(root.as_fd(), m, &view, detached.mount(i))?;
     }
     // 4. /dev: device nodes and the standard links.
     devices::populate(root.as_fd(), &plan.devices, plan.user.is_some())?;

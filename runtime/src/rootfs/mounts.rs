@@ -36,9 +36,10 @@ pub struct CgroupView<'a> {
 }
 
 /// Mount one entry under `root`.
-pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>) -> Result<(), RootfsError> {
+/// `idmapped` is the detached tree the parent made for it, when it is an idmapped mount.
+pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>, idmapped: Option<BorrowedFd<'_>>) -> Result<(), RootfsError> {
     match &m.kind {
-        MountKind::Bind => bind(root, m)?,
+        MountKind::Bind => bind(root, m, idmapped)?,
         MountKind::Cgroup => cgroup(root, m, view)?,
         MountKind::Fresh(fstype) => {
             let target = destination_dir(root, m)?;
@@ -99,7 +100,7 @@ fn destination_dir(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd, Rootf
 
 /// Bind or rbind a host path, then apply ro/nosuid/... with a bind remount (the kernel
 /// ignores them on the bind itself).
-fn bind(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+fn bind(root: BorrowedFd<'_>, m: &MountPlan, idmapped: Option<BorrowedFd<'_>>) -> Result<(), RootfsError> {
     let source = m.source.as_deref().expect("validated: binds have a source");
     let is_dir = std::fs::metadata(source).map_err(op_error("stat", source))?.is_dir();
     let target = if is_dir {
@@ -107,9 +108,19 @@ fn bind(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
     } else {
         ensure_file(root, &m.destination).map_err(op_error("create (inside rootfs)", &m.destination))?
     };
-    let bind_flags = libc::MS_BIND | (m.flags & libc::MS_REC);
-    mount(Some(source), &proc_fd_path(&target), None::<&str>, flags(bind_flags), None::<&str>)
-        .map_err(mount_error(m, "bind"))?;
+    match idmapped {
+        Some(tree) => sys::attach_tree(tree, target.as_fd()).map_err(|source| RootfsError::Mount {
+            field: m.field.clone(),
+            fstype: "idmapped bind (move_mount)".into(),
+            destination: m.destination.clone(),
+            source,
+        })?,
+        None => {
+            let bind_flags = libc::MS_BIND | (m.flags & libc::MS_REC);
+            mount(Some(source), &proc_fd_path(&target), None::<&str>, flags(bind_flags), None::<&str>)
+                .map_err(mount_error(m, "bind"))?;
+        }
+    }
     remount_bind_flags(root, m)
 }
 
