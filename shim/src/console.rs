@@ -75,6 +75,26 @@ impl ConsoleSocket {
     }
 }
 
+impl ConsoleSocket {
+    /// The pty master of a runtime command that has already returned successfully: its
+    /// connection waits in the listen backlog. Fails at once if it never connected.
+    pub fn receive_sent(&self) -> Result<OwnedFd, Error> {
+        let err = |step, source| Error::Receive { path: self.path.clone(), step, source };
+        self.listener.set_nonblocking(true).map_err(|e| err("set nonblocking", e))?;
+        let (stream, _) = match self.listener.accept() {
+            Ok(connection) => connection,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(Error::RuntimeExited { path: self.path.clone() })
+            }
+            Err(e) => return Err(err("accept", e)),
+        };
+        stream.set_nonblocking(false).map_err(|e| err("set blocking", e))?;
+        receive_fd(stream.as_raw_fd())
+            .map_err(|e| err("recvmsg", e))?
+            .ok_or_else(|| Error::NoDescriptor { path: self.path.clone() })
+    }
+}
+
 impl Drop for ConsoleSocket {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);

@@ -13,3 +13,4 @@ pub mod container_log;
 pub mod keeper;
 pub mod reaper;
 pub mod sys;
+pub mod v2;

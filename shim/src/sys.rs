@@ -5,7 +5,7 @@
 //! invariant that makes it sound. Callers add context (path, step) to the errors.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Turn a libc-style return value into `io::Result`, reading errno on -1.
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
@@ -101,4 +101,39 @@ pub fn restore_default_sigpipe() {
 pub fn exit_immediately(code: i32) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
     unsafe { libc::_exit(code) }
+}
+
+/// Make `command`'s child find each descriptor of `fds` at the number paired with it (as
+/// logging binaries expect their pipes at 3, 4 and 5).
+///
+/// The sources are first moved to numbers at or above 10 so no dup2 in the child overwrites a
+/// source that a later dup2 still needs.
+pub fn map_fds_on_exec(command: &mut std::process::Command, fds: Vec<(OwnedFd, RawFd)>) -> io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let mut moved = Vec::with_capacity(fds.len());
+    for (fd, target) in fds {
+        let high = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10)).map_err(io::Error::from)?;
+        // SAFETY: fcntl(F_DUPFD_CLOEXEC) just returned this new descriptor; nothing else owns it.
+        moved.push((unsafe { OwnedFd::from_raw_fd(high) }, target));
+    }
+    // SAFETY: the closure runs in the forked child before exec and calls only dup2, which is
+    // async-signal-safe; the descriptors it reads stay open because `moved` is owned by the
+    // closure, which the Command keeps alive until spawn returns.
+    unsafe {
+        command.pre_exec(move || {
+            for (fd, target) in &moved {
+                dup_onto(fd.as_fd(), *target)?;
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+/// dup2: make `target` refer to `fd`'s file (and be inherited across exec).
+fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: `fd` is open for the duration of the borrow; dup2 only replaces `target`, which
+    // the caller chose (in a child about to exec, where nothing else owns that number).
+    check(unsafe { libc::dup2(fd.as_raw_fd(), target) } as libc::c_long)?;
+    Ok(())
 }

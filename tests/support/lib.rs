@@ -18,6 +18,7 @@
 pub mod binaries;
 pub mod bundle;
 pub mod container;
+pub mod containerd;
 pub mod images;
 pub mod inspect;
 pub mod leftovers;

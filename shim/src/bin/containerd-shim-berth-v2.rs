@@ -1,6 +1,5 @@
-//! `containerd-shim-berth-v2`: the containerd shim v2 (not written yet).
+//! `containerd-shim-berth-v2`: the containerd shim v2 for berth (see berth_shim::v2).
 
 fn main() {
-    eprintln!("containerd-shim-berth-v2: not implemented yet");
-    std::process::exit(1);
+    berth_shim::v2::main();
 }

@@ -1,0 +1,232 @@
+//! berth's containerd shim v2 (`containerd-shim-berth-v2`, runtime io.containerd.berth.v2)
+//! driven by Debian's containerd and ctr, step by step beside containerd-shim-runc-v2 (with
+//! runc): every test runs once per shim (`berth::NAME` and `runc::NAME`), so the two are
+//! compared on the same steps.
+//!
+//! Each test starts its own containerd on a private socket (tests/support/containerd.rs) and
+//! checks that nothing is left: no shim process, no rootfs mount, no runtime state, no cgroup.
+
+use berth_e2e::containerd::{berth_shim_binary, Containerd, ShimKind};
+use berth_e2e::poll::until;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn start(tag: &str) -> Containerd {
+    let ctd = Containerd::start(tag, "");
+    ctd.import_busybox();
+    ctd
+}
+
+/// `ctr run --runtime <kind> FLAGS busybox ID COMMAND...`
+fn run(ctd: &Containerd, kind: ShimKind, flags: &[&str], id: &str, command: &[&str]) -> Output {
+    let mut args = vec!["run", "--runtime", kind.runtime_type()];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["busybox:latest", id]);
+    args.extend_from_slice(command);
+    ctd.ctr(&args)
+}
+
+fn task_status(ctd: &Containerd, id: &str) -> Option<String> {
+    let out = ctd.ctr(&["task", "ls"]);
+    text(&out.stdout)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+}
+
+/// Nothing of the test's tasks is left once they are deleted: no shim serves the namespace,
+/// nothing is mounted under containerd's dirs, no runtime state, no container cgroup.
+#[track_caller]
+fn assert_nothing_left(ctd: &Containerd, kind: ShimKind) {
+    let gone = until(Duration::from_secs(10), || ctd.shim_pids().is_empty().then_some(()));
+    assert!(gone.is_some(), "shims still running: {:?}", ctd.shim_pids());
+    let mounts = berth_e2e::inspect::host_mounts_under(ctd.dir());
+    assert!(mounts.is_empty(), "left mounted: {mounts:?}");
+    let state_root = match kind {
+        ShimKind::Berth => Path::new("/run/containerd/berth").join(&ctd.namespace),
+        ShimKind::Runc => Path::new("/run/containerd/runc").join(&ctd.namespace),
+    };
+    let states: Vec<_> = std::fs::read_dir(&state_root).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    assert!(states.is_empty(), "runtime state left: {states:?}");
+    for parent in ctd.cgroups() {
+        let children: Vec<_> =
+            std::fs::read_dir(&parent).into_iter().flatten().flatten().filter(|e| e.path().is_dir()).map(|e| e.path()).collect();
+        assert!(children.is_empty(), "container cgroups left: {children:?}");
+    }
+    let _ = std::fs::remove_dir(&state_root);
+}
+
+fn run_returns_output_and_exit_code(kind: ShimKind) {
+    let ctd = start("run");
+    let out = run(&ctd, kind, &["--rm"], "run-1", &["sh", "-c", "echo out-line; echo err-line >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("out-line"), "stdout: {}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("err-line"), "stderr: {}", text(&out.stderr));
+    assert_nothing_left(&ctd, kind);
+}
+
+fn exec_pause_resume_metrics_kill_delete(kind: ShimKind) {
+    let ctd = start("task");
+    let id = "task-1";
+    let out = run(&ctd, kind, &["-d"], id, &["sleep", "600"]);
+    assert!(out.status.success(), "ctr run -d: {}", text(&out.stderr));
+    assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+
+    // exec: its output and its own exit code.
+    let exec = ctd.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo exec-ok; exit 3"]);
+    assert_eq!(exec.status.code(), Some(3), "{}", text(&exec.stderr));
+    assert!(text(&exec.stdout).contains("exec-ok"));
+
+    // pause and resume.
+    assert!(ctd.ctr(&["task", "pause", id]).status.success());
+    assert_eq!(task_status(&ctd, id).as_deref(), Some("PAUSED"));
+    assert!(ctd.ctr(&["task", "resume", id]).status.success());
+    assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+
+    // metrics (cgroup v1 here): memory in use and one process.
+    let metrics = ctd.ctr(&["task", "metrics", id]);
+    let table = text(&metrics.stdout);
+    assert!(metrics.status.success(), "ctr task metrics: {}", text(&metrics.stderr));
+    let value = |name: &str| -> u64 {
+        let line = table.lines().find(|l| l.split_whitespace().next() == Some(name));
+        line.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no {name} in:\n{table}"))
+    };
+    assert!(value("memory.usage_in_bytes") > 0, "{table}");
+    assert_eq!(value("pids.current"), 1, "{table}");
+
+    // ps lists the init.
+    let ps = ctd.ctr(&["task", "ps", id]);
+    assert!(ps.status.success(), "ctr task ps: {}", text(&ps.stderr));
+    assert_eq!(text(&ps.stdout).lines().skip(1).count(), 1, "{}", text(&ps.stdout));
+
+    // kill, then delete reports the signal as 128+9.
+    assert!(ctd.ctr(&["task", "kill", "-s", "KILL", id]).status.success());
+    until(Duration::from_secs(10), || (task_status(&ctd, id).as_deref() == Some("STOPPED")).then_some(()))
+        .expect("the task never stopped after SIGKILL");
+    let deleted = ctd.ctr(&["task", "delete", id]);
+    assert!(deleted.status.success(), "task delete: {}", text(&deleted.stderr));
+    assert!(ctd.ctr(&["container", "rm", id]).status.success());
+    assert_nothing_left(&ctd, kind);
+}
+
+/// A tty task: the size ctr sets (ResizePty) is what `stty size` reads inside, also after a
+/// later resize.
+fn tty_resize_read_back_by_stty(kind: ShimKind) {
+    let ctd = start("tty");
+    let size = |rows, cols| nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let pty = nix::pty::openpty(Some(&size(33, 77)), None).expect("openpty");
+    // Inside: wait for a size, print it, wait for it to change, print again.
+    let script = "s=0; for i in $(seq 100); do s=$(stty size); [ \"$s\" != '0 0' ] && break; sleep 0.1; done; echo \"first=$s\"; \
+                  t=$s; for i in $(seq 100); do t=$(stty size); [ \"$t\" != \"$s\" ] && break; sleep 0.1; done; echo \"second=$t\"";
+    let mut command = ctd.ctr_command(&["run", "--rm", "-t", "--runtime", kind.runtime_type(), "busybox:latest", "tty-1", "sh", "-c", script]);
+    let slave: OwnedFd = pty.slave;
+    command.stdin(Stdio::from(slave.try_clone().unwrap())).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
+    let mut child = command.spawn().expect("spawn ctr run -t");
+    let output = Arc::new(Mutex::new(String::new()));
+    let master = std::fs::File::from(pty.master);
+    let reader = {
+        let output = output.clone();
+        let mut master = master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let seen = |what: &str| until(Duration::from_secs(20), || output.lock().unwrap().contains(what).then_some(()));
+    assert!(seen("first=33 77").is_some(), "inside saw: {:?}", output.lock().unwrap());
+    // Resize our terminal and tell ctr, as a terminal emulator would (SIGWINCH).
+    nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, nix::pty::Winsize);
+    // SAFETY: the master is open for the call and `size` is a valid winsize the kernel reads.
+    unsafe { set_winsize(master.as_raw_fd(), &size(44, 99)) }.expect("TIOCSWINSZ");
+    // ctr runs under `timeout`: signal the ctr child of it.
+    for pid in children_of(child.id() as i32) {
+        berth_e2e::containerd::signal(pid, libc::SIGWINCH);
+    }
+    assert!(seen("second=44 99").is_some(), "inside saw: {:?}", output.lock().unwrap());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "ctr run -t: {status:?}, output {:?}", output.lock().unwrap());
+    drop(master);
+    drop(reader);
+    assert_nothing_left(&ctd, kind);
+}
+
+fn children_of(parent: i32) -> Vec<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).unwrap_or_default();
+    text.split_whitespace().filter_map(|p| p.parse().ok()).collect()
+}
+
+/// A task that outgrows its memory limit is OOM-killed: exit code 137 and a /tasks/oom event.
+fn oom_kill_reports_137_and_the_oom_event(kind: ShimKind) {
+    let ctd = start("oom");
+    let mut events = ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("ctr events");
+    // The shell's command substitution grows in its own memory until the kernel kills it.
+    let hog = "a=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived";
+    let out = run(&ctd, kind, &["--rm", "--memory-limit", "33554432"], "oom-1", &["sh", "-c", hog]);
+    assert_eq!(out.status.code(), Some(137), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
+    // Events reach ctr asynchronously: give the stream a moment, then stop it.
+    std::thread::sleep(Duration::from_millis(500));
+    berth_e2e::containerd::signal(events.id() as i32, libc::SIGTERM);
+    let mut stream = String::new();
+    events.stdout.take().unwrap().read_to_string(&mut stream).unwrap();
+    let _ = events.wait();
+    let oom = stream.lines().find(|l| l.contains("/tasks/oom"));
+    assert!(oom.is_some_and(|l| l.contains("oom-1")), "no /tasks/oom event for oom-1 in:\n{stream}");
+    assert_nothing_left(&ctd, kind);
+}
+
+/// The runtime refuses the spec during create: ctr gets an error naming the step and the
+/// field, and the shim exits leaving nothing (process, mount, state, cgroup).
+fn failed_create_names_the_step_and_leaves_nothing(kind: ShimKind) {
+    let ctd = start("badcreate");
+    let out = run(&ctd, kind, &["--rm", "--cwd", "relative/dir"], "bad-1", &["true"]);
+    assert!(!out.status.success(), "a relative cwd was accepted");
+    let stderr = text(&out.stderr);
+    if kind == ShimKind::Berth {
+        let first = stderr.lines().find(|l| l.starts_with("ctr:")).unwrap_or_default();
+        assert!(first.contains("create:") && first.contains("process.cwd"), "error does not name the step and field: {stderr}");
+    }
+    assert_nothing_left(&ctd, kind);
+}
+
+macro_rules! both_shims {
+    ($($name:ident),* $(,)?) => {
+        mod berth {
+            $( #[test] fn $name() { super::$name(super::ShimKind::Berth) } )*
+        }
+        mod runc {
+            $( #[test] fn $name() { super::$name(super::ShimKind::Runc) } )*
+        }
+    };
+}
+
+both_shims!(
+    run_returns_output_and_exit_code,
+    exec_pause_resume_metrics_kill_delete,
+    tty_resize_read_back_by_stty,
+    oom_kill_reports_137_and_the_oom_event,
+    failed_create_names_the_step_and_leaves_nothing,
+);
+
+/// containerd also takes the shim by absolute path as the runtime name.
+#[test]
+fn berth_shim_by_absolute_path() {
+    let ctd = start("abspath");
+    let shim = berth_shim_binary();
+    let out = ctd.ctr(&["run", "--rm", "--runtime", shim.to_str().unwrap(), "busybox:latest", "abs-1", "sh", "-c", "echo by-path; exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("by-path"));
+    assert_nothing_left(&ctd, ShimKind::Berth);
+}
