@@ -124,8 +124,10 @@ fn tty_resize_read_back_by_stty(kind: ShimKind) {
     let size = |rows, cols| nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&size(33, 77)), None).expect("openpty");
     // Inside: wait for a size, print it, wait for it to change, print again.
-    let script = "s=0; for i in $(seq 100); do s=$(stty size); [ \"$s\" != '0 0' ] && break; sleep 0.1; done; echo \"first=$s\"; \
-                  t=$s; for i in $(seq 100); do t=$(stty size); [ \"$t\" != \"$s\" ] && break; sleep 0.1; done; echo \"second=$t\"";
+    // (stty can fail for a moment while the terminal is being set up: that counts as no size.)
+    let script = "s=; for i in $(seq 100); do s=$(stty size 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != '0 0' ] && break; sleep 0.1; done; \
+                  echo \"first=$s\"; t=$s; for i in $(seq 100); do t=$(stty size 2>/dev/null); [ -n \"$t\" ] && [ \"$t\" != \"$s\" ] && break; sleep 0.1; done; \
+                  echo \"second=$t\"";
     let mut command = ctd.ctr_command(&["run", "--rm", "-t", "--runtime", kind.runtime_type(), "busybox:latest", "tty-1", "sh", "-c", script]);
     let slave: OwnedFd = pty.slave;
     command.stdin(Stdio::from(slave.try_clone().unwrap())).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
@@ -145,7 +147,7 @@ fn tty_resize_read_back_by_stty(kind: ShimKind) {
             }
         })
     };
-    let seen = |what: &str| until(Duration::from_secs(20), || output.lock().unwrap().contains(what).then_some(()));
+    let seen = |what: &str| until(Duration::from_secs(40), || output.lock().unwrap().contains(what).then_some(()));
     assert!(seen("first=33 77").is_some(), "inside saw: {:?}", output.lock().unwrap());
     // Resize our terminal and tell ctr, as a terminal emulator would (SIGWINCH).
     nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, nix::pty::Winsize);
