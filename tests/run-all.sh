@@ -33,6 +33,8 @@ need_cmd podman podman
 need_cmd conmon conmon
 need_cmd umoci umoci
 need_cmd skopeo skopeo
+need_cmd buildah buildah
+need_cmd dockerd docker.io
 need_cmd docker-registry docker-registry
 need_cmd openssl openssl
 need_cmd qemu-system-x86_64 qemu-system-x86

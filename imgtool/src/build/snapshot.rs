@@ -304,5 +304,6 @@ fn header_for(meta: &fs::Metadata, kind: tar::EntryType) -> tar::Header {
     header.set_uid(meta.uid().into());
     header.set_gid(meta.gid().into());
     header.set_mtime(meta.mtime().max(0) as u64);
+    header.set_size(0);
     header
 }
