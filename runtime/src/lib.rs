@@ -11,6 +11,7 @@
 //! to its --log file.
 
 pub mod container;
+pub mod features;
 mod hooks;
 mod idmap;
 mod namespaces;

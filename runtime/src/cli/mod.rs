@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod error;
 mod events;
+mod features;
 mod exec;
 mod kill;
 mod list;
@@ -93,6 +94,8 @@ pub enum Command {
     Events(events::EventsArgs),
     /// Change a container's resource limits.
     Update(update::UpdateArgs),
+    /// Print what this runtime supports, as the runtime-spec's features JSON.
+    Features(features::FeaturesArgs),
 }
 
 /// Global settings every verb may need.
@@ -119,5 +122,6 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Ps(args) => args.run(&globals),
         Command::Events(args) => args.run(&globals),
         Command::Update(args) => args.run(&globals),
+        Command::Features(args) => args.run(),
     }
 }

@@ -15,6 +15,10 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in lifecycle order.
+    pub const ALL: [Stage; 6] =
+        [Stage::Prestart, Stage::CreateRuntime, Stage::CreateContainer, Stage::StartContainer, Stage::Poststart, Stage::Poststop];
+
     /// The name config.json gives the stage.
     pub fn name(self) -> &'static str {
         match self {

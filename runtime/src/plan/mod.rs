@@ -17,7 +17,7 @@ mod userns;
 pub use default::default_config;
 pub use devices::{cgroup_resources, DevicePlan};
 pub use hooks::Stage;
-pub use mounts::{MountKind, MountPlan, Propagation};
+pub use mounts::{option_names as mount_option_names, MountKind, MountPlan, Propagation};
 pub use namespaces::{Join, NamespacePlan};
 pub use process::{CapsPlan, ProcessPlan, Rlimit};
 pub use seccomp::SeccompPlan;

@@ -115,6 +115,14 @@ const FLAG_OPTIONS: &[(&str, libc::c_ulong, libc::c_ulong)] = &[
     ("rbind", libc::MS_BIND | libc::MS_REC, 0),
 ];
 
+/// Every option `mounts[].options` may hold besides filesystem data (`berth features`).
+pub fn option_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = FLAG_OPTIONS.iter().map(|(name, _, _)| *name).collect();
+    names.extend(["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"]);
+    names.extend(["rro", "rrw", "idmap", "ridmap"]);
+    names
+}
+
 impl MountPlan {
     /// Validate entry `index` of `mounts[]`.
     pub fn new(index: usize, mount: &Mount, bundle: &Path) -> Result<MountPlan, SpecError> {

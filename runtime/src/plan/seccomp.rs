@@ -28,6 +28,30 @@ pub struct SeccompPlan {
 
 type Rules = BTreeMap<i64, Vec<SeccompRule>>;
 
+/// The actions [`compile`] accepts (`berth features` lists them).
+pub const ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_LOG",
+];
+
+/// The argument operators [`compile`] accepts (all of the runtime-spec's).
+pub const OPERATORS: &[&str] =
+    &["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"];
+
+/// The filter flags [`compile`] accepts; the runtime-spec knows one more it refuses.
+pub const SUPPORTED_FLAGS: &[&str] = &["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
+pub const KNOWN_FLAGS: &[&str] =
+    &["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"];
+
+/// The one architecture the filters are compiled for.
+pub const ARCHITECTURES: &[&str] = &["SCMP_ARCH_X86_64"];
+
 fn invalid(field: String, message: impl Into<String>) -> SpecError {
     SpecError::invalid(field, message)
 }
