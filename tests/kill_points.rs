@@ -182,6 +182,10 @@ fn kill_at(runtime: &Runtime, bundle: &mut Bundle, id: &str, how: &How) -> Resul
             let _ = child.kill();
             let _ = child.wait();
             hook_pids.push(pid_file);
+            // The re-create must not wait on a holding hook again.
+            bundle.edit(|c| {
+                c.as_object_mut().map(|c| c.remove("hooks"));
+            });
             if seen.is_none() {
                 return Err(format!("the {stage} hook never ran"));
             }
@@ -394,9 +398,17 @@ fn traced_create(syscalls: &str, follow: bool) -> Vec<(i32, String, String)> {
     if follow {
         args.insert(1, "-f");
     }
-    let status = wrapped(&args, &create_command(&runtime, &bundle, &id)).status().expect("run strace");
-    assert!(status.success(), "traced create failed: {status}");
-    runtime.exec(["delete", "--force", &id]).success();
+    // strace follows the created init for as long as it lives: wait for the runtime alone,
+    // then delete the container, which ends the init and with it strace.
+    let strace = wrapped(&args, &create_command(&runtime, &bundle, &id)).spawn().expect("run strace");
+    let exited = until(Duration::from_secs(20), || {
+        let state = runtime.exec(["state", &id]);
+        (state.status.success() && state.stdout.contains("\"created\"")).then_some(())
+    });
+    runtime.exec(["delete", "--force", &id]);
+    reap(strace, Duration::from_secs(5));
+    assert!(exited.is_some(), "the traced create did not finish");
+    assert!(runtime.exec(["list"]).stdout.lines().count() <= 1, "the traced create left a container");
     let text = std::fs::read_to_string(&log).expect("read strace log");
     text.lines()
         .filter_map(|line| {

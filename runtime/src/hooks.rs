@@ -51,6 +51,9 @@ fn run_one(stage: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Resu
         command.arg0(arg0).args(rest);
     }
     command.env_clear().stdin(Stdio::piped());
+    // A hook ends with the berth (or init) that started it: a create killed part-way leaves
+    // no hook running.
+    crate::sys::die_with_parent(&mut command);
     for var in hook.env().iter().flatten() {
         if let Some((name, value)) = var.split_once('=') {
             command.env(name, value);

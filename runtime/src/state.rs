@@ -1,5 +1,12 @@
 //! The state directory: one directory per container under `--root`, holding state.json
 //! (written atomically) and the exec fifo that holds a created container's init until start.
+//!
+//! state.json is first written as an intent record, before `create` makes anything else: the
+//! bundle, the cgroup directories it is about to make, and who is creating it; the init's pid
+//! is added as soon as it exists. So a create killed at any point leaves a container that
+//! `list` shows, `state` answers for and `delete --force` removes. A directory whose record
+//! was never written (killed between the mkdir and the first write) is such a container too,
+//! with nothing else made.
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -75,11 +82,36 @@ pub struct State {
     /// config.json `hooks`, for the ones `start` and `delete` run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The `create` still making this container; None once it has returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating: Option<Creator>,
+}
+
+/// The process running `create`, told from a later one with the same pid by its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Creator {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+impl Creator {
+    /// This process.
+    pub fn current() -> Creator {
+        let pid = std::process::id() as i32;
+        Creator { pid, start_time: process_start_time(pid).map_or(0, |(start, _)| start) }
+    }
+
+    /// Is it still at work?
+    pub fn alive(&self) -> bool {
+        matches!(process_start_time(self.pid), Some((start, state)) if start == self.start_time && state != 'Z' && state != 'X')
+    }
 }
 
 /// Where a container stands, as `berth state` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// `create` is still at work (crun's and runc's word for it).
+    Creating,
     Created,
     Running,
     Paused,
@@ -90,6 +122,7 @@ impl Status {
     /// The word runc prints.
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -108,8 +141,9 @@ const STATE_FILE: &str = "state.json";
 const EXEC_FIFO: &str = "exec.fifo";
 
 impl StateDir {
-    /// Create the directory for a new container; fails if the id is taken.
-    pub fn create(root: &Path, id: &str) -> Result<StateDir, StateError> {
+    /// Claim `id` for a new container: make its directory and write `intent` (the record of
+    /// what the create is about to make) as its state.json. Fails if the id is taken.
+    pub fn claim(root: &Path, id: &str, intent: &State) -> Result<StateDir, StateError> {
         validate_id(id)?;
         fs::create_dir_all(root).map_err(io_error("mkdir", root))?;
         let path = root.join(id);
@@ -118,16 +152,18 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(StateError::Exists(id.to_owned())),
             Err(e) => return Err(io_error("mkdir", &path)(e)),
         }
+        let dir = StateDir { path };
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o711)).map_err(io_error("chmod", &path))?;
-        Ok(StateDir { path })
+        fs::set_permissions(&dir.path, fs::Permissions::from_mode(0o711)).map_err(io_error("chmod", &dir.path))?;
+        dir.save(intent)?;
+        Ok(dir)
     }
 
-    /// The directory of an existing container.
+    /// The directory of an existing container (recorded or only claimed).
     pub fn open(root: &Path, id: &str) -> Result<StateDir, StateError> {
         validate_id(id)?;
         let path = root.join(id);
-        if !path.join(STATE_FILE).exists() {
+        if !path.is_dir() {
             return Err(StateError::NotFound(id.to_owned()));
         }
         Ok(StateDir { path })
@@ -171,6 +207,9 @@ impl StateDir {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 let id = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if self.path.is_dir() {
+                    return Ok(State::claimed_only(id));
+                }
                 return Err(StateError::NotFound(id));
             }
             Err(e) => return Err(io_error("read", &path)(e)),
@@ -197,8 +236,9 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
     };
     let mut ids: Vec<String> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().join(STATE_FILE).exists())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|id| validate_id(id).is_ok())
         .collect();
     ids.sort();
     Ok(ids)
@@ -217,8 +257,31 @@ pub fn process_start_time(pid: i32) -> Option<(u64, char)> {
 }
 
 impl State {
+    /// A container whose create was killed after claiming the id and before writing anything
+    /// (nothing else had been made): known by its id alone.
+    fn claimed_only(id: String) -> State {
+        State {
+            oci_version: String::new(),
+            id,
+            pid: 0,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            init_start_time: 0,
+            cgroup: None,
+            resources: None,
+            hooks: None,
+            creating: None,
+        }
+    }
+
     /// Is the recorded init still the same live process?
     pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
         match process_start_time(self.pid) {
             Some((start, state)) => start == self.init_start_time && state != 'Z' && state != 'X',
             None => false,

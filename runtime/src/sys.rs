@@ -409,3 +409,27 @@ pub fn filesystem_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
     // SAFETY: fstatfs returned 0, so it initialised `buf`.
     Ok(unsafe { buf.assume_init() }.f_type)
 }
+
+/// Make the child that `command` spawns die (SIGKILL) with this process: the parent-death
+/// signal is set between fork and exec, and a parent already gone by then (the child was
+/// reparented) ends the child before it execs.
+pub fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid takes no arguments and cannot fail.
+    let parent = unsafe { libc::getpid() };
+    let arm = move || {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is an async-signal-safe syscall on plain integers;
+        // it neither allocates nor takes a lock, as the forked child requires.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+        // SAFETY: getppid takes no arguments and cannot fail.
+        let parent_now = unsafe { libc::getppid() };
+        if parent_now != parent {
+            return Err(io::Error::from_raw_os_error(libc::ESRCH));
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only makes the async-signal-safe calls above (see there).
+    unsafe {
+        command.pre_exec(arm);
+    }
+}

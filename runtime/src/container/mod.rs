@@ -11,7 +11,7 @@ pub use resources::{events, pause, pids, resume, stats, update, Event};
 use crate::process::{self, ConsoleTarget, SpawnError, SpawnOptions};
 use foreground::Foreground;
 use crate::plan::{self, Plan, SpecError};
-use crate::state::{self, State, StateDir, StateError, Status};
+use crate::state::{self, Creator, State, StateDir, StateError, Status};
 use berth_cgroups::{CgroupRequest, Manager};
 use nix::sys::signal::Signal;
 use std::os::fd::{AsFd, OwnedFd};
@@ -124,24 +124,18 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
     let plan = Plan::new(&spec, &opts.bundle)?;
     let console = console_target(plan.process.terminal, opts.console_socket.as_deref(), relay)?;
     log::debug!("create {}: {} is valid ({} mounts)", opts.id, plan.bundle.display(), plan.mounts.len());
-    // 2. Claim the id: the state directory and the exec fifo the init will wait on.
-    let dir = StateDir::create(root, &opts.id)?;
-    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None };
-    let exec_fifo = dir.make_exec_fifo()?;
-    // 3. The cgroup, with its limits, before any process is in it.
+    // 2. Where the cgroup goes; nothing is made yet.
     let linux = spec.linux().clone().unwrap_or_default();
     let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
-    let cgroup = undo.cgroup.insert(berth_cgroups::resolve(&CgroupRequest {
+    let cgroup = berth_cgroups::resolve(&CgroupRequest {
         cgroups_path: cgroups_path.as_deref(),
         systemd: opts.systemd_cgroup,
         container_id: &opts.id,
-    })?);
-    cgroup.create()?;
-    let cgroup = &**cgroup;
+    })?;
     let resources = plan::cgroup_resources(&linux);
-    cgroup.apply(&resources)?;
-    log::debug!("create {}: cgroup {:?} made", opts.id, cgroup.state().paths);
-    // 4. The init, in its namespaces and cgroup, set up and waiting for start.
+    // 3. Claim the id with an intent record (bundle, cgroup, this creator), so that from here
+    //    on a kill at any point leaves a container `delete --force` can find and remove; then
+    //    the exec fifo the init will wait on.
     let mut state = State {
         oci_version: spec.version().clone(),
         id: opts.id.clone(),
@@ -154,12 +148,33 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         init_start_time: 0,
         cgroup: Some(cgroup.state()),
         hooks: plan.hooks.clone(),
-        resources: Some(resources),
+        resources: Some(resources.clone()),
+        creating: Some(Creator::current()),
     };
+    let dir = StateDir::claim(root, &opts.id, &state)?;
+    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None };
+    let exec_fifo = dir.make_exec_fifo()?;
+    // 4. The cgroup, recorded with the levels it made, and its limits, before any process is in it.
+    let cgroup = undo.cgroup.insert(cgroup);
+    cgroup.create()?;
+    state.cgroup = Some(cgroup.state());
+    dir.save(&state)?;
+    let cgroup = &**cgroup;
+    cgroup.apply(&resources)?;
+    log::debug!("create {}: cgroup {:?} made", opts.id, cgroup.state().paths);
+    // 5. The init, in its namespaces and cgroup, recorded as soon as it exists, set up and
+    //    waiting for start. Until step 6 it dies with this process.
     let hook_state = |pid| state.hook_json(pid, "creating");
+    let record_init = |pid, start_time| {
+        let mut with_init = state.clone();
+        with_init.pid = pid;
+        with_init.init_start_time = start_time;
+        dir.save(&with_init)
+    };
     let init = process::spawn(&SpawnOptions {
         plan: &plan,
         hook_state: &hook_state,
+        record_init: &record_init,
         cgroup,
         exec_fifo: &exec_fifo,
         no_pivot: opts.no_pivot,
@@ -167,17 +182,15 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         console,
     })?;
     log::debug!("create {}: init {} is set up and waits for start", opts.id, init.pid);
-    // 5. Record it.
+    // 6. Record it as created, then let the init outlive us.
     state.pid = init.pid;
     state.init_start_time = init.start_time;
-    let recorded = dir.save(&state).and_then(|()| match &opts.pid_file {
-        Some(path) => write_pid_file(path, init.pid),
-        None => Ok(()),
-    });
-    if let Err(e) = recorded {
-        kill_and_wait(&state);
-        return Err(e.into());
+    state.creating = None;
+    dir.save(&state)?;
+    if let Some(path) = &opts.pid_file {
+        write_pid_file(path, init.pid)?;
     }
+    init.outlive_creator()?;
     undo.defuse();
     Ok(Created { state, dir, terminal: plan.process.terminal })
 }
@@ -247,6 +260,11 @@ fn release(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
 
 /// The container's status now.
 pub fn status(state: &State, dir: &StateDir) -> Status {
+    // A create that is still at work, or one killed before it finished: that container
+    // never became `created`, and its init dies with its creator.
+    if let Some(creator) = &state.creating {
+        return if creator.alive() { Status::Creating } else { Status::Stopped };
+    }
     if !state.init_alive() {
         return Status::Stopped;
     }
@@ -289,6 +307,9 @@ pub fn parse_signal(text: &str) -> Result<i32, ContainerError> {
 /// hold processes (runc 1.1's `kill --all`; a cgroup already gone holds nothing to signal).
 pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), ContainerError> {
     let (state, status, _) = load(root, id)?;
+    if status == Status::Creating {
+        return Err(ContainerError::wrong_status(&state, Verb::Kill, status));
+    }
     if all {
         let pids = match saved_cgroup(&state)?.pids() {
             Ok(pids) => pids,
@@ -335,10 +356,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
     };
     match status {
         Status::Stopped | Status::Created => {}
-        Status::Running | Status::Paused if force => {}
+        Status::Running | Status::Paused | Status::Creating if force => {}
         other => return Err(ContainerError::wrong_status(&state, Verb::Delete, other)),
     }
-    if status != Status::Stopped {
+    // A half-made container's init may still be dying with its creator.
+    if status != Status::Stopped || state.creating.is_some() {
         kill_and_wait(&state);
     }
     destroy(&state, &dir)

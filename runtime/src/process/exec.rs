@@ -107,8 +107,7 @@ fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
     }
     match channel.recv::<ToChild>() {
         Ok(ToChild::CgroupJoined { .. }) => {}
-        Ok(ToChild::HooksDone) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected("HooksDone")))),
-        Ok(ToChild::IdsMapped) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected("IdsMapped")))),
+        Ok(other) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected(other.name())))),
         Err(e) => return Err(("wait for cgroup", InitError::from(e))),
     }
     if let Some(socket) = &console {

@@ -108,6 +108,8 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     // processes (the container's, once it runs) from reaching it through /proc/PID/exe or
     // ptrace (CVE-2019-5736). The kernel makes the exec'd program dumpable again.
     step("set non-dumpable", nix::sys::prctl::set_dumpable(false).map_err(syscall("prctl", "PR_SET_DUMPABLE")))?;
+    // Until `create` has recorded the container, a create killed part-way takes us with it.
+    step("die with the creator", die_with_creator(&ctx.channel))?;
     // Exact modes for the nodes and directories we create; the process's umask comes later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     // 1. Join the namespaces given by path (the new ones came with the clone), unless a joiner
@@ -117,6 +119,8 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     }
     if let Some(user) = &plan.user {
         step("enter user namespace", enter_user_namespace(&ctx.channel, user))?;
+        // Changing our uid cleared the parent-death signal: set it again.
+        step("die with the creator", die_with_creator(&ctx.channel))?;
     }
     // 2. A new cgroup namespace is rooted at the cgroup we are in: wait until we are in ours.
     //    Hooks need the state JSON that comes with the same message, before the mounts.
@@ -172,9 +176,33 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     }
     // 10. Who the process is and what it may do.
     become_process(&plan.process, ctx.preserve_fds)?;
-    // 11. Ready: the parent records the container and returns.
+    step("die with the creator", die_with_creator(&ctx.channel))?;
+    // 11. Ready: the parent records the container as created, then we may outlive it.
     step("report ready", ctx.channel.send(&ToParent::Ready))?;
+    step("wait until recorded", outlive_creator(&ctx.channel))?;
     Ok((program, joined.flatten()))
+}
+
+/// Die (SIGKILL) when the creator does, and make sure it has not already: its end of the sync
+/// socket is closed when it exits, before the kernel would send the parent-death signal, so a
+/// creator that died before the prctl shows as a closed socket. The kernel clears the setting
+/// when our uid or gid changes; callers set it again after each change.
+fn die_with_creator(channel: &Channel) -> Result<(), InitError> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(syscall("prctl", "PR_SET_PDEATHSIG"))?;
+    if channel.peer_gone() {
+        sys::exit_immediately(1);
+    }
+    Ok(())
+}
+
+/// Wait until the creator has recorded the container, then stop dying with it and say so.
+fn outlive_creator(channel: &Channel) -> Result<(), InitError> {
+    match channel.recv::<ToChild>()? {
+        ToChild::Recorded => {}
+        other => return Err(SyncError::Unexpected(other.name()).into()),
+    }
+    nix::sys::prctl::set_pdeathsig(None).map_err(syscall("prctl", "PR_SET_PDEATHSIG"))?;
+    Ok(channel.send(&ToParent::Disarmed)?)
 }
 
 /// In a new user namespace, wait until the parent has written its maps; in a joined one,
@@ -185,8 +213,7 @@ fn enter_user_namespace(channel: &Channel, user: &crate::plan::UserPlan) -> Resu
     } else {
         match channel.recv::<ToChild>()? {
             ToChild::IdsMapped => {}
-            ToChild::CgroupJoined { .. } => return Err(SyncError::Unexpected("CgroupJoined").into()),
-            ToChild::HooksDone => return Err(SyncError::Unexpected("HooksDone").into()),
+            other => return Err(SyncError::Unexpected(other.name()).into()),
         }
     }
     Ok(crate::userns::become_root()?)
@@ -196,8 +223,7 @@ fn enter_user_namespace(channel: &Channel, user: &crate::plan::UserPlan) -> Resu
 fn wait_cgroup_joined(channel: &Channel) -> Result<Option<String>, InitError> {
     match channel.recv::<ToChild>()? {
         ToChild::CgroupJoined { hook_state } => Ok(hook_state),
-        ToChild::HooksDone => Err(SyncError::Unexpected("HooksDone").into()),
-        ToChild::IdsMapped => Err(SyncError::Unexpected("IdsMapped").into()),
+        other => Err(SyncError::Unexpected(other.name()).into()),
     }
 }
 
@@ -209,8 +235,7 @@ fn run_parent_hooks(channel: &Channel, hooks: &oci_spec::runtime::Hooks) -> Resu
     channel.send(&ToParent::RunHooks)?;
     match channel.recv::<ToChild>()? {
         ToChild::HooksDone => Ok(()),
-        ToChild::CgroupJoined { .. } => Err(SyncError::Unexpected("CgroupJoined").into()),
-        ToChild::IdsMapped => Err(SyncError::Unexpected("IdsMapped").into()),
+        other => Err(SyncError::Unexpected(other.name()).into()),
     }
 }
 

@@ -41,14 +41,37 @@ pub enum SpawnError {
     /// The init died without a word.
     #[error("container init exited during setup")]
     InitDied,
+    /// The init's pid could not be recorded in the state directory.
+    #[error(transparent)]
+    Record(#[from] crate::state::StateError),
 }
 
-/// The container's first process, set up and waiting for `start`.
+/// The container's first process, set up and waiting for `start`. Until
+/// [`Init::outlive_creator`], it dies with this process (and is killed if this is dropped).
 pub struct Init {
     /// Host pid.
     pub pid: i32,
     /// Its start time, to tell it from a later process with the same pid.
     pub start_time: u64,
+    channel: Channel,
+    reaper: KillOnDrop,
+}
+
+impl Init {
+    /// The creator has recorded the container: tell the init to stop dying with it, and wait
+    /// until it has (its parent-death signal must be off before this process exits).
+    pub fn outlive_creator(self) -> Result<(), SpawnError> {
+        self.channel.send(&ToChild::Recorded)?;
+        match self.channel.recv::<ToParent>() {
+            Ok(ToParent::Disarmed) => {}
+            Ok(ToParent::Failed { step, message }) => return Err(SpawnError::InitFailed { step, message }),
+            Ok(_) => return Err(SyncError::Unexpected("a message other than Disarmed").into()),
+            Err(SyncError::Closed) => return Err(SpawnError::InitDied),
+            Err(e) => return Err(e.into()),
+        }
+        self.reaper.defuse();
+        Ok(())
+    }
 }
 
 /// How to spawn.
@@ -56,6 +79,8 @@ pub struct SpawnOptions<'a> {
     pub plan: &'a Plan,
     /// The container's state JSON for its hooks, given the init's pid (status "creating").
     pub hook_state: &'a dyn Fn(i32) -> String,
+    /// Record the init's pid and start time in the state directory, right after the clone.
+    pub record_init: &'a dyn Fn(i32, u64) -> Result<(), crate::state::StateError>,
     pub cgroup: &'a dyn Manager,
     pub exec_fifo: &'a Path,
     pub no_pivot: bool,
@@ -133,6 +158,10 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     drop(child_end);
     drop(detached);
     let reaper = KillOnDrop::new(pid);
+    // Record the init before anything else, so a kill from here on leaves it findable (it
+    // also dies with us until the creator has recorded it as created).
+    let start_time = process_start_time(pid).map(|(t, _)| t).ok_or(SpawnError::InitDied)?;
+    (opts.record_init)(pid, start_time)?;
     // A new user namespace gets its maps before the init does anything else. A failed send
     // means the init died; its report (or its silence) is read below.
     if let Some(user) = plan.user.as_ref().filter(|u| !u.joined) {
@@ -141,9 +170,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     }
     let hooks = plan.hooks.as_ref().map(|hooks| (hooks, (opts.hook_state)(pid)));
     place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready, hooks)?;
-    let start_time = process_start_time(pid).map(|(t, _)| t).ok_or(SpawnError::InitDied)?;
-    reaper.defuse();
-    Ok(Init { pid, start_time })
+    Ok(Init { pid, start_time, channel: parent_end, reaper })
 }
 
 /// How a child tells the parent it got through: the init says `Ready` and stays; an exec'd
@@ -188,6 +215,7 @@ pub(super) fn place_and_await(
             (Ok(ToParent::Failed { step, message }), _) => Err(SpawnError::InitFailed { step, message }),
             (Err(SyncError::Closed), Success::Ready) => Err(SpawnError::InitDied),
             (Ok(ToParent::Ready), Success::SocketClosed) => Err(SyncError::Closed.into()),
+            (Ok(ToParent::Disarmed), _) => Err(SyncError::Unexpected("Disarmed").into()),
             (Err(e), _) => Err(e.into()),
         };
     }

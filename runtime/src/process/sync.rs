@@ -11,8 +11,11 @@
 //!    It carries the container's state JSON when the init runs hooks of its own.
 //! 2. (only with prestart or createRuntime hooks) child → parent `RunHooks` once the mounts
 //!    are made, before pivot_root; the parent runs them on the host and answers `HooksDone`.
-//! 3. child → parent `Ready`, or `Failed` naming the step: setup is finished; the init is
-//!    about to block on the exec fifo until `berth start`.
+//! 3. child → parent `Ready`, or `Failed` naming the step: setup is finished.
+//! 4. parent → child `Recorded`: state.json says the container is created; child → parent
+//!    `Disarmed`: the init no longer dies with its creator (it did from the clone on, so a
+//!    create killed part-way leaves no init behind). The init then blocks on the exec fifo
+//!    until `berth start`.
 
 use serde::{Deserialize, Serialize};
 use std::io;
@@ -28,6 +31,20 @@ pub enum ToChild {
     CgroupJoined { hook_state: Option<String> },
     /// The parent ran the prestart and createRuntime hooks.
     HooksDone,
+    /// The container is recorded as created: the init may outlive its creator now.
+    Recorded,
+}
+
+impl ToChild {
+    /// The message's name, for errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ToChild::IdsMapped => "IdsMapped",
+            ToChild::CgroupJoined { .. } => "CgroupJoined",
+            ToChild::HooksDone => "HooksDone",
+            ToChild::Recorded => "Recorded",
+        }
+    }
 }
 
 /// What the child tells the parent.
@@ -39,6 +56,8 @@ pub enum ToParent {
     RunHooks,
     /// Setup failed at `step`; the init exits.
     Failed { step: String, message: String },
+    /// The init's parent-death signal is off: it outlives its creator.
+    Disarmed,
 }
 
 /// One end of the socket pair.
@@ -68,6 +87,16 @@ pub fn channel_pair() -> Result<(Channel, Channel), SyncError> {
 }
 
 impl Channel {
+    /// Has the other end been closed (its process gone)? Does not wait.
+    pub fn peer_gone(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(_) => fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP)),
+            Err(_) => false,
+        }
+    }
+
     /// Send one message.
     pub fn send<T: Serialize>(&self, message: &T) -> Result<(), SyncError> {
         let bytes = serde_json::to_vec(message).map_err(SyncError::Malformed)?;
