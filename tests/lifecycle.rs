@@ -303,11 +303,9 @@ fn exit_code_after_kill(tag: &str, signal: Option<&str>) -> i32 {
     let container = Container::new(&runtime, &bundle, &id);
     let outcome = std::thread::scope(|scope| {
         let run = scope.spawn(|| container.run(&[]));
-        berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
-            let state = container.runtime().exec(["state", &id]);
-            state.status.success().then_some(())
-        })
-        .expect("container never appeared");
+        // `state` answers from the first step of create on (status "creating"): wait until
+        // the program runs.
+        container.wait_for_status("running");
         container.wait_for_handler(libc::SIGUSR2);
         container.kill(&[], signal).success();
         run.join().expect("run thread")
@@ -648,10 +646,7 @@ fn run_in_the_foreground_forwards_signals_to_the_container() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("spawn run");
-    berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
-        runtime.exec(["state", &id]).status.success().then_some(())
-    })
-    .expect("container never appeared");
+    container.wait_for_status("running");
     container.wait_for_handler(libc::SIGUSR1);
     // SAFETY: kill(2) with our own child's pid and a valid signal number.
     let rc = unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGUSR1) };
