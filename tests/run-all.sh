@@ -21,7 +21,7 @@ fi
 # the VM's initramfs; runc and crun are the reference runtimes; containerd
 # and podman (with conmon) drive berth as their runtime; skopeo, umoci,
 # docker-registry and openssl serve the image and registry tests; qemu, the cloud kernel and cpio boot the cgroup v2
-# VM; the rest are the tools the tests call.
+# VM; protoc builds the CRI API types of tests/cri.rs; the rest are the tools the tests call.
 missing=
 need_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || missing="$missing $2"; }
 need_cmd busybox busybox-static
@@ -46,6 +46,7 @@ need_cmd ps procps
 need_cmd ip iproute2
 need_cmd stat coreutils
 need_cmd tar tar
+need_cmd protoc protobuf-compiler
 ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || missing="$missing linux-image-cloud-amd64"
 if [ -n "$missing" ]; then
 	echo "run-all: installing$missing" >&2

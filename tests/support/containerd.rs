@@ -38,7 +38,8 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    /// Start containerd with `extra` appended to its config (TOML, version 2).
+    /// Start containerd with `extra` appended to its config (TOML, version 2), where `{dir}`
+    /// stands for the daemon's own temp dir.
     pub fn start(tag: &str, extra: &str) -> Containerd {
         let dir = TempDir::new(tag);
         let d = dir.path().to_owned();
@@ -47,6 +48,7 @@ impl Containerd {
             root = d.join("root").display(),
             state = d.join("state").display(),
             sock = d.join("containerd.sock").display(),
+            extra = extra.replace("{dir}", &d.display().to_string()),
         );
         std::fs::write(d.join("config.toml"), config).unwrap();
         let log = std::fs::File::create(d.join("containerd.log")).unwrap();
@@ -89,8 +91,13 @@ impl Containerd {
 
     /// `ctr` against this daemon in this test's namespace (with a 60 s timeout).
     pub fn ctr_command(&self, args: &[&str]) -> Command {
+        self.ctr_command_in(&self.namespace, args)
+    }
+
+    /// `ctr` in another namespace (k8s.io for the CRI plugin's images and pods).
+    pub fn ctr_command_in(&self, namespace: &str, args: &[&str]) -> Command {
         let mut command = Command::new("timeout");
-        command.args(["60", "ctr", "--address"]).arg(self.socket()).args(["-n", &self.namespace]).args(args);
+        command.args(["60", "ctr", "--address"]).arg(self.socket()).args(["-n", namespace]).args(args);
         command
     }
 
@@ -98,16 +105,17 @@ impl Containerd {
         self.ctr_command(args).stdin(Stdio::null()).output().expect("run ctr")
     }
 
-    /// Pids of the shims serving this test's namespace (they outlive `ctr`, not containerd's
-    /// bookkeeping when a test fails).
+    /// Pids of the shims this daemon started (they outlive it when a test fails), known by
+    /// the daemon address on their command line.
     pub fn shim_pids(&self) -> Vec<i32> {
+        let address = self.socket();
         let mut pids = Vec::new();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
             let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
             let is_shim = args.first().is_some_and(|a| String::from_utf8_lossy(a).contains("containerd-shim"));
-            let ours = args.windows(2).any(|w| w[0] == b"-namespace" && w[1] == self.namespace.as_bytes());
+            let ours = args.windows(2).any(|w| w[0] == b"-address" && w[1] == address.as_os_str().as_encoded_bytes());
             if is_shim && ours {
                 pids.push(pid);
             }

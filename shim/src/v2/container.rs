@@ -1,12 +1,12 @@
 //! One container of the shim: its rootfs, its init and execs, and the runtime that runs them.
 //! Each verb here is the recipe; `service` maps RPCs onto these and `process` keeps state.
 
+use super::options::{self, OptionsError};
 use super::process::{Process, Status};
 use super::runtime::{CommandStdio, Runtime, RuntimeError};
 use super::stdio::{self, ContainerEnds, ProcessIo, StdioError, StdioSpec};
 use crate::console::{self, ConsoleSocket};
-use containerd_shim::api::{CreateTaskRequest, Options};
-use containerd_shim::protos::protobuf::Message;
+use containerd_shim::api::CreateTaskRequest;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -19,8 +19,8 @@ pub enum ContainerError {
     Stdio(#[from] StdioError),
     #[error(transparent)]
     Console(#[from] console::Error),
-    #[error("decode runtime options ({type_url}): {source}")]
-    Options { type_url: String, source: containerd_shim::protos::protobuf::Error },
+    #[error(transparent)]
+    Options(#[from] OptionsError),
     #[error("mount rootfs {target}: {message}")]
     Mount { target: PathBuf, message: String },
     #[error("{step}: {path}: {source}")]
@@ -44,15 +44,6 @@ pub struct Container {
     pub init: Process,
     pub execs: HashMap<String, Process>,
     rootfs_mounted: bool,
-}
-
-/// Decode containerd's runc-style runtime options (absent: defaults).
-pub fn options(any: Option<&containerd_shim::protos::protobuf::well_known_types::any::Any>) -> Result<Options, ContainerError> {
-    match any {
-        Some(any) if any.type_url.ends_with("containerd.runc.v1.Options") => Options::parse_from_bytes(&any.value)
-            .map_err(|source| ContainerError::Options { type_url: any.type_url.clone(), source }),
-        _ => Ok(Options::default()),
-    }
 }
 
 /// A short, unique console socket path (sun_path holds 108 bytes; bundles can be deeper).
@@ -107,7 +98,7 @@ impl Container {
     pub fn create(req: &CreateTaskRequest, namespace: &str) -> Result<Container, ContainerError> {
         let bundle = PathBuf::from(&req.bundle);
         // 1. The runtime from the options, remembered in the bundle for `delete` after a crash.
-        let options = options(req.options.as_ref())?;
+        let options = options::decode(req.options.as_ref())?;
         let _ = containerd_shim::util::write_options(&req.bundle, &options);
         let runtime = Runtime::from_options(&options, namespace, &bundle);
         let stdio = StdioSpec { stdin: req.stdin.clone(), stdout: req.stdout.clone(), stderr: req.stderr.clone(), terminal: req.terminal };

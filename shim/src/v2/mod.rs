@@ -12,6 +12,7 @@
 mod container;
 mod events;
 mod oom;
+mod options;
 mod process;
 mod runtime;
 mod service;

@@ -1,7 +1,6 @@
 //! The shim's process lifecycle as containerd drives it: `start` (spawn or join the shim of
 //! the task's group), `delete` (clean up after a shim that died) and the serving process.
 
-use super::container::options;
 use super::events::Events;
 use super::runtime::Runtime;
 use super::service::Service;
@@ -51,7 +50,7 @@ impl containerd_shim::Shim for Shim {
     /// container it left with the runtime and unmount the rootfs.
     fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
         let bundle = std::env::current_dir().map_err(|err| containerd_shim::Error::IoError { context: "bundle".into(), err })?;
-        let options = containerd_shim::util::read_options(&bundle).unwrap_or_else(|_| options(None).unwrap_or_default());
+        let options = containerd_shim::util::read_options(&bundle).unwrap_or_default();
         let runtime = Runtime::from_options(&options, &self.namespace, &bundle);
         let _ = runtime.simple("delete", &["delete", "--force", &self.id]);
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
