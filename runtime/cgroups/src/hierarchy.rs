@@ -193,22 +193,24 @@ fn parse_mount_line(line: &str) -> Option<Mount<'_>> {
     })
 }
 
-/// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape_octal(field: &str) -> String {
+/// mountinfo escapes space, tab, newline and backslash as \ooo. Shared with the runtime,
+/// which reads mountinfo too.
+pub fn unescape_octal(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() {
-            let digits = &field[i + 1..i + 4];
-            if let Ok(v) = u8::from_str_radix(digits, 8) {
-                out.push(v);
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| u8::from_str_radix(d, 8).ok());
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
                 i += 4;
-                continue;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
             }
         }
-        out.push(bytes[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

@@ -84,6 +84,8 @@ pub struct Plan {
     pub mounts: Vec<MountPlan>,
     /// linux.devices plus the default devices every container gets.
     pub devices: Vec<DevicePlan>,
+    /// The /dev mount asked for "ro": remount it read-only once the devices are made.
+    pub dev_readonly: bool,
     pub masked_paths: Vec<PathBuf>,
     pub readonly_paths: Vec<PathBuf>,
     pub hostname: Option<String>,
@@ -119,7 +121,7 @@ impl Plan {
         if domainname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
             return Err(SpecError::invalid("domainname", "setting the domainname needs a uts namespace of the container's own"));
         }
-        let mounts = match spec.mounts() {
+        let mut mounts = match spec.mounts() {
             Some(list) => list
                 .iter()
                 .enumerate()
@@ -127,6 +129,13 @@ impl Plan {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        // A read-only /dev is mounted writable, filled with the device nodes, and made
+        // read-only at the end, as runc does.
+        let mut dev_readonly = false;
+        for m in mounts.iter_mut().filter(|m| m.destination == Path::new("/dev") && m.flags & libc::MS_RDONLY != 0) {
+            m.flags &= !libc::MS_RDONLY;
+            dev_readonly = true;
+        }
         if !mounts.is_empty() && !namespaces.has_new(libc::CLONE_NEWNS) {
             return Err(SpecError::invalid("mounts", "mounts need a new mount namespace"));
         }
@@ -147,6 +156,7 @@ impl Plan {
             rootfs_idmap,
             rootfs_propagation,
             devices: device_plans(linux.devices().as_deref().unwrap_or_default())?,
+            dev_readonly,
             masked_paths: container_paths("linux.maskedPaths", linux.masked_paths())?,
             readonly_paths: container_paths("linux.readonlyPaths", linux.readonly_paths())?,
             process: ProcessPlan::new(process)?.with_seccomp(&linux)?,

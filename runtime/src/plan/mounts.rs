@@ -80,6 +80,9 @@ pub struct MountPlan {
     pub recursive_readonly: bool,
     /// An idmapped mount (uidMappings/gidMappings, "idmap", "ridmap"), see super::userns.
     pub idmap: Option<super::MountIdmap>,
+    /// "tmpcopyup" (runc's extension, podman's --tmpfs and --read-only): a tmpfs starts with
+    /// a copy of what the directory it covers holds.
+    pub copy_up: bool,
 }
 
 /// Option name, flags it sets, flags it clears.
@@ -145,6 +148,7 @@ impl MountPlan {
         let mut propagation = Vec::new();
         let mut recursive_readonly = false;
         let mut idmap_option = None;
+        let mut copy_up = false;
         for option in mount.options().iter().flatten() {
             if let Some(&(_, set, clear)) = FLAG_OPTIONS.iter().find(|(name, _, _)| name == option) {
                 flags = (flags & !clear) | set;
@@ -157,7 +161,9 @@ impl MountPlan {
             } else if option == "idmap" || option == "ridmap" {
                 idmap_option = Some(option == "ridmap");
             } else if option.is_empty() {
-                return Err(SpecError::invalid(format!("{field}.options"), "empty option"));
+                // buildah's -v sends empty strings; runc skips them.
+            } else if option == "tmpcopyup" {
+                copy_up = true;
             } else {
                 data.push(option.as_str());
             }
@@ -202,6 +208,7 @@ impl MountPlan {
         if idmap.is_some() && kind != MountKind::Bind {
             return Err(SpecError::invalid(format!("{field}.options"), "idmapped mounts are made of bind mounts only"));
         }
+        let copy_up = copy_up && matches!(&kind, MountKind::Fresh(fstype) if fstype == "tmpfs");
         Ok(MountPlan {
             idmap,
             field,
@@ -212,6 +219,7 @@ impl MountPlan {
             data: data.join(","),
             propagation,
             recursive_readonly,
+            copy_up,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The container's filesystem view: mounts, /dev, the pivot into the rootfs, masked and
 //! read-only paths. Runs in the container's init, inside its new mount namespace.
 
+mod copyup;
 mod devices;
 mod mounts;
 pub mod paths;
@@ -37,9 +38,23 @@ fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Ro
 /// [`finalize`] locks it down once the init has written what it needs (sysctls) through it.
 pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::DetachedMounts) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
-    // 1. Nothing we mount from here on may propagate back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(nix_op("make / rslave", Path::new("/")))?;
+    // 1. Nothing we mount from here on may propagate back to the host: the host's tree
+    //    becomes rslave in our namespace, unless rootfsPropagation asks for another mode (as
+    //    in runc). rshared keeps shared host mounts peers, so a container's mount below an
+    //    rshared bind of one reaches the host (bidirectional propagation).
+    //    Unbindable would forbid the rootfs bind below: it is applied after pivot_root only.
+    let root_flags = match plan.rootfs_propagation {
+        Propagation::Unbindable | Propagation::RUnbindable => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        other => MsFlags::from_bits_retain(other.flags()),
+    };
+    mount(None::<&str>, "/", None::<&str>, root_flags, None::<&str>).map_err(nix_op("set the propagation of /", Path::new("/")))?;
+    if matches!(plan.rootfs_propagation, Propagation::Shared | Propagation::RShared) {
+        // pivot_root refuses a shared parent, and the rootfs bind below must not reach the
+        // host: / and the mount holding the rootfs become private (not their submounts).
+        for point in [Path::new("/"), &mount_point_of(rootfs)] {
+            mount(None::<&str>, point, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(nix_op("make private", point))?;
+        }
+    }
     // 2. The rootfs must be a mount point of its own for pivot_root (and for MS_MOVE): an
     //    idmapped copy the parent made, or the rootfs bound onto itself.
     match &detached.rootfs {
@@ -68,6 +83,20 @@ pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::De
     Ok(())
 }
 
+/// The mount point of the mount that holds `path` (the longest mount point that is a prefix
+/// of it, in /proc/self/mountinfo); "/" if none is found.
+fn mount_point_of(path: &Path) -> PathBuf {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|point| PathBuf::from(berth_cgroups::unescape_mountinfo(point)))
+        .filter(|point| path.starts_with(point))
+        .max_by_key(|point| point.as_os_str().len())
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+
 /// Make the prepared rootfs the root and let go of the host's tree.
 pub fn enter(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
@@ -95,6 +124,9 @@ pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     if plan.rootfs_propagation != Propagation::RSlave {
         mount(None::<&str>, "/", None::<&str>, MsFlags::from_bits_retain(plan.rootfs_propagation.flags()), None::<&str>)
             .map_err(nix_op("set rootfsPropagation on", Path::new("/")))?;
+    }
+    if plan.dev_readonly {
+        mounts::remount_readonly(Path::new("/dev"))?;
     }
     if plan.rootfs_readonly {
         mounts::remount_readonly(Path::new("/"))?;

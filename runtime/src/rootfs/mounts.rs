@@ -1,6 +1,7 @@
 //! One entry of config.json `mounts[]` onto the rootfs, and the masked / read-only paths.
 
-use super::paths::{ensure_file, mkdir_all, open_path, proc_fd_path};
+use super::copyup;
+use super::paths::{ensure_file, mkdir_all, open_dir, open_path, proc_fd_path};
 use super::{op_error, RootfsError};
 use crate::plan::{MountKind, MountPlan};
 use crate::sys;
@@ -41,6 +42,7 @@ pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>, i
     match &m.kind {
         MountKind::Bind => bind(root, m, idmapped)?,
         MountKind::Cgroup => cgroup(root, m, view)?,
+        MountKind::Fresh(fstype) if fstype == "tmpfs" => tmpfs(root, m)?,
         MountKind::Fresh(fstype) => {
             let target = destination_dir(root, m)?;
             let source = m.source.as_deref().unwrap_or(Path::new(fstype));
@@ -61,6 +63,32 @@ pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>, i
         }
     }
     finish(root, m)
+}
+
+/// A tmpfs: over an existing directory it takes that directory's mode (an explicit mode=
+/// still wins, coming later in the data) and, with tmpcopyup, a copy of its contents, as
+/// runc does.
+fn tmpfs(root: BorrowedFd<'_>, m: &MountPlan) -> Result<(), RootfsError> {
+    let covered = open_dir(root, &m.destination).ok();
+    let mut data = m.data.clone();
+    if let Some(dir) = &covered {
+        let mode = nix::sys::stat::fstat(dir).map_err(|e| op_error("stat", &m.destination)(e.into()))?.st_mode & 0o7777;
+        data = if data.is_empty() { format!("mode={mode:04o}") } else { format!("mode={mode:04o},{data}") };
+    }
+    let target = destination_dir(root, m)?;
+    let source = m.source.as_deref().unwrap_or(Path::new("tmpfs"));
+    let data = (!data.is_empty()).then_some(data.as_str());
+    mount(Some(source), &proc_fd_path(&target), Some("tmpfs"), flags(m.flags), data).map_err(mount_error(m, "tmpfs"))?;
+    if let (true, Some(covered)) = (m.copy_up, covered) {
+        let mounted = reopen(root, m)?;
+        copyup::copy_tree(covered.as_fd(), mounted.as_fd()).map_err(|e| RootfsError::Mount {
+            field: format!("{}.options", m.field),
+            fstype: "tmpcopyup".into(),
+            destination: m.destination.clone(),
+            source: e.into(),
+        })?;
+    }
+    Ok(())
 }
 
 /// The host directory a user namespace binds instead of mounting `fstype` fresh, for the

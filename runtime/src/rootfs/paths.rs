@@ -17,6 +17,11 @@ pub fn open_path(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
     sys::openat2(root, path, libc::O_PATH, 0, RESOLVE)
 }
 
+/// Open the directory `path` (absolute, inside the container) under `root` for reading.
+pub fn open_dir(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
+    sys::openat2(root, path, libc::O_RDONLY | libc::O_DIRECTORY, 0, RESOLVE)
+}
+
 /// The magic-link path through which mount(2) reaches exactly the inode behind `fd`.
 pub fn proc_fd_path(fd: &impl AsRawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
