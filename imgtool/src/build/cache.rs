@@ -68,7 +68,6 @@ impl Cache {
     /// The cache of `store`; disabled: lookups miss (records are still written).
     pub fn open(store: &Store, enabled: bool) -> Self {
         let dir = store.root().join("build-cache");
-        let _ = fs::create_dir_all(&dir);
         Cache { dir, enabled }
     }
 
@@ -90,6 +89,7 @@ impl Cache {
 
     /// Remember `record` for `key`.
     pub fn put(&self, key: &str, record: &Record) {
+        let _ = fs::create_dir_all(&self.dir);
         let path = self.dir.join(key);
         let tmp = self.dir.join(format!(".{key}.{}", std::process::id()));
         if let Ok(bytes) = serde_json::to_vec(record) {
