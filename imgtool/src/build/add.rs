@@ -61,7 +61,13 @@ pub fn extract(root: &DestRoot, path: &Path, dest: &str) -> Result<(), BuildErro
         whiteouts: Whiteouts::Apply,
         limits: layer::Limits::default(),
     };
-    layer::unpack_stream(reader, &target, &options, "ADD", path)?;
+    let source = layer::StreamSource {
+        name: "ADD",
+        path,
+        declared: None,
+        diff_id: None,
+    };
+    layer::unpack_stream(reader, &target, &options, &source)?;
     Ok(())
 }
 

@@ -378,9 +378,15 @@ fn copy_layers(store: &Store, image: &Image, rootfs: &Path) -> Result<(), Bundle
     };
     let total = image.manifest.layers.iter().map(|l| l.size).sum();
     let progress = Progress::bytes("copy", total);
-    for descriptor in &image.manifest.layers {
+    for (descriptor, diff_id) in image
+        .manifest
+        .layers
+        .iter()
+        .zip(&image.config.rootfs.diff_ids)
+    {
         let job = LayerJob {
             descriptor: descriptor.clone(),
+            diff_id: Some(diff_id.clone()),
             blob: store.blob_path(&descriptor.digest),
             target: rootfs.to_path_buf(),
         };

@@ -95,6 +95,11 @@ impl<R: Read> MeteredReader<R> {
         )
     }
 
+    /// The metered reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     fn fail(&self, which: Exceeded) -> io::Error {
         self.meter.state.exceeded.set(Some(which));
         io::Error::new(io::ErrorKind::InvalidData, "layer limit exceeded")

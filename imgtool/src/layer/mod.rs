@@ -19,7 +19,7 @@ use std::thread;
 pub use limits::Limits;
 
 pub use crate::oci::Compression;
-use crate::oci::{Descriptor, VerifyError, VerifyingReader};
+use crate::oci::{Descriptor, Digest, Escaped, Hasher, VerifyError, VerifyingReader};
 use crate::progress::Progress;
 use crate::sys::Errno;
 use entry::Unpacker;
@@ -58,8 +58,9 @@ pub enum LayerError {
         /// The decoder's error.
         source: io::Error,
     },
-    /// The tar stream is malformed.
-    #[error("layer {layer}: malformed tar near byte {offset}: {source}")]
+    /// The tar stream is malformed (the parser's message may echo header
+    /// bytes, so it is shown escaped).
+    #[error("layer {layer}: malformed tar near byte {offset}: {}", Escaped(.source))]
     Tar {
         /// The layer.
         layer: String,
@@ -67,6 +68,26 @@ pub enum LayerError {
         offset: u64,
         /// The parser's error.
         source: io::Error,
+    },
+    /// The content is not in the compression its media type declares.
+    #[error("layer {layer}: its media type declares {declared} but the content is {found}")]
+    Compression {
+        /// The layer.
+        layer: String,
+        /// What the media type says (tar, gzip, zstd).
+        declared: &'static str,
+        /// What the bytes are.
+        found: &'static str,
+    },
+    /// The uncompressed tar does not hash to the config's diff_id.
+    #[error("layer {layer}: uncompressed content hashes to {actual}, but the image config's diff_id is {expected}")]
+    DiffId {
+        /// The layer.
+        layer: String,
+        /// The diff_id the image config lists for it.
+        expected: Digest,
+        /// What the uncompressed stream hashes to.
+        actual: Digest,
     },
     /// A limit was passed.
     #[error("layer {layer}: {what} is larger than the limit of {limit}")]
@@ -184,8 +205,12 @@ pub struct UnpackStats {
 /// that must not exist yet.
 #[derive(Clone, Debug)]
 pub struct LayerJob {
-    /// The layer descriptor (digest and size are verified).
+    /// The layer descriptor (digest and size are verified; a layer media
+    /// type's compression must be what the bytes are).
     pub descriptor: Descriptor,
+    /// The digest its uncompressed tar must have (the image config's
+    /// `rootfs.diff_ids` entry), checked while it unpacks.
+    pub diff_id: Option<Digest>,
     /// The blob file.
     pub blob: PathBuf,
     /// The directory to create and fill.
@@ -258,22 +283,41 @@ pub fn unpack_blob(
         job.descriptor.digest.clone(),
         job.descriptor.size,
     );
-    let result = unpack_stream(verified, &job.target, options, &layer, &job.blob);
+    let source = StreamSource {
+        name: &layer,
+        path: &job.blob,
+        declared: crate::oci::Compression::from_media_type(&job.descriptor.media_type),
+        diff_id: job.diff_id.as_ref(),
+    };
+    let result = unpack_stream(verified, &job.target, options, &source);
     if result.is_err() {
         let _ = tree::remove_path(&job.target);
     }
     result
 }
 
+/// What a layer stream is and must be.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamSource<'a> {
+    /// Names the stream in errors (the layer's digest).
+    pub name: &'a str,
+    /// The file it is read from, for errors.
+    pub path: &'a Path,
+    /// The compression its media type declares; None: whatever it is.
+    pub declared: Option<crate::oci::Compression>,
+    /// The digest the uncompressed tar must have.
+    pub diff_id: Option<&'a Digest>,
+}
+
 /// Unpack a (possibly compressed) tar stream into `target`, which is created
 /// when missing and may already hold lower layers (for [`Whiteouts::Apply`]).
-/// `layer` names the stream in errors.
+/// The uncompressed stream is hashed as it is parsed and checked against
+/// `source.diff_id` at its end: one pass, no second read.
 pub fn unpack_stream<R: Read + Send>(
     reader: R,
     target: &Path,
     options: &UnpackOptions,
-    layer: &str,
-    source_path: &Path,
+    source: &StreamSource<'_>,
 ) -> Result<UnpackStats, LayerError> {
     match std::fs::create_dir(target) {
         Ok(()) => {}
@@ -291,9 +335,10 @@ pub fn unpack_stream<R: Read + Send>(
     let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(8);
     thread::scope(|scope| {
         // Reader thread: read, verify and inflate, in chunks.
-        let inflater = scope.spawn(move || inflate(reader, sender, layer, source_path));
-        // This thread: parse tar and write entries.
-        let written = write_entries(ChannelReader::new(receiver), target, options, layer);
+        let inflater = scope.spawn(move || inflate(reader, sender, source));
+        // This thread: parse tar, write entries, hash the tar for its diff_id.
+        let channel = ChannelReader::new(receiver, source.diff_id.map(Digest::algorithm));
+        let written = write_entries(channel, target, options, source);
         let inflated = inflater
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -312,14 +357,30 @@ fn io_errno(error: &io::Error) -> Errno {
 fn inflate<R: Read>(
     reader: R,
     sender: mpsc::SyncSender<Vec<u8>>,
-    layer: &str,
-    path: &Path,
+    source: &StreamSource<'_>,
 ) -> Result<(), LayerError> {
+    let (layer, path) = (source.name, source.path);
     let mut reader = BufReader::with_capacity(256 << 10, reader);
     let head = reader
         .fill_buf()
         .map_err(|e| source_error(e, layer, path))?;
     let compression = Compression::sniff(head);
+    let empty = head.is_empty();
+    // What the image claims is checked, not guessed around: a layer declared
+    // gzip (or zstd) must be that, an empty blob included.
+    if let Some(declared) = source.declared.filter(|d| *d != compression) {
+        // Read the blob to its end anyway: a digest mismatch explains more.
+        io::copy(&mut reader, &mut io::sink()).map_err(|e| source_error(e, layer, path))?;
+        return Err(LayerError::Compression {
+            layer: layer.to_string(),
+            declared: declared.name(),
+            found: match compression {
+                _ if empty => "empty",
+                Compression::None => "not compressed",
+                other => other.name(),
+            },
+        });
+    }
     let (mut decoder, format): (Box<dyn Read>, &'static str) = match compression {
         Compression::None => (Box::new(reader), "tar"),
         Compression::Gzip => (
@@ -393,8 +454,9 @@ fn write_entries(
     reader: ChannelReader,
     target: &Path,
     options: &UnpackOptions,
-    layer: &str,
+    source: &StreamSource<'_>,
 ) -> Result<UnpackStats, LayerError> {
+    let layer = source.name;
     let (metered, meter) = MeteredReader::new(reader, options.limits);
     let mut archive = tar::Archive::new(metered);
     let mut unpacker = Unpacker::new(target, options, layer)?;
@@ -441,24 +503,49 @@ fn write_entries(
     }
     unpacker.finish()?;
     let mut stats = unpacker.stats;
+    // The tar ends before its stream does (padding after the end marker):
+    // the rest is hashed too, then the whole is checked against its diff_id.
+    drop(entries);
+    let channel = archive.into_inner().into_inner();
+    if let (Some(expected), Some(actual)) = (source.diff_id, channel.finish()) {
+        if actual != *expected {
+            return Err(LayerError::DiffId {
+                layer: layer.to_string(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+    }
     stats.bytes = meter.total();
     Ok(stats)
 }
 
-/// Reads the chunks the inflate thread sends.
+/// Reads the chunks the inflate thread sends, hashing each as it arrives
+/// when a diff_id is to be checked.
 struct ChannelReader {
     receiver: mpsc::Receiver<Vec<u8>>,
     chunk: Vec<u8>,
     offset: usize,
+    hasher: Option<Hasher>,
 }
 
 impl ChannelReader {
-    fn new(receiver: mpsc::Receiver<Vec<u8>>) -> Self {
+    fn new(receiver: mpsc::Receiver<Vec<u8>>, hash: Option<crate::oci::Algorithm>) -> Self {
         Self {
             receiver,
             chunk: Vec::new(),
             offset: 0,
+            hasher: hash.map(Hasher::new),
         }
+    }
+
+    /// Receive (and hash) what is left of the stream; the digest of all of it.
+    fn finish(mut self) -> Option<Digest> {
+        let mut hasher = self.hasher.take()?;
+        while let Ok(chunk) = self.receiver.recv() {
+            hasher.update(&chunk);
+        }
+        Some(hasher.finish())
     }
 }
 
@@ -467,6 +554,9 @@ impl Read for ChannelReader {
         if self.offset == self.chunk.len() {
             match self.receiver.recv() {
                 Ok(chunk) => {
+                    if let Some(hasher) = &mut self.hasher {
+                        hasher.update(&chunk);
+                    }
                     self.chunk = chunk;
                     self.offset = 0;
                 }
@@ -504,7 +594,13 @@ mod tests {
             limits: Limits::default(),
         };
         let target = dir.path().join("t");
-        let stats = unpack_stream(&tar[..], &target, &options, "test", Path::new("test")).unwrap();
+        let source = StreamSource {
+            name: "test",
+            path: Path::new("test"),
+            declared: None,
+            diff_id: None,
+        };
+        let stats = unpack_stream(&tar[..], &target, &options, &source).unwrap();
         assert_eq!(stats.entries, 1);
         assert_eq!(std::fs::read(target.join("dir/file")).unwrap(), b"abc");
         let small = UnpackOptions {
@@ -514,14 +610,7 @@ mod tests {
                 ..Limits::default()
             },
         };
-        let error = unpack_stream(
-            &tar[..],
-            &dir.path().join("u"),
-            &small,
-            "test",
-            Path::new("test"),
-        )
-        .unwrap_err();
+        let error = unpack_stream(&tar[..], &dir.path().join("u"), &small, &source).unwrap_err();
         assert!(
             matches!(
                 error,
@@ -531,6 +620,45 @@ mod tests {
                 }
             ),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn checks_the_diff_id_and_the_declared_compression() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_cksum();
+        builder.append_data(&mut header, "f", &b"x"[..]).unwrap();
+        let tar = builder.into_inner().unwrap();
+        let options = UnpackOptions {
+            whiteouts: Whiteouts::Overlay,
+            limits: Limits::default(),
+        };
+        let right = Digest::of_bytes(&tar);
+        let wrong = Digest::of_bytes(b"other");
+        let source = |diff_id, declared| StreamSource {
+            name: "test",
+            path: Path::new("test"),
+            declared,
+            diff_id,
+        };
+        let ok = dir.path().join("ok");
+        unpack_stream(&tar[..], &ok, &options, &source(Some(&right), None)).unwrap();
+        let bad = dir.path().join("bad");
+        let error = unpack_stream(&tar[..], &bad, &options, &source(Some(&wrong), None));
+        assert!(matches!(error, Err(LayerError::DiffId { .. })), "{error:?}");
+        let gzip = Some(Compression::Gzip);
+        let error = unpack_stream(
+            &b""[..],
+            &dir.path().join("e"),
+            &options,
+            &source(None, gzip),
+        );
+        assert!(
+            matches!(error, Err(LayerError::Compression { found: "empty", .. })),
+            "{error:?}"
         );
     }
 }

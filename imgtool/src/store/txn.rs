@@ -8,7 +8,8 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use super::{index, load_image, unique_name, Image, JsonBlobs, Store, StoreError, MAX_JSON_SIZE};
+use super::MAX_JSON_SIZE;
+use super::{index, load_image, unique_name, Image, JsonBlobs, Store, StoreError, StoreLock};
 use crate::layer::{self, LayerJob, UnpackOptions, Whiteouts};
 use crate::oci::{Descriptor, Manifest};
 use crate::oci::{Digest, HashingWriter, VerifyError, VerifyingReader};
@@ -250,12 +251,13 @@ impl<'s> Transaction<'s> {
         let mut jobs: Vec<LayerJob> = Vec::new();
         let mut reachable: HashSet<Digest> = HashSet::new();
         for added in &self.added {
-            let manifest: Manifest = self.read_json("manifest", &added.descriptor)?;
+            let image = load_image(&self, &added.descriptor)?;
+            let manifest = &image.manifest;
             reachable.insert(added.descriptor.digest.clone());
             reachable.insert(manifest.config.digest.clone());
             reachable.extend(manifest.layers.iter().map(|l| l.digest.clone()));
             if unpack {
-                for layer in manifest.layers {
+                for (layer, diff_id) in manifest.layers.iter().zip(&image.config.rootfs.diff_ids) {
                     if self.store.layer_path(&layer.digest).is_dir()
                         || jobs.iter().any(|j| j.descriptor.digest == layer.digest)
                     {
@@ -264,7 +266,8 @@ impl<'s> Transaction<'s> {
                     let blob = self.blob_file(&layer.digest)?;
                     let target = self.staging.join(format!("layer-{}", layer.digest.hex()));
                     jobs.push(LayerJob {
-                        descriptor: layer,
+                        descriptor: layer.clone(),
+                        diff_id: Some(diff_id.clone()),
                         blob,
                         target,
                     });
@@ -333,19 +336,34 @@ impl Store {
     /// Make sure the layers of `image` are unpacked in the store (for
     /// bundles); unpacks the missing ones in parallel.
     pub fn ensure_unpacked(&self, image: &Image, progress: &Progress) -> Result<(), StoreError> {
-        let missing: Vec<&Descriptor> = image
+        let missing = image
             .manifest
             .layers
             .iter()
-            .filter(|l| !self.layer_path(&l.digest).is_dir())
-            .collect();
-        if missing.is_empty() {
+            .any(|l| !self.layer_path(&l.digest).is_dir());
+        if !missing {
             return Ok(());
         }
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
+        self.ensure_unpacked_locked(&lock, image, progress)
+    }
+
+    /// [`Store::ensure_unpacked`] for a caller that holds the store's lock
+    /// (and keeps holding it until what uses the layers is recorded).
+    pub fn ensure_unpacked_locked(
+        &self,
+        _lock: &StoreLock,
+        image: &Image,
+        progress: &Progress,
+    ) -> Result<(), StoreError> {
         let mut jobs = Vec::new();
         let mut seen = BTreeMap::new();
-        for layer in missing {
+        for (layer, diff_id) in image
+            .manifest
+            .layers
+            .iter()
+            .zip(&image.config.rootfs.diff_ids)
+        {
             if self.layer_path(&layer.digest).is_dir()
                 || seen.insert(layer.digest.clone(), ()).is_some()
             {
@@ -359,6 +377,7 @@ impl Store {
             let target = self.tmp_path().join(unique_name("layer"));
             jobs.push(LayerJob {
                 descriptor: layer.clone(),
+                diff_id: Some(diff_id.clone()),
                 blob: self.blob_path(&layer.digest),
                 target,
             });
