@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::Path;
 
-use crate::bundle;
+use crate::killpoint;
 use crate::oci::{Algorithm, Digest, Index, Manifest};
-use crate::store::{Store, StoreError};
+use crate::store::{unique_name, Store, StoreError};
 
 /// What gc removed.
 #[derive(Clone, Copy, Debug, Default)]
@@ -22,7 +22,7 @@ pub struct GcReport {
 
 /// Collect garbage in `store`.
 pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
-    let _lock = store.lock()?;
+    let lock = store.lock()?;
     // 1. Everything the index reaches.
     let mut blobs: HashSet<Digest> = HashSet::new();
     let mut layers: HashSet<Digest> = HashSet::new();
@@ -48,8 +48,8 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
         }
     }
     // 2. Layers that live bundles mount.
-    for (_, bundle_layers) in bundle::live_bundles(store) {
-        layers.extend(bundle_layers);
+    for record in store.live_bundles(&lock)? {
+        layers.extend(record.layers);
     }
     let mut report = GcReport::default();
     // 3. Unreferenced blobs.
@@ -69,7 +69,12 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
         if layers.iter().any(|d| d.hex() == name) {
             continue;
         }
-        crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
+        // Out of layers/ in one rename first: killed half-way through the
+        // removal, gc never leaves a partial layer where a bundle would mount it.
+        let doomed = store.tmp_path().join(unique_name("gc-layer"));
+        fs::rename(&path, &doomed).map_err(StoreError::io("rename", &path))?;
+        killpoint::reached("gc:layer-moved");
+        crate::layer::remove_path(&doomed).map_err(StoreError::io("remove", &doomed))?;
         report.layers += 1;
     }
     // 5. Staging of processes that are gone (names carry the pid).

@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod export;
 pub mod gc;
 pub mod import;
+mod killpoint;
 pub mod layer;
 pub mod progress;
 pub mod reference;

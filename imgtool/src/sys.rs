@@ -384,3 +384,10 @@ pub fn remove_xattr(path: &Path, key: &[u8]) -> Result<(), Errno> {
     let rc = unsafe { libc::lremovexattr(path.as_ptr(), key.as_ptr()) };
     Errno::result(rc).map(drop)
 }
+
+/// End this process with SIGKILL, as an operator's `kill -9` or the OOM
+/// killer would (the kill points of tests).
+pub fn kill_self() -> ! {
+    let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+    std::process::abort()
+}

@@ -23,9 +23,10 @@ use crate::sys::OFlag;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::killpoint;
 use crate::layer::{self, LayerError, LayerJob, UnpackOptions, Whiteouts};
 use crate::progress::Progress;
-use crate::store::{Image, Store, StoreError};
+use crate::store::{BundleRecord, Image, Store, StoreError};
 use crate::sys::{self, Errno, Resolve};
 
 /// Errors of making or removing a bundle.
@@ -169,127 +170,136 @@ struct Record {
 
 const MARKER: &str = ".berth";
 
-/// Make a bundle of image `name` in `dir` (created; must be empty if it exists).
+/// Make a bundle of image `name` in `dir` (created; must be empty if it
+/// exists, or hold a half-made bundle, which is removed first).
 pub fn create(
     store: &Store,
     name: &str,
     dir: &Path,
     options: &BundleOptions,
 ) -> Result<PathBuf, BundleError> {
-    let image = store.resolve(name)?;
     let dir = std::path::absolute(dir).map_err(io_error("absolute", dir))?;
-    // 1. Layers unpacked in the store (overlay) — before anything is created.
+    // 1. Under the store lock (held until the store records the bundle, so
+    //    gc cannot take its layers in between): the image, and the plan
+    //    checked before anything is made.
+    let lock = store.lock()?;
+    let image = store.resolve(name)?;
+    let exec = image.config.config.clone().unwrap_or_default();
+    spec::validate(&exec, name, options)?;
+    // 2. Layers unpacked in the store (overlay).
     if !options.copy {
-        store.ensure_unpacked(&image, &Progress::bytes("unpack", 0))?;
+        store.ensure_unpacked_locked(&lock, &image, &Progress::bytes("unpack", 0))?;
     }
-    // 2. The bundle directory, removed again if a later step fails.
+    // 3. The bundle directory and its own record first: from here on,
+    //    `unbundle DIR` (or `bundle` to DIR again) removes whatever follows.
     make_empty_dir(&dir)?;
     let mut guard = Cleanup {
+        store,
         dir: dir.clone(),
         mounted: false,
         armed: true,
     };
     let state = dir.join(MARKER);
-    fs::create_dir_all(&state).map_err(io_error("mkdir", &state))?;
+    fs::create_dir(&state).map_err(io_error("mkdir", &state))?;
+    let layers: Vec<Digest> = image
+        .manifest
+        .layers
+        .iter()
+        .map(|l| l.digest.clone())
+        .collect();
+    let record = Record {
+        store: store.root().to_path_buf(),
+        image: image.descriptor.digest.clone(),
+        layers: layers.clone(),
+        overlay: !options.copy,
+    };
+    write_json_atomic(&state.join("bundle.json"), &record)?;
+    killpoint::reached("bundle:recorded");
+    // 4. The store's record, so gc keeps the layers; then the lock can go
+    //    (a copy still reads blobs, so it keeps the lock until it is done).
+    if !options.copy {
+        let store_record = BundleRecord {
+            dir: dir.clone(),
+            image: image.descriptor.digest.clone(),
+            layers,
+        };
+        store.record_bundle(&lock, &store_record)?;
+        drop(lock);
+    }
+    // 5. The root filesystem.
     let rootfs = dir.join("rootfs");
     fs::create_dir(&rootfs).map_err(io_error("mkdir", &rootfs))?;
-    // 3. The root filesystem.
     if options.copy {
         copy_layers(store, &image, &rootfs)?;
     } else {
         mount_overlay(store, &image, &state, &rootfs)?;
         guard.mounted = true;
     }
-    // 4. The record, so unbundle and gc know the bundle.
-    let record = Record {
-        store: store.root().to_path_buf(),
-        image: image.descriptor.digest.clone(),
-        layers: image
-            .manifest
-            .layers
-            .iter()
-            .map(|l| l.digest.clone())
-            .collect(),
-        overlay: !options.copy,
-    };
-    write_json(&state.join("bundle.json"), &record)?;
-    if !options.copy {
-        fs::write(
-            store_record_path(store, &dir),
-            dir.as_os_str().as_encoded_bytes(),
-        )
-        .map_err(io_error("write", &store_record_path(store, &dir)))?;
-    }
-    // 5. config.json.
+    killpoint::reached("bundle:mounted");
+    // 6. config.json, written last and atomically: it marks the bundle complete.
     let spec = config_for(&image, name, &dir, &rootfs, options)?;
-    write_json(&dir.join("config.json"), &spec)?;
+    write_json_atomic(&dir.join("config.json"), &spec)?;
     guard.armed = false;
     Ok(dir)
 }
 
-/// Remove a bundle made by [`create`]: unmount its rootfs and delete it.
+/// Remove a bundle made by [`create`], complete or half-made: unmount its
+/// rootfs, delete it, and drop the store's record of it.
 pub fn remove(dir: &Path) -> Result<(), BundleError> {
     let dir = std::path::absolute(dir).map_err(io_error("absolute", dir))?;
     let record_path = dir.join(MARKER).join("bundle.json");
-    let bytes = fs::read(&record_path).map_err(|_| BundleError::NotABundle { dir: dir.clone() })?;
-    let record: Record = serde_json::from_slice(&bytes).map_err(|source| BundleError::Json {
-        path: record_path.clone(),
-        source,
-    })?;
+    let record =
+        match fs::read(&record_path) {
+            Ok(bytes) => Some(serde_json::from_slice::<Record>(&bytes).map_err(|source| {
+                BundleError::Json {
+                    path: record_path.clone(),
+                    source,
+                }
+            })?),
+            // Killed between making `.berth` and writing the record: nothing
+            // else was made yet, so only a directory holding `.berth` alone is ours.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && holds_only_marker(&dir) => None,
+            Err(_) => return Err(BundleError::NotABundle { dir: dir.clone() }),
+        };
     let rootfs = dir.join("rootfs");
-    if record.overlay && sys::is_mount_point(&rootfs) {
+    if sys::is_mount_point(&rootfs) {
         sys::unmount(&rootfs, false).map_err(|errno| BundleError::Unmount {
             target: rootfs.clone(),
             errno,
         })?;
     }
     layer::remove_path(&dir).map_err(io_error("remove", &dir))?;
-    if let Ok(store) = Store::open(&record.store) {
-        let _ = fs::remove_file(store_record_path(&store, &dir));
+    if let Some(record) = record.filter(|r| r.overlay) {
+        if let Ok(store) = Store::open(&record.store) {
+            store.forget_bundle(&dir)?;
+        }
     }
     Ok(())
 }
 
-/// The store's record of a live bundle (gc keeps its layers).
-fn store_record_path(store: &Store, dir: &Path) -> PathBuf {
-    store
-        .bundles_path()
-        .join(Digest::of_bytes(dir.as_os_str().as_encoded_bytes()).hex())
+/// `dir` holds nothing but the `.berth` directory.
+fn holds_only_marker(dir: &Path) -> bool {
+    fs::read_dir(dir).is_ok_and(|entries| {
+        let names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+        names == [MARKER] && dir.join(MARKER).is_dir()
+    })
 }
 
-/// The bundle directories recorded in `store` that still exist, and the
-/// layers they mount.
-pub fn live_bundles(store: &Store) -> Vec<(PathBuf, Vec<Digest>)> {
-    let Ok(entries) = fs::read_dir(store.bundles_path()) else {
-        return vec![];
-    };
-    let mut live = Vec::new();
-    for entry in entries.flatten() {
-        let Ok(dir) = fs::read(entry.path()) else {
-            continue;
-        };
-        let dir = PathBuf::from(String::from_utf8_lossy(&dir).into_owned());
-        let record = fs::read(dir.join(MARKER).join("bundle.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Record>(&b).ok());
-        match record {
-            Some(record) => live.push((dir, record.layers)),
-            None => {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-    live
+/// `dir` holds a bundle that [`create`] did not finish (killed part-way):
+/// its record or marker, but no config.json yet.
+fn is_half_made(dir: &Path) -> bool {
+    dir.join(MARKER).is_dir() && !dir.join("config.json").exists()
 }
 
 /// Removes a half-made bundle on failure.
-struct Cleanup {
+struct Cleanup<'s> {
+    store: &'s Store,
     dir: PathBuf,
     mounted: bool,
     armed: bool,
 }
 
-impl Drop for Cleanup {
+impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         if !self.armed {
             return;
@@ -298,12 +308,17 @@ impl Drop for Cleanup {
             let _ = sys::unmount(&self.dir.join("rootfs"), true);
         }
         let _ = layer::remove_path(&self.dir);
+        let _ = self.store.forget_bundle(&self.dir);
     }
 }
 
 fn make_empty_dir(dir: &Path) -> Result<(), BundleError> {
     match fs::create_dir(dir) {
         Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_half_made(dir) => {
+            remove(dir)?;
+            fs::create_dir(dir).map_err(io_error("mkdir", dir))
+        }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let mut entries = fs::read_dir(dir).map_err(io_error("readdir", dir))?;
             if entries.next().is_some() {
@@ -317,12 +332,17 @@ fn make_empty_dir(dir: &Path) -> Result<(), BundleError> {
     }
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), BundleError> {
+/// Write JSON through a temporary file and a rename: readers see all or nothing.
+fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), BundleError> {
     let bytes = serde_json::to_vec_pretty(value).map_err(|source| BundleError::Json {
         path: path.to_path_buf(),
         source,
     })?;
-    fs::write(path, bytes).map_err(io_error("write", path))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes).map_err(io_error("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_error("rename", path))
 }
 
 /// Mount the overlay: lower layers top first, a private upper and work dir.
@@ -426,11 +446,7 @@ fn config_for(
         .map(|(path, _)| path)
         .enumerate()
     {
-        if !volume.starts_with('/') {
-            return Err(BundleError::BadVolume {
-                path: volume.clone(),
-            });
-        }
+        // Absolute: spec::validate checked it before anything was made.
         let source = dir.join(MARKER).join("volumes").join(i.to_string());
         fs::create_dir_all(&source).map_err(io_error("mkdir", &source))?;
         // The mount point exists in the rootfs (made inside it, never through

@@ -49,12 +49,9 @@ pub struct SpecInputs<'a> {
     pub extra_annotations: &'a [(String, String)],
 }
 
-/// Build config.json.
-pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, BundleError> {
-    let image = inputs.image;
-    let mut spec = template();
-    // Command: Entrypoint + Cmd, or the override.
-    let args: Vec<String> = match &options.args {
+/// The process's arguments: the override, else Entrypoint + Cmd.
+fn args_of(image: &ExecConfig, options: &BundleOptions) -> Vec<String> {
+    match &options.args {
         Some(args) => args.clone(),
         None => image
             .entrypoint
@@ -63,20 +60,49 @@ pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, 
             .chain(image.cmd.iter().flatten())
             .cloned()
             .collect(),
-    };
-    if args.is_empty() {
+    }
+}
+
+/// Check what config.json will be made of before anything is made: a
+/// command, `KEY=value` environment entries (the image's and the caller's),
+/// absolute volume paths.
+pub fn validate(
+    image: &ExecConfig,
+    image_name: &str,
+    options: &BundleOptions,
+) -> Result<(), BundleError> {
+    if args_of(image, options).is_empty() {
         return Err(BundleError::NoCommand {
-            image: inputs.image_name.to_string(),
+            image: image_name.to_string(),
         });
     }
-    // Environment: a default PATH, the image's, then the overrides.
-    let mut env = vec![DEFAULT_PATH.to_string()];
     for entry in image.env.iter().flatten().chain(&options.env) {
         if !entry.contains('=') || entry.starts_with('=') {
             return Err(BundleError::BadEnv {
                 value: entry.clone(),
             });
         }
+    }
+    for volume in image.volumes.iter().flatten().map(|(path, _)| path) {
+        if !volume.starts_with('/') {
+            return Err(BundleError::BadVolume {
+                path: volume.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Build config.json.
+pub fn build(inputs: &SpecInputs<'_>, options: &BundleOptions) -> Result<Value, BundleError> {
+    let image = inputs.image;
+    validate(image, inputs.image_name, options)?;
+    let mut spec = template();
+    // Command: Entrypoint + Cmd, or the override.
+    let args = args_of(image, options);
+    // Environment: a default PATH, the image's, then the overrides.
+    let mut env = vec![DEFAULT_PATH.to_string()];
+    for entry in image.env.iter().flatten().chain(&options.env) {
         set_env(&mut env, entry);
     }
     if !has_env(&env, "HOME") {

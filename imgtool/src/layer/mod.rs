@@ -505,7 +505,6 @@ fn write_entries(
     let mut stats = unpacker.stats;
     // The tar ends before its stream does (padding after the end marker):
     // the rest is hashed too, then the whole is checked against its diff_id.
-    drop(entries);
     let channel = archive.into_inner().into_inner();
     if let (Some(expected), Some(actual)) = (source.diff_id, channel.finish()) {
         if actual != *expected {

@@ -6,11 +6,12 @@
 //! STORE/oci-layout, index.json     the layout; index.json replaced atomically
 //! STORE/blobs/ALG/HEX              content (sha256, sha512), written only after verification
 //! STORE/layers/HEX/                a layer unpacked once, shared by every image
-//! STORE/bundles/HEX.json           bundles that mount layers (kept by gc)
+//! STORE/bundles/HEX                bundles that mount layers (kept by gc)
 //! STORE/tmp/                       staging: imports and unpacks in progress
 //! STORE/lock                       flock held while the store changes
 //! ```
 
+mod bundles;
 mod index;
 mod txn;
 
@@ -20,6 +21,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use bundles::BundleRecord;
 pub use txn::{Added, BlobWriter, Transaction};
 
 use crate::oci::layout::{self, LayoutFile};
@@ -126,6 +128,15 @@ pub enum StoreError {
         digest: Digest,
         /// Its media type.
         media_type: String,
+    },
+    /// A bundle record of the store cannot be read (an older berth-img's
+    /// record: `unbundle` its directory).
+    #[error("bundle record {path}: invalid JSON: {source}")]
+    BundleRecord {
+        /// The record file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
     },
     /// A digest string is invalid.
     #[error(transparent)]
