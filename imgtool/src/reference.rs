@@ -12,6 +12,14 @@ pub enum ReferenceError {
         /// The reference as given.
         value: String,
     },
+    /// The registry's port is not a number from 1 to 65535.
+    #[error("reference {value:?}: registry port {port:?} is not a number from 1 to 65535")]
+    Port {
+        /// The reference as given.
+        value: String,
+        /// The port part.
+        port: String,
+    },
     /// The tag is longer than 128 or has characters outside `[A-Za-z0-9_.-]`.
     #[error("reference {value:?}: invalid tag (up to 128 of A-Z a-z 0-9 _ . -, not starting with . or -)")]
     Tag {
@@ -48,7 +56,7 @@ fn valid_component(component: &str) -> bool {
 }
 
 fn valid_host(host: &str) -> bool {
-    let (name, port) = host.split_once(':').unwrap_or((host, "0"));
+    let name = host.split_once(':').map_or(host, |(name, _)| name);
     name.bytes()
         .next()
         .is_some_and(|b| b.is_ascii_alphanumeric())
@@ -56,8 +64,15 @@ fn valid_host(host: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && !name.contains("..")
-        && !port.is_empty()
+}
+
+/// The port of a `host:port` registry, when it is not 1 to 65535.
+fn bad_port(host: &str) -> Option<&str> {
+    let (_, port) = host.split_once(':')?;
+    let valid = port.len() <= 5
         && port.bytes().all(|b| b.is_ascii_digit())
+        && port.parse::<u32>().is_ok_and(|p| (1..=65535).contains(&p));
+    (!valid).then_some(port)
 }
 
 fn valid_tag(tag: &str) -> bool {
@@ -84,6 +99,12 @@ impl FromStr for Reference {
         if host_like && !valid_host(components[0]) {
             return Err(ReferenceError::Name {
                 value: value.to_string(),
+            });
+        }
+        if let Some(port) = bad_port(components[0]).filter(|_| host_like) {
+            return Err(ReferenceError::Port {
+                value: value.to_string(),
+                port: port.to_string(),
             });
         }
         if host_like {
@@ -122,7 +143,19 @@ mod tests {
         assert_eq!(r.to_string(), "busybox:latest");
         let r: Reference = "localhost:5000/a/b:v1.2".parse().unwrap();
         assert_eq!((r.name(), r.tag()), ("localhost:5000/a/b", "v1.2"));
-        for bad in ["", "Busy", "a//b", "a:", "a:-x", "../x", "a b", "/a"] {
+        for bad in [
+            "",
+            "Busy",
+            "a//b",
+            "a:",
+            "a:-x",
+            "../x",
+            "a b",
+            "/a",
+            "localhost:99999/x",
+            "localhost:0/x",
+            "localhost:/x",
+        ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad}");
         }
     }

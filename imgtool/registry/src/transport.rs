@@ -551,12 +551,16 @@ pub(crate) fn error_detail(response: &mut Response<Body>) -> String {
             .filter(|s| !s.is_empty())
             .collect();
         if !parts.is_empty() {
-            return format!(": {}", parts.join("; "));
+            // The registry's words, never its control characters.
+            return format!(": {}", berth_oci::Escaped(parts.join("; ")));
         }
     }
     let text = String::from_utf8_lossy(&body);
     match text.lines().map(str::trim).find(|l| !l.is_empty()) {
-        Some(line) => format!(": {}", line.chars().take(200).collect::<String>()),
+        Some(line) => format!(
+            ": {}",
+            berth_oci::Escaped(line.chars().take(200).collect::<String>())
+        ),
         None => String::new(),
     }
 }

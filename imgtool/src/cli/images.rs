@@ -61,10 +61,11 @@ fn human(bytes: u64) -> String {
 }
 
 pub fn list(store: &Store, args: ImagesArgs) -> super::Result {
-    let index = store.references()?;
+    let index = store.entries()?;
     let named: BTreeMap<String, Vec<Reference>> =
         index.iter().fold(BTreeMap::new(), |mut map, (r, d)| {
-            map.entry(d.digest.to_string()).or_default().push(r.clone());
+            let references = map.entry(d.digest.to_string()).or_default();
+            references.extend(r.clone());
             map
         });
     let mut rows = Vec::new();
@@ -72,9 +73,13 @@ pub fn list(store: &Store, args: ImagesArgs) -> super::Result {
         let image = store.image(descriptor)?;
         let size: u64 =
             image.manifest.layers.iter().map(|l| l.size).sum::<u64>() + image.manifest.config.size;
+        let (name, tag) = match reference {
+            Some(reference) => (reference.name(), reference.tag()),
+            None => ("<none>", "<none>"),
+        };
         rows.push((
-            reference.name().to_string(),
-            reference.tag().to_string(),
+            name.to_string(),
+            tag.to_string(),
             descriptor.digest.clone(),
             size,
             image.config.created.clone().unwrap_or_default(),

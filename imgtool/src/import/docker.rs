@@ -77,8 +77,13 @@ pub(super) fn find(
             .repo_tags
             .unwrap_or_default()
             .iter()
-            .filter_map(|t| t.parse().ok())
-            .collect();
+            .map(|tag| tag.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|source| ImportError::BadImageName {
+                source_path: files.source().to_path_buf(),
+                field: "manifest.json RepoTags",
+                source,
+            })?;
         found.push(Found {
             names,
             descriptor: Descriptor::new(oci::media::OCI_MANIFEST, digest, bytes.len() as u64),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use files::{ArchiveFiles, Files};
 
-use crate::oci::Descriptor;
+use crate::oci::{Descriptor, Escaped};
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::{Added, Store, StoreError, Transaction};
@@ -33,7 +33,7 @@ pub enum ImportError {
         source: io::Error,
     },
     /// The source archive is not a readable tar.
-    #[error("{path}: not a readable tar archive: {source}")]
+    #[error("{path}: not a readable tar archive: {}", Escaped(.source))]
     Tar {
         /// The archive.
         path: PathBuf,
@@ -59,7 +59,7 @@ pub enum ImportError {
         name: String,
     },
     /// A metadata file is not valid JSON of the expected shape.
-    #[error("{source_path}: {file}: {error}")]
+    #[error("{source_path}: {file}: {}", Escaped(.error))]
     Json {
         /// The source.
         source_path: PathBuf,
@@ -87,6 +87,24 @@ pub enum ImportError {
     UnknownDirectory {
         /// The source.
         source_path: PathBuf,
+    },
+    /// The oci-layout file is invalid or of an unknown version.
+    #[error("{source_path}: {source}")]
+    Layout {
+        /// The source.
+        source_path: PathBuf,
+        /// What is wrong with it.
+        source: crate::oci::layout::LayoutError,
+    },
+    /// A name the source gives an image is not a valid reference.
+    #[error("{source_path}: {field}: {source}")]
+    BadImageName {
+        /// The source.
+        source_path: PathBuf,
+        /// Where the name is (an annotation, RepoTags).
+        field: &'static str,
+        /// Why the name was refused.
+        source: crate::reference::ReferenceError,
     },
     /// The store refused something.
     #[error(transparent)]

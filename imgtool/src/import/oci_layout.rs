@@ -4,13 +4,11 @@ use serde::de::DeserializeOwned;
 
 use super::files::Files;
 use super::{Found, ImportError};
+use crate::oci::layout::{self, LayoutFile};
 use crate::oci::{self, Descriptor, Index, Manifest};
 use crate::progress::Progress;
 use crate::reference::Reference;
 use crate::store::Transaction;
-
-/// containerd's and Docker's annotation with the full image name.
-const ANNOTATION_IMAGE_NAME: &str = "io.containerd.image.name";
 
 /// The images an OCI layout's index.json lists, their blobs staged (for an
 /// index, only this platform's manifest and its blobs).
@@ -19,11 +17,23 @@ pub(super) fn find(
     txn: &mut Transaction<'_>,
     progress: &Progress,
 ) -> Result<Vec<Found>, ImportError> {
-    let index: Index = parse(files, "index.json", &files.read_small("index.json")?)?;
+    // 1. A layout version this tool knows.
+    LayoutFile::parse(&files.read_small(layout::OCI_LAYOUT_FILE)?).map_err(|source| {
+        ImportError::Layout {
+            source_path: files.source().to_path_buf(),
+            source,
+        }
+    })?;
+    // 2. Each manifest the index names, its blobs staged and its name checked.
+    let index: Index = parse(
+        files,
+        layout::INDEX_FILE,
+        &files.read_small(layout::INDEX_FILE)?,
+    )?;
     let mut found = Vec::new();
     for descriptor in &index.manifests {
+        let names = name_of(files, descriptor)?.into_iter().collect();
         stage_tree(files, txn, descriptor, progress)?;
-        let names = name_of(descriptor).into_iter().collect();
         let mut clean = descriptor.clone();
         clean.annotations = None;
         clean.platform = None;
@@ -35,22 +45,29 @@ pub(super) fn find(
     Ok(found)
 }
 
-/// The reference a layout gives a manifest: the full image name annotation,
-/// else `ref.name` when it is a full reference (a bare tag names nothing).
-fn name_of(descriptor: &Descriptor) -> Option<Reference> {
-    if let Some(name) = descriptor.annotation(ANNOTATION_IMAGE_NAME) {
-        return name.parse().ok();
-    }
-    let name = descriptor.annotation(oci::ANNOTATION_REF_NAME)?;
-    if name.contains([':', '/']) {
-        name.parse().ok()
-    } else {
-        None
-    }
+/// The reference a layout gives a manifest: containerd's full image name
+/// annotation, else `ref.name`: a full reference, or a bare tag as skopeo
+/// `oci:DIR:TAG` and umoci write it, which names the image (`big` is
+/// `big:latest`). A name that is not a valid reference is refused.
+fn name_of(files: &Files, descriptor: &Descriptor) -> Result<Option<Reference>, ImportError> {
+    let (annotation, name) = match descriptor.annotation(oci::ANNOTATION_IMAGE_NAME) {
+        Some(name) => (oci::ANNOTATION_IMAGE_NAME, name),
+        None => match descriptor.annotation(oci::ANNOTATION_REF_NAME) {
+            Some(name) => (oci::ANNOTATION_REF_NAME, name),
+            None => return Ok(None),
+        },
+    };
+    name.parse()
+        .map(Some)
+        .map_err(|source| ImportError::BadImageName {
+            source_path: files.source().to_path_buf(),
+            field: annotation,
+            source,
+        })
 }
 
 fn blob_name(descriptor: &Descriptor) -> String {
-    format!("blobs/sha256/{}", descriptor.digest.hex())
+    layout::blob_name(&descriptor.digest)
 }
 
 fn parse<T: DeserializeOwned>(files: &Files, name: &str, bytes: &[u8]) -> Result<T, ImportError> {

@@ -14,6 +14,20 @@ pub(super) fn named(index: &Index) -> Vec<(Reference, Descriptor)> {
         .collect()
 }
 
+/// Every descriptor, with its reference if it has a valid one.
+pub(super) fn entries(index: &Index) -> Vec<(Option<Reference>, Descriptor)> {
+    index
+        .manifests
+        .iter()
+        .map(|d| {
+            let reference = d
+                .annotation(ANNOTATION_REF_NAME)
+                .and_then(|r| r.parse().ok());
+            (reference, d.clone())
+        })
+        .collect()
+}
+
 /// Point `reference` at `descriptor`, replacing what it named before.
 pub(super) fn set(index: &mut Index, reference: &Reference, descriptor: &Descriptor) {
     remove_ref(index, reference);

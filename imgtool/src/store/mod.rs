@@ -25,7 +25,7 @@ pub use bundles::BundleRecord;
 pub use txn::{Added, BlobWriter, Transaction};
 
 use crate::oci::layout::{self, LayoutFile};
-use crate::oci::{self, media, Compression, Descriptor, Digest, DigestError, ImageConfig};
+use crate::oci::{self, media, Compression, Descriptor, Digest, DigestError, Escaped, ImageConfig};
 use crate::oci::{Index, Manifest, VerifyError, VerifyingReader};
 use crate::reference::{Reference, ReferenceError};
 use crate::sys;
@@ -56,7 +56,7 @@ pub enum StoreError {
     #[error(transparent)]
     Mismatch(#[from] VerifyError),
     /// A JSON document could not be parsed.
-    #[error("{what} {digest}: invalid JSON: {source}")]
+    #[error("{what} {digest}: invalid JSON: {}", Escaped(.source))]
     Json {
         /// Which document (manifest, index, config).
         what: &'static str,
@@ -66,7 +66,7 @@ pub enum StoreError {
         source: serde_json::Error,
     },
     /// The store's index.json could not be parsed.
-    #[error("{path}: invalid index: {source}")]
+    #[error("{path}: invalid index: {}", Escaped(.source))]
     IndexJson {
         /// The index path.
         path: PathBuf,
@@ -131,7 +131,7 @@ pub enum StoreError {
     },
     /// A bundle record of the store cannot be read (an older berth-img's
     /// record: `unbundle` its directory).
-    #[error("bundle record {path}: invalid JSON: {source}")]
+    #[error("bundle record {path}: invalid JSON: {}", Escaped(.source))]
     BundleRecord {
         /// The record file.
         path: PathBuf,
@@ -360,6 +360,13 @@ impl Store {
     pub fn references(&self) -> Result<Vec<(Reference, Descriptor)>, StoreError> {
         let index = self.read_index()?;
         Ok(index::named(&index))
+    }
+
+    /// Every image of the index, with its reference when it has one
+    /// (untagged images too: `images` shows them as `<none>`).
+    pub fn entries(&self) -> Result<Vec<(Option<Reference>, Descriptor)>, StoreError> {
+        let index = self.read_index()?;
+        Ok(index::entries(&index))
     }
 
     /// Find an image by reference, manifest digest, or a unique id prefix

@@ -221,6 +221,39 @@ pub struct TestImage {
 /// Write `image` as an OCI layout at `dir` named `name`; returns the
 /// manifest digest (`sha256:...`).
 pub fn write_layout(dir: &Path, name: &str, image: &TestImage) -> String {
+    let layers: Vec<LayerBlob> = image
+        .layers
+        .iter()
+        .map(|tar| LayerBlob {
+            blob: if image.gzip { gzip(tar) } else { tar.clone() },
+            media_type: if image.gzip {
+                "application/vnd.oci.image.layer.v1.tar+gzip"
+            } else {
+                "application/vnd.oci.image.layer.v1.tar"
+            },
+            diff_id: format!("sha256:{}", sha256_hex(tar)),
+        })
+        .collect();
+    write_layout_raw(dir, &layers, &image.exec, Some(name), "1.0.0")
+}
+
+/// One layer of a hand-made image: the blob as stored, its media type, and
+/// the diff_id the config claims for it (right or wrong).
+pub struct LayerBlob {
+    pub blob: Vec<u8>,
+    pub media_type: &'static str,
+    pub diff_id: String,
+}
+
+/// Write an OCI layout exactly as told: any blobs and diff_ids, any
+/// `ref.name` (or none), any `oci-layout` version. Returns the manifest digest.
+pub fn write_layout_raw(
+    dir: &Path,
+    layers: &[LayerBlob],
+    exec: &serde_json::Value,
+    ref_name: Option<&str>,
+    version: &str,
+) -> String {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
     let put = |data: &[u8]| {
@@ -228,31 +261,34 @@ pub fn write_layout(dir: &Path, name: &str, image: &TestImage) -> String {
         fs::write(blobs.join(&hex), data).unwrap();
         (format!("sha256:{hex}"), data.len())
     };
-    let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
-    for tar in &image.layers {
-        diff_ids.push(format!("sha256:{}", sha256_hex(tar)));
-        let (blob, media) = if image.gzip {
-            (gzip(tar), "application/vnd.oci.image.layer.v1.tar+gzip")
-        } else {
-            (tar.clone(), "application/vnd.oci.image.layer.v1.tar")
-        };
-        let (digest, size) = put(&blob);
-        layers.push(serde_json::json!({ "mediaType": media, "digest": digest, "size": size }));
+    let mut descriptors = Vec::new();
+    for layer in layers {
+        let (digest, size) = put(&layer.blob);
+        descriptors.push(
+            serde_json::json!({ "mediaType": layer.media_type, "digest": digest, "size": size }),
+        );
     }
-    let config = serde_json::json!({ "architecture": "amd64", "os": "linux", "config": image.exec, "rootfs": { "type": "layers", "diff_ids": diff_ids } });
+    let diff_ids: Vec<&str> = layers.iter().map(|l| l.diff_id.as_str()).collect();
+    let config = serde_json::json!({ "architecture": "amd64", "os": "linux", "config": exec, "rootfs": { "type": "layers", "diff_ids": diff_ids } });
     let (config_digest, config_size) = put(&serde_json::to_vec(&config).unwrap());
     let manifest = serde_json::json!({
         "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size },
-        "layers": layers,
+        "layers": descriptors,
     });
     let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest).unwrap());
-    let index = serde_json::json!({ "schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest_size,
-        "annotations": { "org.opencontainers.image.ref.name": name } }] });
+    let mut entry = serde_json::json!({ "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                        "digest": manifest_digest, "size": manifest_size });
+    if let Some(name) = ref_name {
+        entry["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": name });
+    }
+    let index = serde_json::json!({ "schemaVersion": 2, "manifests": [entry] });
     fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    fs::write(
+        dir.join("oci-layout"),
+        format!(r#"{{"imageLayoutVersion":"{version}"}}"#),
+    )
+    .unwrap();
     manifest_digest
 }
 
