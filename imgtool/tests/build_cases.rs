@@ -451,3 +451,61 @@ fn bad_dockerfiles_fail_on_one_line_and_leave_nothing() {
         "{error}"
     );
 }
+
+#[test]
+fn commit_makes_an_image_of_a_changed_bundle() {
+    let scratch = with_busybox();
+    let bundle = scratch.path().join("bundle");
+    scratch.ok(&["bundle", "busybox:latest", bundle.to_str().unwrap()]);
+    // What a container would do: add, delete, replace a directory.
+    let root = bundle.join("rootfs");
+    fs::write(root.join("new"), "new\n").unwrap();
+    fs::remove_file(root.join("etc/group")).unwrap();
+    fs::remove_dir_all(root.join("tmp")).unwrap();
+    fs::create_dir(root.join("tmp")).unwrap();
+    fs::write(root.join("tmp/t"), "t\n").unwrap();
+    scratch.ok(&[
+        "commit",
+        bundle.to_str().unwrap(),
+        "committed:1",
+        "--change",
+        "CMD [\"cat\", \"/new\"]",
+        "--change",
+        "ENV X=1",
+    ]);
+    scratch.ok(&["unbundle", bundle.to_str().unwrap()]);
+    assert_eq!(
+        read(&scratch, "committed:1", "/new").as_deref(),
+        Some("new\n")
+    );
+    assert_eq!(read(&scratch, "committed:1", "/etc/group"), None);
+    assert_eq!(
+        read(&scratch, "committed:1", "/tmp/t").as_deref(),
+        Some("t\n")
+    );
+    assert!(read(&scratch, "committed:1", "/etc/passwd").is_some());
+    let config = config(&scratch, "committed:1");
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["cat", "/new"]));
+    assert!(config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("X=1")));
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // Only config instructions can be changes; the store is left as it was.
+    let bundle = scratch.path().join("bundle2");
+    scratch.ok(&["bundle", "busybox:latest", bundle.to_str().unwrap()]);
+    let before = scratch.ok(&["images"]);
+    let error = scratch.fails(&[
+        "commit",
+        bundle.to_str().unwrap(),
+        "bad:1",
+        "--change",
+        "RUN rm -rf /",
+    ]);
+    assert!(
+        error.contains("--change:1: RUN: only config instructions can be changed"),
+        "{error}"
+    );
+    assert_eq!(scratch.ok(&["images"]), before);
+    scratch.ok(&["unbundle", bundle.to_str().unwrap()]);
+}

@@ -9,6 +9,7 @@
 
 pub mod add;
 pub mod cache;
+pub mod commit;
 pub mod config;
 pub mod copy;
 pub mod exec;

@@ -170,6 +170,36 @@ struct Record {
 
 const MARKER: &str = ".berth";
 
+/// What an overlay bundle is made of: the store, the image it started from
+/// and the upper directory holding its changes (what `commit` turns into a layer).
+pub struct BundleChanges {
+    /// The store the bundle's layers live in.
+    pub store: PathBuf,
+    /// The image (manifest digest).
+    pub image: Digest,
+    /// The overlay's upper directory.
+    pub upper: PathBuf,
+}
+
+/// The changes of the overlay bundle in `dir`.
+pub fn changes(dir: &Path) -> Result<BundleChanges, BundleError> {
+    let dir = std::path::absolute(dir).map_err(io_error("absolute", dir))?;
+    let record_path = dir.join(MARKER).join("bundle.json");
+    let bytes = fs::read(&record_path).map_err(|_| BundleError::NotABundle { dir: dir.clone() })?;
+    let record: Record = serde_json::from_slice(&bytes).map_err(|source| BundleError::Json {
+        path: record_path.clone(),
+        source,
+    })?;
+    if !record.overlay {
+        return Err(BundleError::NotABundle { dir });
+    }
+    Ok(BundleChanges {
+        store: record.store,
+        image: record.image,
+        upper: dir.join(MARKER).join("upper"),
+    })
+}
+
 /// Make a bundle of image `name` in `dir` (created; must be empty if it
 /// exists, or hold a half-made bundle, which is removed first).
 pub fn create(

@@ -2,6 +2,7 @@
 
 mod build;
 mod bundle;
+mod commit;
 mod export;
 mod images;
 mod import;
@@ -46,6 +47,8 @@ enum Command {
     Export(export::ExportArgs),
     /// Build an image from a Dockerfile.
     Build(build::BuildArgs),
+    /// Make an image of a bundle's changes (its overlay upper directory).
+    Commit(commit::CommitArgs),
     /// Make a runtime bundle (overlay rootfs + config.json) from an image.
     Bundle(bundle::BundleArgs),
     /// Remove a bundle and its mount.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> Result {
         Command::Unpack(args) => images::unpack(&store()?, args),
         Command::Export(args) => export::run(&store()?, args),
         Command::Build(args) => build::run(&store()?, args),
+        Command::Commit(args) => commit::run(&store()?, args),
         Command::Bundle(args) => bundle::run(&store()?, args),
         Command::Unbundle(args) => bundle::unbundle(args),
         Command::Pull(args) => registry::pull(&store()?, args),
