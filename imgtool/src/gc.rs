@@ -64,6 +64,7 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
             report.blobs += 1;
         }
     }
+    killpoint::reached("gc:blobs-removed");
     // 4. Unused layers.
     for (name, path) in list(&store.root().join("layers"))? {
         if layers.iter().any(|d| d.hex() == name) {
@@ -79,7 +80,8 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
     }
     // 5. Staging of processes that are gone (names carry the pid).
     for (name, path) in list(&store.root().join("tmp"))? {
-        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        // unique_name: PREFIX-PID-COUNTER-NANOS (the prefix may hold dashes).
+        let pid = name.rsplit('-').nth(2).and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|pid| {
             pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
         }) {

@@ -498,6 +498,7 @@ fn write_entries(
                 }
                 _ => e,
             })?;
+        crate::killpoint::reached("layer:entry-written");
         // Drain what the entry did not consume, outside the header budget.
         io::copy(&mut entry, &mut io::sink()).map_err(|e| tar_error(e, &meter))?;
     }

@@ -477,7 +477,10 @@ impl Store {
             .write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(StoreError::io("write", &tmp))
-            .and_then(|()| fs::rename(&tmp, path).map_err(StoreError::io("rename", path)));
+            .and_then(|()| {
+                crate::killpoint::reached("store:write-synced");
+                fs::rename(&tmp, path).map_err(StoreError::io("rename", path))
+            });
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
         }

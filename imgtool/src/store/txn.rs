@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use super::MAX_JSON_SIZE;
 use super::{index, load_image, unique_name, Image, JsonBlobs, Store, StoreError, StoreLock};
+use crate::killpoint;
 use crate::layer::{self, LayerJob, UnpackOptions, Whiteouts};
 use crate::oci::{Descriptor, Manifest};
 use crate::oci::{Digest, HashingWriter, VerifyError, VerifyingReader};
@@ -279,6 +280,7 @@ impl<'s> Transaction<'s> {
             limits,
         };
         layer::unpack_parallel(&jobs, &options, progress)?;
+        killpoint::reached("commit:unpacked");
         // 2. Move the blobs the images use into the store (content-addressed:
         // an existing one is the same).
         for (digest, path) in self.staged.iter().filter(|(d, _)| reachable.contains(*d)) {
@@ -287,6 +289,7 @@ impl<'s> Transaction<'s> {
                 fs::rename(path, &destination).map_err(StoreError::io("rename", &destination))?;
             }
         }
+        killpoint::reached("commit:blobs-moved");
         // 3. Move unpacked layers into place.
         for job in &jobs {
             let destination = self.store.layer_path(&job.descriptor.digest);
@@ -296,6 +299,7 @@ impl<'s> Transaction<'s> {
                 ));
             }
         }
+        killpoint::reached("commit:layers-moved");
         // 4. Record the references.
         let mut store_index = self.store.read_index()?;
         for added in &self.added {

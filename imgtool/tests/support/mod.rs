@@ -3,6 +3,8 @@
 //! hostile ones), OCI layouts, and filesystem tree snapshots to compare.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs;
