@@ -12,7 +12,8 @@
 //! | poststop         | berth delete           | after the container is gone               |
 //!
 //! A failing hook before the program runs fails the container; poststart and poststop
-//! failures are logged, as the runtime spec asks.
+//! failures are logged as warnings and the remaining hooks still run, as the runtime spec
+//! asks. createContainer hooks run with the container's root as their working directory.
 
 pub use crate::plan::Stage;
 use oci_spec::runtime::{Hook, Hooks};
@@ -33,15 +34,32 @@ pub enum HookError {
     TimedOut { stage: &'static str, index: usize, path: String, seconds: i64 },
 }
 
-/// Run every hook of `stage` in order, each with `state` (the state JSON) on stdin.
+/// Run every hook of `stage` in order, each with `state` (the state JSON) on stdin; the
+/// first failure stops the stage and is returned.
 pub fn run(stage: Stage, hooks: &Hooks, state: &[u8]) -> Result<(), HookError> {
+    run_with_env(stage, hooks, state, &[])
+}
+
+/// `run`, where a hook without an `env` of its own gets `default_env`: startContainer hooks
+/// inherit the process's environment, as in runc.
+pub fn run_with_env(stage: Stage, hooks: &Hooks, state: &[u8], default_env: &[String]) -> Result<(), HookError> {
     for (index, hook) in stage.of(hooks).iter().enumerate() {
-        run_one(stage.name(), index, hook, state)?;
+        run_one(stage.name(), index, hook, state, default_env)?;
     }
     Ok(())
 }
 
-fn run_one(stage: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+/// Run every hook of `stage` (poststart, poststop), logging a warning for each one that
+/// fails and going on with the rest, as the runtime spec asks.
+pub fn run_warning(stage: Stage, hooks: &Hooks, state: &[u8]) {
+    for (index, hook) in stage.of(hooks).iter().enumerate() {
+        if let Err(e) = run_one(stage.name(), index, hook, state, &[]) {
+            log::warn!("{e}");
+        }
+    }
+}
+
+fn run_one(stage: &'static str, index: usize, hook: &Hook, state: &[u8], default_env: &[String]) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     let spawn_error = |source| HookError::Spawn { stage, index, path: path.clone(), source };
     let args = hook.args().clone().unwrap_or_default();
@@ -54,7 +72,7 @@ fn run_one(stage: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Resu
     // A hook ends with the berth (or init) that started it: a create killed part-way leaves
     // no hook running.
     crate::sys::die_with_parent(&mut command);
-    for var in hook.env().iter().flatten() {
+    for var in hook.env().as_deref().unwrap_or(default_env) {
         if let Some((name, value)) = var.split_once('=') {
             command.env(name, value);
         }

@@ -224,9 +224,7 @@ pub fn start(root: &Path, id: &str) -> Result<(), ContainerError> {
 /// Run the poststart hooks; per the runtime spec their failure is only a warning.
 fn poststart(state: &State) {
     if let Some(hooks) = &state.hooks {
-        if let Err(e) = crate::hooks::run(crate::hooks::Stage::Poststart, hooks, state.hook_json(state.pid, "running").as_bytes()) {
-            log::warn!("{e}");
-        }
+        crate::hooks::run_warning(crate::hooks::Stage::Poststart, hooks, state.hook_json(state.pid, "running").as_bytes());
     }
 }
 
@@ -375,9 +373,7 @@ fn destroy(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
     }
     dir.remove()?;
     if let Some(hooks) = &state.hooks {
-        if let Err(e) = crate::hooks::run(crate::hooks::Stage::Poststop, hooks, state.hook_json(state.pid, "stopped").as_bytes()) {
-            log::warn!("{e}");
-        }
+        crate::hooks::run_warning(crate::hooks::Stage::Poststop, hooks, state.hook_json(state.pid, "stopped").as_bytes());
     }
     Ok(())
 }

@@ -149,6 +149,8 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
         step("prepare rootfs", crate::rootfs::prepare(plan, &ctx.cgroup_dirs, ctx.detached))?;
         if let (Some(hooks), Some(Some(state))) = (&plan.hooks, &joined) {
             step("prestart and createRuntime hooks", run_parent_hooks(&ctx.channel, hooks))?;
+            // In the container's namespaces, with its root as the working directory (runc's).
+            step("createContainer hooks", nix::unistd::chdir(&plan.rootfs).map_err(syscall("chdir", plan.rootfs.display().to_string())))?;
             step("createContainer hooks", hooks::run(Stage::CreateContainer, hooks, state.as_bytes()))?;
         }
         step("pivot_root", crate::rootfs::enter(plan, ctx.no_pivot))?;
@@ -249,7 +251,7 @@ fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: 
     step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
     drop(fifo);
     if let (Some(hooks), Some(state)) = (&plan.hooks, &hook_state) {
-        step("startContainer hooks", hooks::run(Stage::StartContainer, hooks, state.as_bytes()))?;
+        step("startContainer hooks", hooks::run_with_env(Stage::StartContainer, hooks, state.as_bytes(), &plan.process.env))?;
     }
     exec_process(&plan.process, &program)
 }
