@@ -70,6 +70,16 @@ impl Progress {
     }
 }
 
+impl crate::layer::ByteMeter for Progress {
+    fn set_total(&self, total: u64) {
+        Progress::set_total(self, total);
+    }
+
+    fn advance(&self, n: u64) {
+        Progress::advance(self, n);
+    }
+}
+
 /// A reader that advances a [`Progress`].
 pub struct ProgressReader<R> {
     inner: R,

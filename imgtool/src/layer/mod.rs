@@ -20,7 +20,6 @@ pub use limits::Limits;
 
 pub use crate::oci::Compression;
 use crate::oci::{Descriptor, Digest, Escaped, Hasher, VerifyError, VerifyingReader};
-use crate::progress::Progress;
 use crate::sys::Errno;
 use entry::Unpacker;
 use limits::{Exceeded, MeteredReader};
@@ -201,6 +200,29 @@ pub struct UnpackStats {
     pub skipped_devices: u64,
 }
 
+/// Where unpacking reports the blob bytes it has read (a progress bar):
+/// layers know nothing of how progress is shown.
+pub trait ByteMeter: Sync {
+    /// The bytes to read in all.
+    fn set_total(&self, total: u64);
+    /// `n` more bytes were read.
+    fn advance(&self, n: u64);
+}
+
+/// A blob reader that reports to a [`ByteMeter`].
+struct MeteredBlob<'m, R> {
+    inner: R,
+    meter: &'m dyn ByteMeter,
+}
+
+impl<R: Read> Read for MeteredBlob<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.meter.advance(n as u64);
+        Ok(n)
+    }
+}
+
 /// One layer to unpack: its descriptor, the blob file, and a target directory
 /// that must not exist yet.
 #[derive(Clone, Debug)]
@@ -224,7 +246,7 @@ const CHUNK: usize = 1 << 20;
 pub fn unpack_parallel(
     jobs: &[LayerJob],
     options: &UnpackOptions,
-    progress: &Progress,
+    progress: &dyn ByteMeter,
 ) -> Result<Vec<UnpackStats>, LayerError> {
     progress.set_total(jobs.iter().map(|j| j.descriptor.size).sum());
     let workers = thread::available_parallelism()
@@ -269,7 +291,7 @@ pub fn unpack_parallel(
 pub fn unpack_blob(
     job: &LayerJob,
     options: &UnpackOptions,
-    progress: &Progress,
+    progress: &dyn ByteMeter,
 ) -> Result<UnpackStats, LayerError> {
     let layer = job.descriptor.digest.to_string();
     let file = File::open(&job.blob).map_err(|source| LayerError::Source {
@@ -279,7 +301,10 @@ pub fn unpack_blob(
         source,
     })?;
     let verified = VerifyingReader::new(
-        progress.reader(file),
+        MeteredBlob {
+            inner: file,
+            meter: progress,
+        },
         job.descriptor.digest.clone(),
         job.descriptor.size,
     );
