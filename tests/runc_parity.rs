@@ -228,3 +228,47 @@ fn debug_writes_debug_records_to_the_log() {
     let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
     assert!(records.iter().any(|r| r["level"] == "debug"), "no debug record in:\n{text}");
 }
+
+// --- AppArmor and SELinux (apparmor in runc's helpers, selinux.bats) ---
+
+/// Is this LSM active on the host? (AppArmor: the module says Y; SELinux: selinuxfs.)
+fn host_has(lsm: &str) -> bool {
+    match lsm {
+        "apparmor" => std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y')),
+        _ => std::path::Path::new("/sys/fs/selinux/enforce").exists(),
+    }
+}
+
+#[test]
+fn lsm_labels_are_applied_or_refused_never_ignored() {
+    let cases = [
+        ("apparmor", "process.apparmorProfile", json!({ "process": { "apparmorProfile": "unconfined" } })),
+        ("selinux", "process.selinuxLabel", json!({ "process": { "selinuxLabel": "system_u:system_r:container_t:s0" } })),
+        ("selinux", "linux.mountLabel", json!({ "linux": { "mountLabel": "system_u:object_r:container_file_t:s0" } })),
+    ];
+    for (lsm, field, change) in cases {
+        let (runtime, mut bundle, id) = fixture("lsm");
+        bundle.args(&["true"]);
+        bundle.edit(|c| {
+            for (section, values) in change.as_object().unwrap() {
+                for (key, value) in values.as_object().unwrap() {
+                    c[section][key] = value.clone();
+                }
+            }
+        });
+        let container = Container::new(&runtime, &bundle, &id);
+        let outcome = container.run(&[]);
+        if host_has(lsm) {
+            outcome.success();
+            continue;
+        }
+        if field == "linux.mountLabel" && berth_e2e::binaries::deliberate_difference("runc ignores linux.mountLabel without SELinux") {
+            continue;
+        }
+        outcome.failure();
+        if !berth_e2e::binaries::deliberate_difference("runc's message does not name the field") {
+            outcome.one_line_error_naming(&[field]);
+        }
+        assert!(!runtime.root().join(&id).exists(), "{field}: state left behind");
+    }
+}

@@ -8,6 +8,7 @@
 mod default;
 mod devices;
 mod hooks;
+pub mod lsm;
 mod mounts;
 mod namespaces;
 mod process;
@@ -129,6 +130,14 @@ impl Plan {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        // linux.mountLabel: the SELinux context of every filesystem mounted fresh (runc's
+        // FormatMountLabel); binds keep their own.
+        if let Some(label) = lsm::label("linux.mountLabel", linux.mount_label().as_ref(), false)? {
+            for m in mounts.iter_mut().filter(|m| matches!(m.kind, MountKind::Fresh(_))) {
+                let context = format!("context={label:?}");
+                m.data = if m.data.is_empty() { context } else { format!("{},{context}", m.data) };
+            }
+        }
         // A read-only /dev is mounted writable, filled with the device nodes, and made
         // read-only at the end, as runc does.
         let mut dev_readonly = false;

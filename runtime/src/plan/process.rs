@@ -41,6 +41,10 @@ pub struct ProcessPlan {
     pub terminal: bool,
     /// linux.seccomp, compiled; it applies to the init and to every exec'd process.
     pub seccomp: Option<super::SeccompPlan>,
+    /// process.apparmorProfile, on a host with AppArmor: the profile the program runs under.
+    pub apparmor_profile: Option<String>,
+    /// process.selinuxLabel, on a host with SELinux: the program's process label.
+    pub selinux_label: Option<String>,
 }
 
 impl ProcessPlan {
@@ -108,6 +112,8 @@ impl ProcessPlan {
             capabilities,
             terminal: process.terminal().unwrap_or(false),
             seccomp: None,
+            apparmor_profile: super::lsm::label("process.apparmorProfile", process.apparmor_profile().as_ref(), true)?,
+            selinux_label: super::lsm::label("process.selinuxLabel", process.selinux_label().as_ref(), false)?,
         })
     }
 

@@ -291,6 +291,7 @@ pub(super) fn become_process(process: &ProcessPlan, preserve_fds: i32) -> Step<(
 pub(super) fn exec_process(process: &ProcessPlan, program: &CString) -> Step<std::convert::Infallible> {
     let umask = process.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
+    step("set security labels", security::set_exec_labels(process))?;
     // The program starts with every signal at its default action and none blocked, whatever
     // its manager ignored or berth run blocked to forward them.
     sys::reset_signal_dispositions();

@@ -99,3 +99,20 @@ pub fn install_seccomp(plan: &SeccompPlan) -> Result<(), SecurityError> {
     }
     Ok(())
 }
+
+/// process.apparmorProfile and process.selinuxLabel: the labels the kernel gives the
+/// program at its execve (the plan has checked that the host runs these modules).
+pub fn set_exec_labels(process: &ProcessPlan) -> Result<(), SecurityError> {
+    if let Some(profile) = &process.apparmor_profile {
+        // Kernels with stacked LSMs have AppArmor's own directory; older ones only attr/exec.
+        let own = std::path::Path::new("/proc/thread-self/attr/apparmor/exec");
+        let path = if own.exists() { own } else { std::path::Path::new("/proc/thread-self/attr/exec") };
+        std::fs::write(path, format!("exec {profile}"))
+            .map_err(|source| SecurityError::Syscall { field: "process.apparmorProfile", syscall: "write /proc/thread-self/attr/apparmor/exec", source })?;
+    }
+    if let Some(label) = &process.selinux_label {
+        std::fs::write("/proc/thread-self/attr/exec", label)
+            .map_err(|source| SecurityError::Syscall { field: "process.selinuxLabel", syscall: "write /proc/thread-self/attr/exec", source })?;
+    }
+    Ok(())
+}
