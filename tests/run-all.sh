@@ -41,6 +41,8 @@ need_cmd qemu-system-x86_64 qemu-system-x86
 need_cmd cpio cpio
 need_cmd unshare util-linux
 need_cmd setpriv util-linux
+need_cmd newuidmap uidmap
+need_cmd useradd passwd
 need_cmd mount mount
 need_cmd ps procps
 need_cmd ip iproute2

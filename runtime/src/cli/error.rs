@@ -35,6 +35,9 @@ pub enum Error {
     /// ps(1) printed no PID column.
     #[error("ps: its output has no PID column (pass -o pid,...)")]
     PsNoPidColumn,
+    /// Unprivileged, without --root, and $XDG_RUNTIME_DIR unset: nowhere to keep state.
+    #[error("--root: an unprivileged user needs --root or $XDG_RUNTIME_DIR (state goes to $XDG_RUNTIME_DIR/berth)")]
+    NoStateRoot,
     /// A file could not be written.
     #[error("write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },

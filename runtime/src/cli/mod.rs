@@ -27,8 +27,9 @@ use std::path::PathBuf;
 #[command(name = "berth", version = VERSION, disable_version_flag = true)]
 pub struct Cli {
     /// Directory for container state (tmpfs recommended).
-    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR")]
-    pub root: PathBuf,
+    /// [default: /run/berth; $XDG_RUNTIME_DIR/berth for an unprivileged user]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Write errors (and debug records) to this file too.
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -44,7 +45,8 @@ pub struct Cli {
     /// Accepted for runc compatibility; berth has no CRIU support yet.
     #[arg(long, hide = true, value_name = "PATH")]
     pub criu: Option<String>,
-    /// Accepted for runc compatibility ("auto", "true", "false"); berth runs as root.
+    /// Accepted for runc compatibility ("auto", "true", "false"); berth finds out itself
+    /// whether it runs unprivileged.
     #[arg(long, hide = true, value_name = "VALUE")]
     pub rootless: Option<String>,
     /// Print the version.
@@ -106,7 +108,11 @@ pub struct Globals {
 
 /// Run the verb; the result is the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
-    let globals = Globals { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
+    let root = match cli.root {
+        Some(root) => root,
+        None => berth_runtime::container::rootless::default_state_root().ok_or(Error::NoStateRoot)?,
+    };
+    let globals = Globals { root, systemd_cgroup: cli.systemd_cgroup };
     match cli.command {
         Command::Create(args) => args.run(&globals),
         Command::Start(args) => args.run(&globals),

@@ -8,7 +8,8 @@ pub struct SpecArgs {
     /// Where to write config.json.
     #[arg(short = 'b', long, default_value = ".", value_name = "DIR")]
     pub bundle: PathBuf,
-    /// Accepted for runc compatibility; a rootless template is not offered yet.
+    /// Write the template for an unprivileged user: the caller's ids mapped to root in a user
+    /// namespace, no network namespace, /sys bound from the host, no resources.
     #[arg(long)]
     pub rootless: bool,
 }
@@ -19,7 +20,11 @@ impl SpecArgs {
         if path.exists() {
             return Err(Error::SpecExists(path));
         }
-        let text = serde_json::to_string_pretty(&berth_runtime::plan::default_config()).expect("a JSON value serializes");
+        let mut config = berth_runtime::plan::default_config();
+        if self.rootless {
+            berth_runtime::plan::to_rootless(&mut config, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+        }
+        let text = serde_json::to_string_pretty(&config).expect("a JSON value serializes");
         std::fs::write(&path, text + "\n").map_err(|source| Error::Write { path, source })?;
         Ok(0)
     }

@@ -4,6 +4,7 @@
 mod exec;
 mod foreground;
 mod resources;
+pub mod rootless;
 
 pub use exec::{exec, CommandOverrides, ExecOptions, ExecProcess};
 pub use resources::{events, pause, pids, resume, stats, update, Event};
@@ -36,9 +37,13 @@ pub enum ContainerError {
     /// word for word: containerd and other managers match some of these texts.
     #[error("{}", wrong_status_message(id, *verb, *status))]
     WrongStatus { id: String, verb: Verb, status: Status },
-    /// The container's state records no cgroup (a state.json berth did not write).
+    /// The container's state records no cgroup (a state.json berth did not write, or a
+    /// rootless container with no delegated cgroup).
     #[error("container {0} has no cgroup")]
     NoCgroup(String),
+    /// Limits were asked for, but an unprivileged caller has no cgroup it may create.
+    #[error("linux.resources: setting limits as an unprivileged user needs a delegated cgroup (systemd's Delegate=yes, or a cgroup the user owns): {0}")]
+    CgroupNotDelegated(Box<berth_cgroups::Error>),
     /// A signal name or number that does not exist.
     #[error("invalid signal: {0}")]
     BadSignal(String),
@@ -156,11 +161,25 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
     let exec_fifo = dir.make_exec_fifo()?;
     // 4. The cgroup, recorded with the levels it made, and its limits, before any process is in it.
     let cgroup = undo.cgroup.insert(cgroup);
-    cgroup.create()?;
-    state.cgroup = Some(cgroup.state());
+    match cgroup.create() {
+        Ok(()) => state.cgroup = Some(cgroup.state()),
+        // An unprivileged caller without a delegated cgroup runs the container in its own
+        // cgroup, as runc does rootless; only limits it cannot set make that an error.
+        Err(e) if rootless::unprivileged() && rootless::not_delegated(&e) => {
+            if rootless::limits_requested(&linux) {
+                return Err(rootless::limits_need_delegation(e));
+            }
+            log::debug!("create {}: no cgroup delegated to this user ({e}); the container stays in the caller's cgroup", opts.id);
+            *cgroup = Box::new(rootless::NoCgroup);
+            state.cgroup = None;
+        }
+        Err(e) => return Err(e.into()),
+    }
     dir.save(&state)?;
     let cgroup = &**cgroup;
-    cgroup.apply(&resources)?;
+    if state.cgroup.is_some() {
+        cgroup.apply(&resources)?;
+    }
     log::debug!("create {}: cgroup {:?} made", opts.id, cgroup.state().paths);
     // 5. The init, in its namespaces and cgroup, recorded as soon as it exists, set up and
     //    waiting for start. Until step 6 it dies with this process.

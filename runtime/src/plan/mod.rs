@@ -12,10 +12,12 @@ pub mod lsm;
 mod mounts;
 mod namespaces;
 mod process;
+mod rootless;
 pub mod seccomp;
 mod userns;
 
 pub use default::default_config;
+pub use rootless::to_rootless;
 pub use devices::{cgroup_resources, DevicePlan};
 pub use hooks::Stage;
 pub use mounts::{option_names as mount_option_names, MountKind, MountPlan, Propagation};

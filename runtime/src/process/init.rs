@@ -104,6 +104,12 @@ pub(super) fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, 
 /// the state JSON for the startContainer hooks.
 fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     let plan = ctx.plan;
+    // 0. A new user namespace first gets its maps: an unprivileged parent writes our
+    //    /proc/PID/{uid,gid}_map and setgroups, which are its own only while we are dumpable.
+    //    Nothing of the container runs before the maps exist.
+    if plan.user.as_ref().is_some_and(|u| !u.joined) {
+        step("wait for id mappings", wait_ids_mapped(&ctx.channel))?;
+    }
     // Until execve replaces it, this process is a copy of the host's berth binary: keep other
     // processes (the container's, once it runs) from reaching it through /proc/PID/exe or
     // ptrace (CVE-2019-5736). The kernel makes the exec'd program dumpable again.
@@ -113,12 +119,12 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     // Exact modes for the nodes and directories we create; the process's umask comes later.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     // 1. Join the namespaces given by path (the new ones came with the clone), unless a joiner
-    //    did before cloning us; then become root of the user namespace, once it has its maps.
+    //    did before cloning us; then become root of the user namespace.
     if !ctx.joined_before_clone {
         step("join namespaces", plan.namespaces.join_in_child())?;
     }
     if let Some(user) = &plan.user {
-        step("enter user namespace", enter_user_namespace(&ctx.channel, user))?;
+        step("enter user namespace", enter_user_namespace(user))?;
         // Changing our uid cleared the parent-death signal: set it again.
         step("die with the creator", die_with_creator(&ctx.channel))?;
     }
@@ -207,16 +213,19 @@ fn outlive_creator(channel: &Channel) -> Result<(), InitError> {
     Ok(channel.send(&ToParent::Disarmed)?)
 }
 
-/// In a new user namespace, wait until the parent has written its maps; in a joined one,
-/// check the maps config.json expects. Then become the namespace's root.
-fn enter_user_namespace(channel: &Channel, user: &crate::plan::UserPlan) -> Result<(), InitError> {
+/// Wait until the parent has written our new user namespace's maps.
+fn wait_ids_mapped(channel: &Channel) -> Result<(), InitError> {
+    match channel.recv::<ToChild>()? {
+        ToChild::IdsMapped => Ok(()),
+        other => Err(SyncError::Unexpected(other.name()).into()),
+    }
+}
+
+/// In a joined user namespace, check the maps config.json expects; then become the
+/// namespace's root.
+fn enter_user_namespace(user: &crate::plan::UserPlan) -> Result<(), InitError> {
     if user.joined {
         crate::userns::check_joined_mappings(user)?;
-    } else {
-        match channel.recv::<ToChild>()? {
-            ToChild::IdsMapped => {}
-            other => return Err(SyncError::Unexpected(other.name()).into()),
-        }
     }
     Ok(crate::userns::become_root()?)
 }
