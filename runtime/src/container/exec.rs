@@ -30,7 +30,8 @@ pub struct CommandOverrides {
     pub additional_gids: Vec<u32>,
     pub terminal: bool,
     pub no_new_privileges: bool,
-    /// Capabilities added to every set.
+    /// Capabilities added to the bounding, effective, permitted and ambient sets (never to the
+    /// inheritable one: CVE-2022-29162).
     pub caps: Vec<String>,
 }
 
@@ -60,7 +61,12 @@ pub fn exec(root: &Path, id: &str, opts: ExecOptions) -> Result<i32, ContainerEr
         ExecProcess::Spec(process) => *process,
         ExecProcess::Command(overrides) => lay_over(config.process().clone().unwrap_or_default(), overrides)?,
     };
-    let plan = ProcessPlan::new(&process)?;
+    // The container's seccomp profile binds every process in it, not only its init: an exec'd
+    // process (kubectl exec, exec probes) must not escape the profile.
+    let mut plan = ProcessPlan::new(&process)?;
+    if let Some(linux) = config.linux() {
+        plan = plan.with_seccomp(linux)?;
+    }
     let relayed = plan.terminal && opts.console_socket.is_none() && !opts.detach;
     let mut namespaces = CloneFlags::empty();
     for ns in config.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default() {
@@ -133,7 +139,9 @@ fn lay_over(mut process: Process, o: CommandOverrides) -> Result<Process, Contai
         caps.set_bounding(add(caps.bounding()));
         caps.set_effective(add(caps.effective()));
         caps.set_permitted(add(caps.permitted()));
-        caps.set_inheritable(add(caps.inheritable()));
+        // Not inheritable: an inheritable capability survives execve into a program with file
+        // capabilities and grows there (CVE-2022-29162); ambient without inheritable is
+        // dropped when applied, as runc does.
         caps.set_ambient(add(caps.ambient()));
         process.set_capabilities(Some(caps));
     }
