@@ -147,6 +147,22 @@ fn a_cwd_through_an_inherited_fd_never_lands_on_the_host() {
         let container = Container::new(&runtime, &bundle, &id);
         assert_cwd_stayed_inside(&container.run(&[]), &format!("run with cwd /proc/self/fd/{fd}"));
     }
+    // A caller's descriptor passed on with --preserve-fds is the plainest way in: fd 3 is a
+    // host directory here.
+    let host_dir = TempDir::new("brk-cwd-host");
+    let script = "exec 3<\"$0\" && exec \"$@\"";
+    let wrapped = Runtime::new(
+        "/bin/sh".into(),
+        vec!["-c".into(), script.into(), host_dir.path().into(), berth_e2e::binaries::runtime_under_test().into()],
+    );
+    let (_, mut bundle, id) = fixture("brk-cwd-preserved");
+    bundle.edit(|c| c["process"]["cwd"] = json!("/proc/self/fd/3"));
+    bundle.script(CWD_CHECK);
+    let container = Container::new(&wrapped, &bundle, &id);
+    let outcome = container.run(&["--preserve-fds", "1"]);
+    assert_cwd_stayed_inside(&outcome, "run --preserve-fds 1 with cwd /proc/self/fd/3");
+    outcome.failure();
+    drop(container);
     let (runtime, _bundle, container) = sleeper("brk-cwd-fd-exec");
     container.run(&["--detach"]).success();
     for fd in 3..=10 {

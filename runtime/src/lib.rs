@@ -17,6 +17,7 @@ mod idmap;
 mod namespaces;
 pub mod plan;
 mod process;
+mod procfs;
 mod rootfs;
 mod security;
 pub mod state;

@@ -98,9 +98,28 @@ struct OpenHow {
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 /// Refuse /proc magic links (/proc/self/fd/N and the like) during resolution.
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// Refuse to cross any mount point, bind mounts included.
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+/// Refuse every symlink.
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+/// Every component must stay beneath `dirfd`: `..` above it or an absolute symlink fails.
+pub const RESOLVE_BENEATH: u64 = 0x08;
 
 /// openat2(2): open `path` relative to `dirfd` with `resolve` restrictions.
+///
+/// The kernel answers EAGAIN when a rename or mount elsewhere raced with a RESOLVE_IN_ROOT
+/// or RESOLVE_BENEATH lookup (it cannot then prove the walk stayed inside); the lookup is
+/// simply tried again, as openat2(2) advises.
 pub fn openat2(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
+    loop {
+        match openat2_once(dirfd, path, flags, mode, resolve) {
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn openat2_once(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -276,6 +295,13 @@ pub fn clear_close_on_exec(fd: RawFd) -> io::Result<()> {
     check(ret.into()).map(drop)
 }
 
+/// Set FD_CLOEXEC on `fd`, a number read from /proc/thread-self/fd (the close_range fallback).
+pub fn set_close_on_exec(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl(F_SETFD) on any integer is memory-safe; an fd closed meanwhile gives EBADF.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    check(ret.into()).map(drop)
+}
+
 /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): install one BPF filter on this thread.
 /// The caller has no_new_privs set or holds CAP_SYS_ADMIN, or the kernel refuses (EACCES).
 pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> io::Result<()> {
@@ -373,6 +399,62 @@ pub fn clone_tree(path: &Path, recursive: bool) -> io::Result<OwnedFd> {
     // SAFETY: open_tree just returned this descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+/// open_tree(fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): like [`clone_tree`], of exactly the
+/// file or directory behind `fd`, which no later change to any path can swap.
+pub fn clone_tree_of(fd: BorrowedFd<'_>, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: the empty path is a valid C string; AT_EMPTY_PATH makes the kernel act on `fd`.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: open_tree just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// fsopen(2): a filesystem context for `fstype`, to configure and then mount detached.
+pub fn fs_context(fstype: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: `fstype` is a NUL-terminated string alive for the call; the kernel returns a new
+    // descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: fsopen just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// fsconfig(FSCONFIG_SET_STRING): set option `key` to `value` on a filesystem context.
+pub fn fs_context_set(context: BorrowedFd<'_>, key: &std::ffi::CStr, value: &std::ffi::CStr) -> io::Result<()> {
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    // SAFETY: both strings are NUL-terminated and alive for the call; aux must be 0 here.
+    let ret = unsafe { libc::syscall(libc::SYS_fsconfig, context.as_raw_fd(), FSCONFIG_SET_STRING, key.as_ptr(), value.as_ptr(), 0) };
+    check(ret).map(drop)
+}
+
+/// Mount attributes for [`fs_context_mount`] (linux/mount.h).
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// fsconfig(FSCONFIG_CMD_CREATE) then fsmount(2): the configured filesystem as a mount that
+/// is attached nowhere, reachable only through the returned descriptor (gone when it closes).
+pub fn fs_context_mount(context: BorrowedFd<'_>, attributes: u64) -> io::Result<OwnedFd> {
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: CMD_CREATE takes no key, value or aux: null pointers and 0 are what it expects.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_fsconfig, context.as_raw_fd(), FSCONFIG_CMD_CREATE, std::ptr::null::<libc::c_char>(), std::ptr::null::<libc::c_void>(), 0)
+    };
+    check(ret)?;
+    // SAFETY: plain integer arguments; the kernel returns a new descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_fsmount, context.as_raw_fd(), FSMOUNT_CLOEXEC, attributes) };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: fsmount just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 
 /// mount_setattr(MOUNT_ATTR_IDMAP): make the detached tree at `tree` (its top mount, or every
 /// mount with `recursive`) show file ids through the maps of the user namespace `userns`

@@ -10,10 +10,11 @@ use crate::namespaces::NamespaceError;
 use crate::rootfs::RootfsError;
 use crate::security::{self, SecurityError};
 use crate::plan::{Plan, ProcessPlan};
+use crate::procfs::{Files, ProcFs, ProcfsError};
 use crate::{sys, tty};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,12 @@ pub enum InitError {
     Hook(#[from] HookError),
     #[error(transparent)]
     UserNamespace(#[from] crate::userns::UserNamespaceError),
+    #[error(transparent)]
+    Procfs(#[from] ProcfsError),
+    /// process.cwd resolved to a directory outside the container's root (through an
+    /// inherited descriptor, /proc/self/fd/N: CVE-2024-21626).
+    #[error("process.cwd {0}: outside the container's root")]
+    CwdOutsideRoot(PathBuf),
     /// process.args[0] is not an executable in the container.
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotInPath(String),
@@ -144,9 +151,15 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     if let Some(name) = &plan.domainname {
         step("set domainname", sys::set_domainname(name).map_err(|source| InitError::Syscall { op: "setdomainname", what: name.clone(), source }))?;
     }
-    // 4. Process limits, while the host's /proc is still reachable.
-    if let Some(adj) = plan.process.oom_score_adj {
-        step("set oom_score_adj", std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|source| InitError::Syscall { op: "write", what: "/proc/self/oom_score_adj (process.oomScoreAdj)".into(), source }))?;
+    // 4. Process limits. Every write into /proc goes through a procfs handle of our own, which
+    //    no mount of the container can cover (see procfs); it is closed before the container
+    //    could reach it through /proc/1/fd.
+    let procfs = match plan.process.oom_score_adj.is_some() || !plan.sysctl.is_empty() {
+        true => Some(step("open procfs", ProcFs::open(Files::All))?),
+        false => None,
+    };
+    if let (Some(adj), Some(procfs)) = (plan.process.oom_score_adj, &procfs) {
+        step("set oom_score_adj (process.oomScoreAdj)", procfs.write(Path::new("thread-self/oom_score_adj"), adj.to_string().as_bytes()))?;
     }
     step("set rlimits", security::apply_rlimits(&plan.process.rlimits))?;
     // 5. The filesystem: mounts and /dev; the hooks that run before pivot_root; pivot_root.
@@ -164,10 +177,13 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
         step("chroot", nix::unistd::chroot(&plan.rootfs).map_err(syscall("chroot", plan.rootfs.display().to_string())))?;
     }
     // 6. Kernel parameters, in the container's own /proc, while /proc/sys is still writable.
-    for (key, value) in &plan.sysctl {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        step("set sysctl", std::fs::write(&path, value).map_err(|source| InitError::Syscall { op: "write", what: format!("{} (linux.sysctl.{key})", path.display()), source }))?;
+    if let Some(procfs) = &procfs {
+        for (key, value) in &plan.sysctl {
+            let path = Path::new("sys").join(key.replace('.', "/"));
+            step("set sysctl (linux.sysctl)", procfs.write(&path, value.as_bytes()))?;
+        }
     }
+    drop(procfs);
     // 6b. Masked and read-only paths, read-only root.
     if own_mounts {
         step("finalize rootfs", crate::rootfs::finalize(plan))?;
@@ -254,9 +270,12 @@ fn run_parent_hooks(channel: &Channel, hooks: &oci_spec::runtime::Hooks) -> Resu
 fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: Option<String>) -> Step<std::convert::Infallible> {
     let plan = ctx.plan;
     // Reopen the O_PATH fifo for writing through our own fd table: the open blocks until
-    // `start` opens the other end. /proc/self/fd of our own process is always accessible.
-    let fifo_path = format!("/proc/self/fd/{}", ctx.exec_fifo.as_raw_fd());
-    let fifo = step("wait for start", nix::fcntl::open(fifo_path.as_str(), nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(syscall("open", "exec fifo")))?;
+    // `start` opens the other end. The container may have mounted over its /proc by now (a
+    // process exec'd into it): use a procfs of our own, showing only processes, since the
+    // container can reach this descriptor through /proc/1/fd while we wait.
+    let procfs = step("wait for start", ProcFs::open(Files::ProcessesOnly))?;
+    let fifo = step("wait for start", procfs.reopen(ctx.exec_fifo.as_fd(), libc::O_WRONLY))?;
+    drop(procfs);
     step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
     drop(fifo);
     if let (Some(hooks), Some(state)) = (&plan.hooks, &hook_state) {
@@ -275,9 +294,16 @@ pub(super) fn become_process(process: &ProcessPlan, preserve_fds: i32) -> Step<(
     // root may not enter it (a volume only the container's user can read), try again as
     // that user below.
     let cwd = &process.cwd;
-    let chdir = || nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display())));
+    // Each chdir is checked to have stayed inside the root (CVE-2024-21626).
+    let chdir = || {
+        nix::unistd::chdir(cwd).map_err(syscall("chdir", format!("{} (process.cwd)", cwd.display())))?;
+        check_cwd_inside_root(cwd)
+    };
     let cwd_later = match nix::unistd::chdir(cwd) {
-        Ok(()) => false,
+        Ok(()) => {
+            step("chdir", check_cwd_inside_root(cwd))?;
+            false
+        }
         Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => true,
         Err(_) => return step("chdir", chdir()),
     };
@@ -293,6 +319,16 @@ pub(super) fn become_process(process: &ProcessPlan, preserve_fds: i32) -> Step<(
         step("chdir", chdir())?;
     }
     Ok(())
+}
+
+/// The kernel names a cwd outside our root "(unreachable)/...", which getcwd(3) reports as
+/// ENOENT: such a cwd came through a descriptor of the host (CVE-2024-21626).
+fn check_cwd_inside_root(cwd: &Path) -> Result<(), InitError> {
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        Ok(_) | Err(nix::errno::Errno::ENOENT) => Err(InitError::CwdOutsideRoot(cwd.to_owned())),
+        Err(e) => Err(syscall("getcwd", format!("{} (process.cwd)", cwd.display()))(e)),
+    }
 }
 
 /// The last steps before the program runs: umask, signal dispositions and mask, then
@@ -327,7 +363,16 @@ fn pass_fds(preserve: i32) -> Result<(), InitError> {
         // caller left closed is not an error (runc skips it too).
         let _ = sys::clear_close_on_exec(fd);
     }
-    sys::close_range_on_exec(3 + preserve as u32).map_err(|source| InitError::Syscall { op: "close_range", what: "inherited fds".into(), source })
+    let first = 3 + preserve;
+    if sys::close_range_on_exec(first as u32).is_ok() {
+        return Ok(());
+    }
+    // Refused (an old kernel, a seccomp profile inherited from the caller): walk the fd table.
+    let procfs = ProcFs::open(Files::ProcessesOnly)?;
+    for fd in procfs.open_descriptors()?.into_iter().filter(|&fd| fd >= first) {
+        sys::set_close_on_exec(fd).map_err(|source| InitError::Syscall { op: "fcntl(FD_CLOEXEC)", what: format!("fd {fd}"), source })?;
+    }
+    Ok(())
 }
 
 /// Look process.args[0] up on the container's PATH, as execvp would, inside the new root.
