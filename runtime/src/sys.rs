@@ -151,7 +151,7 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const AT_RECURSIVE: libc::c_int = 0x8000;
 
 /// Make the mount at `fd` and every mount below it read-only (mount_setattr, Linux 5.12+).

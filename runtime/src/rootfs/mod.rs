@@ -3,6 +3,7 @@
 
 mod copyup;
 mod devices;
+mod masks;
 mod mounts;
 pub mod paths;
 
@@ -21,6 +22,17 @@ pub enum RootfsError {
     /// The host's cgroup hierarchies could not be read for a cgroup mount.
     #[error("{field}: {source}")]
     Hierarchies { field: String, source: Box<berth_cgroups::Error> },
+    /// procfs or sysfs asked onto a symlink or a file: it would not be where berth and the
+    /// container's LSM look for it (CVE-2019-16884, CVE-2019-19921).
+    #[error("{field}: {destination} must be a real directory in the rootfs, not a symlink or a file")]
+    NotRealDirectory { field: String, destination: PathBuf },
+    /// A mount whose destination lands inside procfs, which would redirect writes meant for
+    /// a procfs file (CVE-2025-52881).
+    #[error("{field}: {destination} is inside procfs: only the files lxcfs provides may be mounted over there")]
+    OverProcfs { field: String, destination: PathBuf },
+    /// The container's /dev/null, which masks files, is not the null device (CVE-2025-31133).
+    #[error("linux.maskedPaths: /dev/null in the container is not the null device (char 1:3)")]
+    FakeDevNull,
     /// Another filesystem operation failed.
     #[error("{op} {path}: {source}")]
     Op { op: &'static str, path: PathBuf, source: io::Error },
@@ -113,12 +125,16 @@ pub fn enter(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
 /// Lock the new root down: masked and read-only paths, the root's propagation, and a
 /// read-only root if asked.
 pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
-    // 6. Hide and freeze what the container must not change (paths inside the new root).
+    // 6. Hide and freeze what the container must not change (paths inside the new root,
+    //    resolved and mounted by descriptor).
+    let root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(nix_op("open", Path::new("/")))?;
+    let mut null = masks::NullDevice::default();
     for path in &plan.masked_paths {
-        mounts::mask(path)?;
+        masks::mask(root.as_fd(), &mut null, path)?;
     }
     for path in &plan.readonly_paths {
-        mounts::make_readonly(path)?;
+        masks::make_readonly(root.as_fd(), path)?;
     }
     // 7. Propagation of the container's root as asked, then read-only if asked.
     if plan.rootfs_propagation != Propagation::RSlave {

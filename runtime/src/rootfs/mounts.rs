@@ -7,7 +7,6 @@ use crate::plan::{MountKind, MountPlan};
 use crate::sys;
 use berth_cgroups::MountedHierarchy;
 use nix::mount::{mount, MsFlags};
-use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -44,7 +43,11 @@ pub fn mount_entry(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView<'_>, i
         MountKind::Cgroup => cgroup(root, m, view)?,
         MountKind::Fresh(fstype) if fstype == "tmpfs" => tmpfs(root, m)?,
         MountKind::Fresh(fstype) => {
-            let target = destination_dir(root, m)?;
+            let target = match fstype.as_str() {
+                "proc" | "sysfs" => real_directory(root, m)?,
+                _ => destination_dir(root, m)?,
+            };
+            refuse_inside_procfs(root, m, target.as_fd())?;
             let source = m.source.as_deref().unwrap_or(Path::new(fstype));
             let data = (!m.data.is_empty()).then_some(m.data.as_str());
             let fallback = view.in_user_namespace.then(|| host_view_of(fstype)).flatten();
@@ -126,6 +129,54 @@ fn destination_dir(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd, Rootf
     mkdir_all(root, &m.destination, 0o755).map_err(op_error("mkdir (inside rootfs)", &m.destination))
 }
 
+/// The destination of a procfs or sysfs mount: a directory reached without any symlink, so
+/// /proc is where the kernel's users (and berth's LSM writes) expect it.
+fn real_directory(root: BorrowedFd<'_>, m: &MountPlan) -> Result<OwnedFd, RootfsError> {
+    let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS;
+    let open = || sys::openat2(root, &m.destination, libc::O_PATH | libc::O_DIRECTORY, 0, resolve);
+    let not_real = || RootfsError::NotRealDirectory { field: m.field.clone(), destination: m.destination.clone() };
+    match open() {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            drop(destination_dir(root, m)?);
+            open().map_err(|_| not_real())
+        }
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => Err(not_real()),
+        Err(e) => Err(op_error("open (inside rootfs)", &m.destination)(e)),
+    }
+}
+
+/// Files lxcfs emulates by bind mounts over procfs, which runc allows too.
+const LXCFS_FILES: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Refuse a mount whose resolved destination is on procfs (by its filesystem, not its name,
+/// so a symlink in the rootfs cannot hide it), unless it is one of lxcfs's files named
+/// directly. A procfs on /proc itself is not such a mount: /proc is not procfs before it.
+fn refuse_inside_procfs(root: BorrowedFd<'_>, m: &MountPlan, target: BorrowedFd<'_>) -> Result<(), RootfsError> {
+    let on_procfs = nix::sys::statfs::fstatfs(target)
+        .map(|s| s.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+        .map_err(|e| op_error("fstatfs (inside rootfs)", &m.destination)(e.into()))?;
+    if !on_procfs {
+        return Ok(());
+    }
+    let named_directly = || sys::openat2(root, &m.destination, libc::O_PATH, 0, sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS).is_ok();
+    if LXCFS_FILES.iter().any(|f| Path::new(f) == m.destination) && named_directly() {
+        return Ok(());
+    }
+    Err(RootfsError::OverProcfs { field: m.field.clone(), destination: m.destination.clone() })
+}
+
 /// Bind or rbind a host path, then apply ro/nosuid/... with a bind remount (the kernel
 /// ignores them on the bind itself).
 fn bind(root: BorrowedFd<'_>, m: &MountPlan, idmapped: Option<BorrowedFd<'_>>) -> Result<(), RootfsError> {
@@ -136,6 +187,7 @@ fn bind(root: BorrowedFd<'_>, m: &MountPlan, idmapped: Option<BorrowedFd<'_>>) -
     } else {
         ensure_file(root, &m.destination).map_err(op_error("create (inside rootfs)", &m.destination))?
     };
+    refuse_inside_procfs(root, m, target.as_fd())?;
     match idmapped {
         Some(tree) => sys::attach_tree(tree, target.as_fd()).map_err(|source| RootfsError::Mount {
             field: m.field.clone(),
@@ -240,35 +292,6 @@ fn mount_hierarchy(root: BorrowedFd<'_>, dest: &Path, m: &MountPlan, view: &Cgro
 /// ("memory", "cpu,cpuacct", "unified").
 fn hierarchy_name(h: &MountedHierarchy) -> String {
     h.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| h.controllers.join(","))
-}
-
-/// Hide `path` (inside the new root): /dev/null over a file, an empty read-only tmpfs over a
-/// directory. A path that does not exist needs no hiding.
-pub fn mask(path: &Path) -> Result<(), RootfsError> {
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(op_error("stat masked path", path)(e)),
-    };
-    let result = if meta.is_dir() {
-        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-    } else {
-        mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-    };
-    result.map_err(|e| op_error("mask (linux.maskedPaths)", path)(e.into()))
-}
-
-/// Make `path` (inside the new root) read-only: bind it onto itself, then remount read-only
-/// keeping its other flags. A path that does not exist is skipped.
-pub fn make_readonly(path: &Path) -> Result<(), RootfsError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(op_error("stat read-only path", path)(e)),
-    }
-    mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| op_error("bind (linux.readonlyPaths)", path)(e.into()))?;
-    remount_readonly(path)
 }
 
 /// Remount the mount at `path` read-only, keeping nosuid/nodev/noexec/atime flags it has.
