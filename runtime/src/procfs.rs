@@ -75,6 +75,15 @@ impl ProcFs {
         Ok(())
     }
 
+    /// Read the procfs file `path` (relative, below /proc) whole.
+    pub fn read(&self, path: &Path) -> Result<String, ProcfsError> {
+        use std::io::Read;
+        let fd = self.open_file(path, libc::O_RDONLY)?;
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text).map_err(|source| ProcfsError::Syscall { op: "read", path: path.to_owned(), source })?;
+        Ok(text)
+    }
+
     /// Open the file behind our own descriptor `fd` anew with `flags` (an O_PATH fifo for
     /// writing), through /proc/thread-self/fd, checking that it is still the same file.
     pub fn reopen(&self, fd: BorrowedFd<'_>, flags: i32) -> Result<OwnedFd, ProcfsError> {

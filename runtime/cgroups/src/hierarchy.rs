@@ -177,6 +177,18 @@ struct Mount<'a> {
     super_options: &'a str,
 }
 
+/// The mount points in `mountinfo` (the text of /proc/PID/mountinfo) whose filesystem type
+/// is one of `fstypes`, in mount order. The runtime uses it to detach the host's procfs and
+/// sysfs for --no-pivot; it lives here with the one mountinfo parser.
+pub fn mount_points_of_type(mountinfo: &str, fstypes: &[&str]) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(parse_mount_line)
+        .filter(|m| fstypes.contains(&m.fstype))
+        .map(|m| m.mountpoint)
+        .collect()
+}
+
 /// Parse one mountinfo line: "id parent maj:min root mountpoint opts [optional...] - fstype source superopts".
 fn parse_mount_line(line: &str) -> Option<Mount<'_>> {
     let (before, after) = line.split_once(" - ")?;

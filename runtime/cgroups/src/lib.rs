@@ -55,7 +55,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use error::Error;
-pub use hierarchy::{unescape_octal as unescape_mountinfo, Layout};
+pub use hierarchy::{mount_points_of_type, unescape_octal as unescape_mountinfo, Layout};
 pub use systemd::dbus::DbusError;
 pub use stats::{Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling};
 

@@ -8,6 +8,7 @@ mod mounts;
 pub mod paths;
 
 use crate::plan::{Plan, Propagation};
+use crate::procfs::{Files, ProcFs};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io;
 use std::os::fd::AsFd;
@@ -33,6 +34,8 @@ pub enum RootfsError {
     /// The container's /dev/null, which masks files, is not the null device (CVE-2025-31133).
     #[error("linux.maskedPaths: /dev/null in the container is not the null device (char 1:3)")]
     FakeDevNull,
+    #[error(transparent)]
+    Procfs(#[from] crate::procfs::ProcfsError),
     /// Another filesystem operation failed.
     #[error("{op} {path}: {source}")]
     Op { op: &'static str, path: PathBuf, source: io::Error },
@@ -170,6 +173,19 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
 
 /// --no-pivot: move the rootfs mount over / and chroot into it (for ramfs roots).
 fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
+    // The host's mounts stay in this namespace, under the moved root. The kernel lets a new
+    // user namespace mount a fresh procfs or sysfs only while a fully visible one exists in
+    // its mount namespace: the host's would be one, and the fresh mount would show what the
+    // container's masks hide. Detach every procfs and sysfs outside the rootfs (runc does too).
+    let mountinfo = ProcFs::open(Files::All)?.read(Path::new("thread-self/mountinfo"))?;
+    let host_mounts = berth_cgroups::mount_points_of_type(&mountinfo, &["proc", "sysfs"]);
+    // Deepest first; `/` is rslave since prepare, so nothing propagates back to the host.
+    for mount_point in host_mounts.iter().rev().filter(|p| !p.starts_with(rootfs)) {
+        match umount2(mount_point, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(nix_op("detach the host's", mount_point)(e)),
+        }
+    }
     mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(nix_op("move rootfs to /", rootfs))?;
     nix::unistd::chroot(".").map_err(nix_op("chroot", rootfs))?;
     nix::unistd::chdir("/").map_err(nix_op("chdir", Path::new("/")))
