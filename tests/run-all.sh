@@ -49,6 +49,9 @@ need_cmd ip iproute2
 need_cmd stat coreutils
 need_cmd tar tar
 need_cmd protoc protobuf-compiler
+# tests/breakout.rs builds its attacker probe statically (cc -static needs libc.a).
+need_cmd cc gcc
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing="$missing libc6-dev"
 ls /boot/vmlinuz-*-cloud-amd64 >/dev/null 2>&1 || missing="$missing linux-image-cloud-amd64"
 if [ -n "$missing" ]; then
 	echo "run-all: installing$missing" >&2
