@@ -84,24 +84,11 @@ impl ProcFs {
         Ok(text)
     }
 
-    /// Open the file behind our own descriptor `fd` anew with `flags` (an O_PATH fifo for
-    /// writing), through /proc/thread-self/fd, checking that it is still the same file.
-    pub fn reopen(&self, fd: BorrowedFd<'_>, flags: i32) -> Result<OwnedFd, ProcfsError> {
-        let dir_path = Path::new("thread-self/fd");
-        let dir = self.open_file(dir_path, libc::O_PATH | libc::O_DIRECTORY)?;
-        // The last step is the magic link itself, which openat2 would refuse: follow it with
-        // openat from the verified directory and compare identities instead.
-        let name = fd.as_raw_fd().to_string();
-        let path = dir_path.join(&name);
-        let reopened = nix::fcntl::openat(dir.as_fd(), name.as_str(), nix::fcntl::OFlag::from_bits_retain(flags | libc::O_CLOEXEC), nix::sys::stat::Mode::empty())
-            .map_err(|e| ProcfsError::Syscall { op: "open", path: path.clone(), source: e.into() })?;
-        let stat = |f: BorrowedFd<'_>| nix::sys::stat::fstat(f).map(|s| (s.st_dev, s.st_ino));
-        let (before, after) = (stat(fd), stat(reopened.as_fd()));
-        match (before, after) {
-            (Ok(a), Ok(b)) if a == b => Ok(reopened),
-            (Err(e), _) | (_, Err(e)) => Err(ProcfsError::Syscall { op: "fstat", path, source: e.into() }),
-            _ => Err(ProcfsError::Swapped { fd: fd.as_raw_fd() }),
-        }
+    /// This thread's descriptor table, /proc/thread-self/fd, opened now: reopening through it
+    /// later needs no openat2 or fsopen, which a seccomp profile installed meanwhile may refuse.
+    pub fn own_descriptors(&self) -> Result<OwnDescriptors, ProcfsError> {
+        let dir = self.open_file(Path::new("thread-self/fd"), libc::O_PATH | libc::O_DIRECTORY)?;
+        Ok(OwnDescriptors { dir })
     }
 
     /// The descriptor numbers this process has open, from /proc/thread-self/fd.
@@ -120,6 +107,31 @@ impl ProcFs {
             }
         }
         Ok(fds)
+    }
+}
+
+/// /proc/thread-self/fd of a verified procfs, held open.
+#[derive(Debug)]
+pub struct OwnDescriptors {
+    dir: OwnedFd,
+}
+
+impl OwnDescriptors {
+    /// Open the file behind our own descriptor `fd` anew with `flags` (an O_PATH fifo for
+    /// writing), checking that it is still the same file.
+    pub fn reopen(&self, fd: BorrowedFd<'_>, flags: i32) -> Result<OwnedFd, ProcfsError> {
+        // The last step is the magic link itself, which openat2 would refuse: follow it with
+        // openat from the verified directory and compare identities instead.
+        let name = fd.as_raw_fd().to_string();
+        let path = Path::new("thread-self/fd").join(&name);
+        let reopened = nix::fcntl::openat(self.dir.as_fd(), name.as_str(), nix::fcntl::OFlag::from_bits_retain(flags | libc::O_CLOEXEC), nix::sys::stat::Mode::empty())
+            .map_err(|e| ProcfsError::Syscall { op: "open", path: path.clone(), source: e.into() })?;
+        let stat = |f: BorrowedFd<'_>| nix::sys::stat::fstat(f).map(|s| (s.st_dev, s.st_ino));
+        match (stat(fd), stat(reopened.as_fd())) {
+            (Ok(a), Ok(b)) if a == b => Ok(reopened),
+            (Err(e), _) | (_, Err(e)) => Err(ProcfsError::Syscall { op: "fstat", path, source: e.into() }),
+            _ => Err(ProcfsError::Swapped { fd: fd.as_raw_fd() }),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::namespaces::NamespaceError;
 use crate::rootfs::RootfsError;
 use crate::security::{self, SecurityError};
 use crate::plan::{Plan, ProcessPlan};
-use crate::procfs::{Files, ProcFs, ProcfsError};
+use crate::procfs::{Files, OwnDescriptors, ProcFs, ProcfsError};
 use crate::{sys, tty};
 use std::ffi::CString;
 use std::io::Write;
@@ -83,7 +83,7 @@ pub(super) fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(
 /// Run the init. Never returns.
 pub fn run(ctx: InitContext<'_>) -> ! {
     let (step, error) = match setup(&ctx) {
-        Ok((program, hook_state)) => match wait_for_start_and_exec(&ctx, program, hook_state) {
+        Ok((program, hook_state, own_fds)) => match wait_for_start_and_exec(&ctx, program, hook_state, own_fds) {
             // Setup was reported fine; there is no one to report to any more but stderr.
             Err((step, error)) => {
                 let _ = writeln!(std::io::stderr(), "berth init: {step}: {error}");
@@ -107,9 +107,9 @@ pub(super) fn step<T, E: Into<InitError>>(name: &'static str, result: Result<T, 
     result.map_err(|e| (name, e.into()))
 }
 
-/// The container's setup, in the order the kernel needs it. Returns the program to exec and
-/// the state JSON for the startContainer hooks.
-fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
+/// The container's setup, in the order the kernel needs it. Returns the program to exec,
+/// the state JSON for the startContainer hooks and the descriptor table to reopen the fifo by.
+fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>, OwnDescriptors)> {
     let plan = ctx.plan;
     // 0. A new user namespace first gets its maps: an unprivileged parent writes our
     //    /proc/PID/{uid,gid}_map and setgroups, which are its own only while we are dumpable.
@@ -198,13 +198,18 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>)> {
     if joined.is_none() {
         step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
     }
-    // 10. Who the process is and what it may do.
+    // 10. Our descriptor table in a procfs of our own, for reopening the exec fifo after
+    //     `start`: the container may have mounted over its /proc by then (a process exec'd
+    //     into it), and a seccomp profile may refuse fsopen and openat2. It shows processes
+    //     only, since the container can reach the descriptor through /proc/1/fd meanwhile.
+    let own_fds = step("open /proc/thread-self/fd", ProcFs::open(Files::ProcessesOnly).and_then(|p| p.own_descriptors()))?;
+    // 11. Who the process is and what it may do.
     become_process(&plan.process, ctx.preserve_fds)?;
     step("die with the creator", die_with_creator(&ctx.channel))?;
-    // 11. Ready: the parent records the container as created, then we may outlive it.
+    // 12. Ready: the parent records the container as created, then we may outlive it.
     step("report ready", ctx.channel.send(&ToParent::Ready))?;
     step("wait until recorded", outlive_creator(&ctx.channel))?;
-    Ok((program, joined.flatten()))
+    Ok((program, joined.flatten(), own_fds))
 }
 
 /// Die (SIGKILL) when the creator does, and make sure it has not already: its end of the sync
@@ -267,15 +272,12 @@ fn run_parent_hooks(channel: &Channel, hooks: &oci_spec::runtime::Hooks) -> Resu
 }
 
 /// Block on the exec fifo until `berth start` opens it, then exec the process.
-fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: Option<String>) -> Step<std::convert::Infallible> {
+fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: Option<String>, own_fds: OwnDescriptors) -> Step<std::convert::Infallible> {
     let plan = ctx.plan;
     // Reopen the O_PATH fifo for writing through our own fd table: the open blocks until
-    // `start` opens the other end. The container may have mounted over its /proc by now (a
-    // process exec'd into it): use a procfs of our own, showing only processes, since the
-    // container can reach this descriptor through /proc/1/fd while we wait.
-    let procfs = step("wait for start", ProcFs::open(Files::ProcessesOnly))?;
-    let fifo = step("wait for start", procfs.reopen(ctx.exec_fifo.as_fd(), libc::O_WRONLY))?;
-    drop(procfs);
+    // `start` opens the other end.
+    let fifo = step("wait for start", own_fds.reopen(ctx.exec_fifo.as_fd(), libc::O_WRONLY))?;
+    drop(own_fds);
     step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
     drop(fifo);
     if let (Some(hooks), Some(state)) = (&plan.hooks, &hook_state) {
