@@ -273,7 +273,7 @@ fn decompress_layer(
         move |source| ExportError::Io { call, path, source }
     };
     let file = File::create(&path).map_err(io_err("create"))?;
-    let mut writer = HashingWriter::new(BufWriter::new(file));
+    let mut writer = HashingWriter::with_algorithm(BufWriter::new(file), diff_id.algorithm());
     let reader = io::BufReader::new(store.open_blob(layer)?);
     let copied = match crate::oci::Compression::from_media_type(&layer.media_type) {
         Some(crate::oci::Compression::Zstd) => zstd::stream::read::Decoder::with_buffer(reader)

@@ -297,3 +297,65 @@ fn a_bare_ref_name_tag_names_the_image_and_untagged_images_are_listed() {
     scratch.ok(&["rm", &hex[..8]]);
     assert!(!scratch.ok(&["images"]).contains(&hex[..12]));
 }
+
+/// Not broken: an image whose every blob and diff_id is sha512 imports,
+/// bundles and is collected like any other.
+#[test]
+fn an_all_sha512_image_imports() {
+    use berth_img::oci::{Algorithm, Hasher};
+    let sha512 = |data: &[u8]| {
+        let mut hasher = Hasher::new(Algorithm::Sha512);
+        hasher.update(data);
+        hasher.finish()
+    };
+    let scratch = store_with_good_image();
+    let dir = scratch.path().join("sha512");
+    let blobs = dir.join("blobs/sha512");
+    fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let digest = sha512(data);
+        fs::write(blobs.join(digest.hex()), data).unwrap();
+        (digest.to_string(), data.len())
+    };
+    let tar = small_tar();
+    let (layer, layer_size) = put(&gzip(&tar));
+    let config = json!({ "architecture": "amd64", "os": "linux", "config": { "Cmd": ["sh"] },
+                         "rootfs": { "type": "layers", "diff_ids": [sha512(&tar).to_string()] } });
+    let (config, config_size) = put(&serde_json::to_vec(&config).unwrap());
+    let manifest = json!({ "schemaVersion": 2,
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size },
+        "layers": [{ "mediaType": OCI_LAYER_GZIP, "digest": layer, "size": layer_size }] });
+    let (manifest, manifest_size) = put(&serde_json::to_vec(&manifest).unwrap());
+    let index = json!({ "schemaVersion": 2, "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest, "size": manifest_size, "annotations": { "org.opencontainers.image.ref.name": "wide:1" } }] });
+    fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    scratch.ok(&["import", dir.to_str().unwrap()]);
+    assert!(scratch
+        .store()
+        .join("blobs/sha512")
+        .join(&manifest[7..])
+        .is_file());
+    let bundle = scratch.path().join("wide-bundle");
+    scratch.ok(&["bundle", "wide:1", bundle.to_str().unwrap()]);
+    assert_eq!(
+        fs::read(bundle.join("rootfs/etc/hostname")).unwrap(),
+        b"box\n"
+    );
+    scratch.ok(&["unbundle", bundle.to_str().unwrap()]);
+    scratch.ok(&[
+        "export",
+        "wide:1",
+        scratch.path().join("wide.tar").to_str().unwrap(),
+        "--format",
+        "docker",
+    ]);
+    scratch.ok(&["rm", "wide:1"]);
+    scratch.ok(&["gc"]);
+    assert_eq!(
+        fs::read_dir(scratch.store().join("blobs/sha512"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

@@ -12,8 +12,8 @@ use super::MAX_JSON_SIZE;
 use super::{index, load_image, unique_name, Image, JsonBlobs, Store, StoreError, StoreLock};
 use crate::killpoint;
 use crate::layer::{self, LayerJob, UnpackOptions, Whiteouts};
+use crate::oci::{Algorithm, Digest, HashingWriter, VerifyError, VerifyingReader};
 use crate::oci::{Descriptor, Manifest};
-use crate::oci::{Digest, HashingWriter, VerifyError, VerifyingReader};
 use crate::progress::Progress;
 use crate::reference::Reference;
 
@@ -110,7 +110,13 @@ impl<'s> Transaction<'s> {
         let path = self.staging.join(unique_name("blob"));
         let file = File::create(&path).map_err(StoreError::io("create", &path))?;
         Ok(BlobWriter {
-            writer: HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file)),
+            // Hashed with the algorithm the blob is named by (sha256 or sha512).
+            writer: HashingWriter::with_algorithm(
+                io::BufWriter::with_capacity(1 << 20, file),
+                expected
+                    .as_ref()
+                    .map_or(Algorithm::Sha256, |(digest, _)| digest.algorithm()),
+            ),
             path,
             expected,
         })
