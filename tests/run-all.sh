@@ -48,6 +48,7 @@ need_cmd ps procps
 need_cmd ip iproute2
 need_cmd stat coreutils
 need_cmd tar tar
+need_cmd tmux tmux
 need_cmd protoc protobuf-compiler
 # tests/breakout.rs builds its attacker probe statically (cc -static needs libc.a).
 need_cmd cc gcc

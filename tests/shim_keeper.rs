@@ -394,3 +394,103 @@ fn clients_wait_kill_logs_and_rm() {
     assert!(!shim.state_dir(&id2).exists());
     assert!(!shim.runtime.root().join(&id2).exists(), "the runtime still has {id2}");
 }
+
+/// A private tmux server (its own socket), killed on drop: a real terminal for `attach`.
+struct Tmux {
+    socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        let dir = TempDir::new("sk-tmux");
+        Tmux { socket: dir.path().join("tmux.sock"), _dir: dir }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").env("TERM", "xterm").arg("-S").arg(&self.socket).args(args).output().expect("tmux is installed")
+    }
+
+    /// A detached session `name` of `cols`x`rows` running `command`.
+    fn session(&self, name: &str, cols: u16, rows: u16, command: &str) {
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        let out = self.cmd(&["new-session", "-d", "-s", name, "-x", &cols, "-y", &rows, command]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        // Keep the pane (and its text) after the command ends, to tell how it ended.
+        self.cmd(&["set-option", "-t", name, "remain-on-exit", "on"]);
+    }
+
+    fn keys(&self, name: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", name];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success());
+    }
+
+    fn screen(&self, name: &str) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", name]).stdout).into_owned()
+    }
+
+    #[track_caller]
+    fn wait_for(&self, name: &str, text: &str) -> String {
+        let mut last = String::new();
+        until(Duration::from_secs(15), || {
+            last = self.screen(name);
+            last.contains(text).then(|| last.clone())
+        })
+        .unwrap_or_else(|| panic!("{text:?} never appeared in tmux session {name}:\n{last}"))
+    }
+
+    /// Whether the pane's command has ended.
+    fn pane_dead(&self, name: &str) -> bool {
+        let out = self.cmd(&["display-message", "-p", "-t", name, "#{pane_dead}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+#[test]
+fn attach_works_while_the_container_runs() {
+    let shim = Shim::new();
+    let mut bundle = Bundle::busybox("sk-attach");
+    bundle.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["args"] = serde_json::json!(["sh"]);
+    });
+    let id = unique_id("sk-attach");
+    shim.run(&bundle, &id, &["-d", "-t", "-i"]).success();
+    let attach = format!("{} --root {} attach {id}", shim.program.display(), shim.root.path().display());
+    let tmux = Tmux::new();
+    // Two clients at once: what one types, both see.
+    tmux.session("one", 100, 30, &attach);
+    tmux.session("two", 100, 30, &attach);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("one", &["echo sum-$((6*7))", "Enter"]);
+    tmux.wait_for("one", "sum-42");
+    tmux.wait_for("two", "sum-42");
+    // A window resize reaches the container's terminal.
+    assert!(tmux.cmd(&["resize-window", "-t", "one", "-x", "120", "-y", "40"]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("one", &["stty size", "Enter"]);
+    tmux.wait_for("one", "40 120");
+    // The detach keys end that client only; the container keeps running.
+    tmux.keys("two", &["C-p", "C-q"]);
+    until(Duration::from_secs(10), || tmux.pane_dead("two").then_some(())).expect("ctrl-p ctrl-q detaches");
+    // A client killed outright does not stop the container either.
+    assert!(tmux.cmd(&["kill-session", "-t", "one"]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(shim.ps_entry(&id)["status"], "running");
+    // A new client still gets through, and sees the container end.
+    tmux.session("three", 80, 24, &attach);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("three", &["echo still-$((1+1)); exit 9", "Enter"]);
+    tmux.wait_for("three", "still-2");
+    assert_eq!(shim.wait(&id), 9);
+    until(Duration::from_secs(10), || tmux.pane_dead("three").then_some(())).expect("attach ends with the container");
+    let exit = tmux.cmd(&["display-message", "-p", "-t", "three", "#{pane_dead_status}"]);
+    assert_eq!(String::from_utf8_lossy(&exit.stdout).trim(), "9", "attach exits with the container's code");
+}

@@ -74,20 +74,28 @@ pub struct AttachArgs {
     #[arg(long)]
     pub no_stdin: bool,
     /// The keys that detach, Docker's notation ("" for none).
-    #[arg(long, default_value = "ctrl-p,ctrl-q", value_parser = client::parse_detach_keys, value_name = "KEYS")]
-    pub detach_keys: Vec<u8>,
+    #[arg(long, default_value = "ctrl-p,ctrl-q", value_parser = parse_detach_keys, value_name = "KEYS")]
+    pub detach_keys: DetachKeys,
     /// Container id.
     pub id: String,
 }
 
 impl AttachArgs {
     pub fn run(self, root: &Path) -> Result<i32, Error> {
-        let options = AttachOptions { stdin: !self.no_stdin, detach_keys: self.detach_keys };
+        let options = AttachOptions { stdin: !self.no_stdin, detach_keys: self.detach_keys.0 };
         Ok(match client::attach(root, &self.id, &options)? {
             Detached::Exited(code) => code,
             Detached::ByKeys => 0,
         })
     }
+}
+
+/// The detach key sequence as bytes (one clap value, not a list of them).
+#[derive(Debug, Clone)]
+pub struct DetachKeys(Vec<u8>);
+
+fn parse_detach_keys(text: &str) -> Result<DetachKeys, String> {
+    client::parse_detach_keys(text).map(DetachKeys)
 }
 
 /// `kill`.

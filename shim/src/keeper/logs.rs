@@ -165,7 +165,10 @@ pub fn logs(root: &Path, id: &str, options: &LogsOptions) -> Result<(), Error> {
     }
     let mut reader = match Reader::open(current) {
         Ok(reader) => reader,
-        Err(_) if !path.exists() => return Ok(printer.finish()),
+        Err(_) if !path.exists() => {
+            printer.finish();
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     reader.pump(current, format, &mut printer)?;
@@ -180,12 +183,11 @@ pub fn logs(root: &Path, id: &str, options: &LogsOptions) -> Result<(), Error> {
         let ended = matches!(state.status()?, Status::Exited(_) | Status::Lost);
         reader.pump(current, format, &mut printer)?;
         if rotated(&reader.file, current) {
-            match Reader::open(current) {
-                Ok(next) => {
-                    reader = next;
-                    continue;
-                }
-                Err(_) => {}
+            // The old file gets no writes after the rename: finish it, then move on.
+            reader.pump(current, format, &mut printer)?;
+            if let Ok(next) = Reader::open(current) {
+                reader = next;
+                continue;
             }
         }
         if ended {

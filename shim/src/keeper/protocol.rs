@@ -156,7 +156,7 @@ pub fn send_blocking(fd: impl AsFd, packet: &[u8]) -> nix::Result<()> {
 }
 
 /// Receives one packet into `buf`; `Ok(None)` at end of stream.
-pub fn recv_packet<'a>(fd: impl AsFd, buf: &'a mut [u8]) -> nix::Result<Option<&'a [u8]>> {
+pub fn recv_packet(fd: impl AsFd, buf: &mut [u8]) -> nix::Result<Option<&[u8]>> {
     let n = recv(std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()), buf, MsgFlags::empty())?;
     Ok((n > 0).then(|| &buf[..n]))
 }
