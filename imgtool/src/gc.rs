@@ -88,6 +88,14 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
             crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
         }
     }
+    // 6. The build cache: records and RUN cache mounts are reclaimed (the
+    // layers the records named went with step 4 unless an image uses them).
+    for dir in ["build-cache", "build-cache-mounts"] {
+        let path = store.root().join(dir);
+        if path.exists() {
+            crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
+        }
+    }
     Ok(report)
 }
 

@@ -114,6 +114,12 @@ fn cache_hits_then_misses_after_a_context_change() {
     // --no-cache runs everything.
     let (_, log) = build(&scratch, &["--no-cache", "-t", "c:3", ctx]);
     assert!(!log.contains("CACHED"), "{log}");
+    // gc reclaims the cache: with the images gone, nothing is cached.
+    scratch.ok(&["rm", "c:1", "c:2", "c:3"]);
+    scratch.ok(&["gc"]);
+    assert!(!scratch.store().join("build-cache").exists());
+    let (_, log) = build(&scratch, &["-t", "c:4", ctx]);
+    assert!(!log.contains("CACHED"), "{log}");
 }
 
 #[test]
