@@ -36,7 +36,7 @@ ARG V=7
 RUN rm -rf /etc/group && mkdir -p /etc/replaced && echo new > /etc/replaced/f && rm -rf /tmp && mkdir /tmp && chmod 1777 /tmp
 COPY --from=build /out/ /srv/
 COPY * /ctx/
-RUN echo "$V $A $B" > /srv/env.txt
+RUN echo "$V $A $B $HOME" > /srv/env.txt
 EXPOSE 8080 53/udp
 VOLUME /data
 USER 1000:1000

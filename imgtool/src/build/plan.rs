@@ -922,6 +922,12 @@ impl Planner<'_> {
             Some(c) => Some(self.word(step, env, c)?),
             None => None,
         };
+        if copy.parents {
+            return Err(fail(
+                step,
+                "--parents is not supported by berth-img (a BuildKit labs flag)",
+            ));
+        }
         if copy.add && !matches!(from, Source::Context) {
             return Err(fail(step, "ADD does not take --from"));
         }

@@ -121,13 +121,7 @@ pub fn run(
     config["process"]["capabilities"] = json!({
         "bounding": CAPABILITIES, "effective": CAPABILITIES, "permitted": CAPABILITIES,
     });
-    if let Some(env) = config["process"]["env"].as_array_mut() {
-        // BuildKit does not add HOME; the image's ENV and ARGs are all.
-        env.retain(|e| {
-            !e.as_str().is_some_and(|s| s.starts_with("HOME="))
-                || step.env.iter().any(|x| x.starts_with("HOME="))
-        });
-    }
+    // HOME stays as the bundle default sets it (the user's home), as runc does under BuildKit.
     let mut extra: Vec<HostMount> = mounts.to_vec();
     if step.network == Network::Host {
         if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
