@@ -45,6 +45,7 @@ need_cmd newuidmap uidmap
 need_cmd useradd passwd
 need_cmd mount mount
 need_cmd ps procps
+need_cmd strace strace
 need_cmd ip iproute2
 need_cmd stat coreutils
 need_cmd tar tar
