@@ -5,6 +5,7 @@
 //! - [`process`]: spawning the init and the typed parent/child sync protocol.
 //! - [`namespaces`], [`rootfs`], [`security`], [`tty`]: what the init sets up.
 //! - [`state`]: the state directory.
+//! - [`quote`]: untrusted text made safe for one line of an error or log record.
 //! - `sys`: the one door to raw syscalls and `unsafe`.
 //!
 //! Warnings and debug records go through the `log` facade; the `berth` binary writes them
@@ -18,6 +19,7 @@ mod namespaces;
 pub mod plan;
 mod process;
 mod procfs;
+pub mod quote;
 mod rootfs;
 mod security;
 pub mod state;

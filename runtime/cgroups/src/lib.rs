@@ -174,6 +174,12 @@ pub fn resolve(req: &CgroupRequest<'_>) -> Result<Box<dyn Manager>, Error> {
     })
 }
 
+/// Check linux.resources.devices as [`Manager::apply`] will read it (types, numbers, access
+/// strings), without a cgroup: the runtime's plan refuses a bad rule before anything is made.
+pub fn check_device_rules(rules: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<(), Error> {
+    devices::DeviceRules::fold(rules).map(drop)
+}
+
 /// Rebuild a manager from what [`Manager::state`] returned in an earlier invocation.
 pub fn load(saved: &CgroupState) -> Result<Box<dyn Manager>, Error> {
     if let Some(unit) = &saved.systemd_unit {

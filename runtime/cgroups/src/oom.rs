@@ -111,3 +111,12 @@ fn register_v1(dir: &Path) -> Result<OwnedFd> {
 fn oom_kills(dir: &Path) -> Result<u64> {
     Ok(files::keyed(&files::read_keyed(dir, "memory.events")?, "oom_kill"))
 }
+
+/// How many processes the OOM killer has killed in the memory cgroup recorded in `state`
+/// (v1 memory.oom_control, v2 memory.events): why a container's first process died, say.
+pub fn kill_count(state: &CgroupState) -> Result<u64> {
+    let key = if state.layout == Layout::V2 { UNIFIED_KEY } else { "memory" };
+    let dir = state.paths.get(key).ok_or_else(|| Error::NoDirectory { operation: "OOM kill count", hierarchy: key.to_owned() })?;
+    let file = if state.layout == Layout::V2 { "memory.events" } else { "memory.oom_control" };
+    Ok(files::keyed(&files::read_keyed(dir, file)?, "oom_kill"))
+}

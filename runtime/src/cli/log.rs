@@ -11,6 +11,11 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 
+// Messages quote config values, paths and ids as they came: a control character or newline
+// in one must not split the line or reach a terminal raw (the JSON and text records escape
+// them themselves).
+use berth_runtime::quote::escape_controls;
+
 /// Where log records go.
 pub struct Log {
     file: Option<Mutex<File>>,
@@ -63,7 +68,7 @@ impl Log {
         if self.file.is_some() {
             self.record(log::Level::Error, message);
         }
-        let _ = writeln!(std::io::stderr(), "{message}");
+        let _ = writeln!(std::io::stderr(), "{}", escape_controls(message));
     }
 
     fn record(&self, level: log::Level, message: &str) {
@@ -76,7 +81,7 @@ impl Log {
             log::Level::Trace => "trace",
         };
         let Some(file) = &self.file else {
-            let _ = writeln!(std::io::stderr(), "{level}: {message}");
+            let _ = writeln!(std::io::stderr(), "{level}: {}", escape_controls(message));
             return;
         };
         let time = berth_runtime::state::rfc3339_now();

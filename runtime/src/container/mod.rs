@@ -50,6 +50,9 @@ pub enum ContainerError {
     /// A syscall failed.
     #[error("{op} {what}: {source}")]
     Syscall { op: &'static str, what: String, source: std::io::Error },
+    /// The OOM killer ended the init during setup: the memory limit is too small to start.
+    #[error("linux.resources.memory.limit: the container's init was OOM-killed during setup: a limit of {limit} bytes is too small to start it")]
+    InitOomKilled { limit: i64 },
     /// process.terminal is set but there is nowhere to send the terminal.
     #[error("process.terminal: cannot allocate a tty without --console-socket when detached")]
     TerminalWithoutSocket,
@@ -199,7 +202,8 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         console,
-    })?;
+    })
+    .map_err(|e| explain_init_death(e, cgroup, &resources))?;
     log::debug!("create {}: init {} is set up and waits for start", opts.id, init.pid);
     // 6. Record it as created, then let the init outlive us.
     state.pid = init.pid;
@@ -212,6 +216,17 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
     init.outlive_creator()?;
     undo.defuse();
     Ok(Created { state, dir, terminal: plan.process.terminal })
+}
+
+/// An init that died during setup in a cgroup whose OOM killer struck was killed for the
+/// memory limit: say so, naming the field, rather than "exited during setup".
+fn explain_init_death(error: SpawnError, cgroup: &dyn Manager, resources: &oci_spec::runtime::LinuxResources) -> ContainerError {
+    let limit = resources.memory().as_ref().and_then(|m| m.limit());
+    let died = matches!(error, SpawnError::InitDied | SpawnError::InitFailed { .. } | SpawnError::Sync(_));
+    match limit {
+        Some(limit) if died && berth_cgroups::oom::kill_count(&cgroup.state()).is_ok_and(|n| n > 0) => ContainerError::InitOomKilled { limit },
+        _ => error.into(),
+    }
 }
 
 /// Where a process's pty master goes: nowhere without process.terminal, else the

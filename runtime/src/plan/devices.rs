@@ -3,7 +3,27 @@
 
 use super::SpecError;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
+
+/// The largest device major and minor numbers the kernel has (12 and 20 bits).
+const MAJOR_MAX: i64 = (1 << 12) - 1;
+const MINOR_MAX: i64 = (1 << 20) - 1;
+
+/// `path` with `.` and `..` resolved lexically (`/dev/../etc/x` is `/etc/x`), as the kernel
+/// would walk it; `..` at the root stays at the root.
+fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
 
 /// A device node to create in the container's /dev.
 #[derive(Debug, Clone)]
@@ -39,9 +59,17 @@ pub(super) fn device_plans(devices: &[LinuxDevice]) -> Result<Vec<DevicePlan>, S
         .collect();
     for (i, dev) in devices.iter().enumerate() {
         let field = format!("linux.devices[{i}]");
-        let path = dev.path();
-        if !path.is_absolute() || !path.starts_with("/dev") {
-            return Err(SpecError::invalid(format!("{field}.path"), format!("{} is not under /dev", path.display())));
+        super::path_fits(&format!("{field}.path"), dev.path())?;
+        let path = &clean(dev.path());
+        if !dev.path().is_absolute() || !path.starts_with("/dev") || path == Path::new("/dev") {
+            return Err(SpecError::invalid(format!("{field}.path"), format!("{:?} is not under /dev", dev.path())));
+        }
+        // The kernel's device numbers: 12 bits of major, 20 of minor; more would be truncated
+        // into another device's number.
+        for (name, number, max) in [("major", dev.major(), MAJOR_MAX), ("minor", dev.minor(), MINOR_MAX)] {
+            if !(0..=max).contains(&number) {
+                return Err(SpecError::invalid(format!("{field}.{name}"), format!("{number} is outside the kernel's range 0..={max}")));
+            }
         }
         let kind = match dev.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,

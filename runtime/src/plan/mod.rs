@@ -7,6 +7,7 @@
 
 mod default;
 mod devices;
+mod document;
 mod hooks;
 pub mod lsm;
 mod mounts;
@@ -14,6 +15,7 @@ mod namespaces;
 mod process;
 mod rootless;
 pub mod seccomp;
+mod sysctl;
 mod userns;
 
 pub use default::default_config;
@@ -42,6 +44,9 @@ pub enum SpecError {
     /// A field is present and well-formed but its value cannot be used.
     #[error("config.json: {field}: {message}")]
     Invalid { field: String, message: String },
+    /// linux.resources that no cgroup could take (a device rule's access string, say).
+    #[error("config.json: {0}")]
+    Resources(berth_cgroups::Error),
     /// root.path does not name a directory.
     #[error("config.json: root.path: rootfs {path} does not exist or is not a directory")]
     MissingRootfs { path: PathBuf },
@@ -58,14 +63,21 @@ pub fn load(bundle: &Path) -> Result<Spec, SpecError> {
     let path = bundle.join("config.json");
     let bytes = std::fs::read(&path).map_err(|source| SpecError::Open { path: path.clone(), source })?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let field = err.path().to_string();
         SpecError::Parse {
-            path,
-            field: if field == "." { "(document)".into() } else { field },
-            message: err.into_inner().to_string(),
+            path: path.clone(),
+            field: if field == "." { "(document)".into() } else { crate::quote::escape_controls(&field).into_owned() },
+            // serde quotes the offending value as it was written, control characters and all.
+            message: crate::quote::escape_controls(&err.into_inner().to_string()).into_owned(),
         }
-    })
+    })?;
+    // What the typed spec cannot see (missing REQUIRED numbers, NUL bytes): from the same
+    // bytes as plain JSON, which they parsed as already.
+    let document: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|err| SpecError::Parse { path, field: "(document)".into(), message: err.to_string() })?;
+    document::check(&document)?;
+    Ok(spec)
 }
 
 /// Everything the runtime will do for one container, resolved and validated.
@@ -106,6 +118,7 @@ impl Plan {
             .map_err(|e| SpecError::invalid("--bundle", format!("{}: {e}", bundle.display())))?;
         let root = spec.root().as_ref().ok_or_else(|| SpecError::invalid("root", "missing"))?;
         let rootfs = bundle.join(root.path());
+        path_fits("root.path", &rootfs)?;
         if !rootfs.is_dir() {
             return Err(SpecError::MissingRootfs { path: rootfs });
         }
@@ -115,8 +128,18 @@ impl Plan {
             hooks::validate(hooks)?;
         }
         let namespaces = NamespacePlan::new(&linux)?;
+        if let Some(rules) = linux.resources().as_ref().and_then(|r| r.devices().as_ref()) {
+            berth_cgroups::check_device_rules(rules).map_err(SpecError::Resources)?;
+        }
+        if linux.intel_rdt().is_some() {
+            let resctrl = std::fs::read_to_string("/proc/filesystems").is_ok_and(|list| list.lines().any(|l| l.ends_with("\tresctrl")));
+            let why = if resctrl { "berth does not support Intel RDT yet" } else { "Intel RDT is not supported on this host (no resctrl filesystem)" };
+            return Err(SpecError::invalid("linux.intelRdt", why));
+        }
         let user = UserPlan::new(&linux, namespaces.has(libc::CLONE_NEWUSER), !namespaces.has_new(libc::CLONE_NEWUSER))?;
         let hostname = spec.hostname().clone().filter(|h| !h.is_empty());
+        name_fits("hostname", &hostname)?;
+        name_fits("domainname", spec.domainname())?;
         if hostname.is_some() && !namespaces.has(libc::CLONE_NEWUTS) {
             return Err(SpecError::invalid("hostname", "setting the hostname needs a uts namespace of the container's own"));
         }
@@ -156,12 +179,7 @@ impl Plan {
             Some(name) => Propagation::parse(name)
                 .ok_or_else(|| SpecError::invalid("linux.rootfsPropagation", format!("unknown propagation {name:?}")))?,
         };
-        let sysctl = linux.sysctl().clone().unwrap_or_default().into_iter().collect::<Vec<_>>();
-        for (key, _) in &sysctl {
-            if key.is_empty() || key.split(['.', '/']).any(|part| part.is_empty() || part == "..") {
-                return Err(SpecError::invalid(format!("linux.sysctl.{key}"), "not a valid sysctl name"));
-            }
-        }
+        let sysctl = sysctl::plan(&linux.sysctl().clone().unwrap_or_default(), &namespaces, hostname.is_some())?;
         Ok(Plan {
             rootfs_readonly: root.readonly().unwrap_or(false),
             rootfs_idmap,
@@ -184,12 +202,36 @@ impl Plan {
     }
 }
 
+/// The kernel takes no path longer than PATH_MAX (4096 bytes with its NUL): refuse one in the
+/// plan, naming the field, rather than carry a megabyte string into the init.
+pub(crate) fn path_fits(field: &str, path: &Path) -> Result<(), SpecError> {
+    const PATH_MAX: usize = 4096;
+    let len = path.as_os_str().len();
+    if len >= PATH_MAX {
+        return Err(SpecError::invalid(field, format!("a path of {len} bytes is longer than the kernel's limit of {}", PATH_MAX - 1)));
+    }
+    Ok(())
+}
+
+/// The kernel's limit on a host or domain name (HOST_NAME_MAX).
+const HOST_NAME_MAX: usize = 64;
+
+fn name_fits(field: &str, name: &Option<String>) -> Result<(), SpecError> {
+    match name {
+        Some(name) if name.len() > HOST_NAME_MAX => {
+            Err(SpecError::invalid(field, format!("{} bytes is longer than the kernel's limit of {HOST_NAME_MAX}", name.len())))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn container_paths(field: &str, paths: &Option<Vec<String>>) -> Result<Vec<PathBuf>, SpecError> {
     let mut out = Vec::new();
     for (i, p) in paths.iter().flatten().enumerate() {
         if !p.starts_with('/') {
             return Err(SpecError::invalid(format!("{field}[{i}]"), format!("{p:?} is not an absolute path")));
         }
+        path_fits(&format!("{field}[{i}]"), Path::new(p))?;
         out.push(PathBuf::from(p));
     }
     Ok(out)

@@ -131,16 +131,20 @@ impl MountPlan {
     pub fn new(index: usize, mount: &Mount, bundle: &Path) -> Result<MountPlan, SpecError> {
         let field = format!("mounts[{index}]");
         let destination = mount.destination().clone();
+        super::path_fits(&format!("{field}.destination"), &destination)?;
+        if let Some(source) = mount.source() {
+            super::path_fits(&format!("{field}.source"), source)?;
+        }
         if !destination.is_absolute() {
             return Err(SpecError::invalid(
                 format!("{field}.destination"),
-                format!("{} is not an absolute path", destination.display()),
+                format!("{destination:?} is not an absolute path"),
             ));
         }
         if destination.components().any(|c| c == std::path::Component::ParentDir) {
             return Err(SpecError::invalid(
                 format!("{field}.destination"),
-                format!("{} contains '..'", destination.display()),
+                format!("{destination:?} contains '..'"),
             ));
         }
         let mut flags: libc::c_ulong = 0;
@@ -183,7 +187,7 @@ impl MountPlan {
             other if !filesystem_known(other) => {
                 return Err(SpecError::invalid(
                     format!("{field}.type"),
-                    format!("unknown filesystem type {other:?} for {} (not in /proc/filesystems)", destination.display()),
+                    format!("unknown filesystem type {other:?} for {destination:?} (not in /proc/filesystems)"),
                 ));
             }
             other => MountKind::Fresh(other.to_owned()),
@@ -197,7 +201,7 @@ impl MountPlan {
                 if std::fs::symlink_metadata(&src).is_err() {
                     return Err(SpecError::invalid(
                         format!("{field}.source"),
-                        format!("{} does not exist", src.display()),
+                        format!("{src:?} does not exist"),
                     ));
                 }
                 Some(src)

@@ -58,8 +58,9 @@ impl ProcessPlan {
             return Err(SpecError::invalid(format!("process.args[{i}]"), "contains a NUL byte"));
         }
         let cwd = process.cwd().clone();
+        super::path_fits("process.cwd", &cwd)?;
         if !cwd.is_absolute() {
-            return Err(SpecError::invalid("process.cwd", format!("{} is not an absolute path", cwd.display())));
+            return Err(SpecError::invalid("process.cwd", format!("{cwd:?} is not an absolute path")));
         }
         let env = process.env().clone().unwrap_or_default();
         for (i, var) in env.iter().enumerate() {
@@ -91,13 +92,14 @@ impl ProcessPlan {
         let capabilities = match process.capabilities() {
             None => CapsPlan::default(),
             Some(c) => CapsPlan {
-                bounding: cap_set(c.bounding()),
-                effective: cap_set(c.effective()),
-                permitted: cap_set(c.permitted()),
-                inheritable: cap_set(c.inheritable()),
-                ambient: cap_set(c.ambient()),
+                bounding: cap_set("bounding", c.bounding()),
+                effective: cap_set("effective", c.effective()),
+                permitted: cap_set("permitted", c.permitted()),
+                inheritable: cap_set("inheritable", c.inheritable()),
+                ambient: cap_set("ambient", c.ambient()),
             },
         };
+        capabilities.check()?;
         Ok(ProcessPlan {
             args,
             env,
@@ -146,17 +148,53 @@ impl CapsPlan {
     }
 }
 
-/// Map the spec's capability names onto the caps crate's, dropping those this kernel does not know.
-fn cap_set(set: &Option<Capabilities>) -> CapsHashSet {
+/// Map the spec's capability names onto the caps crate's. A name this kernel does not know
+/// is left out, as runc does, and said so in the log (a name no kernel knows does not parse).
+fn cap_set(set_name: &str, set: &Option<Capabilities>) -> CapsHashSet {
     let known = caps::runtime::thread_all_supported();
-    set.iter()
-        .flatten()
-        .filter_map(|cap| {
-            let name = serde_json::to_value(cap).ok()?;
-            name.as_str()?.parse::<Capability>().ok()
-        })
-        .filter(|cap| known.contains(cap))
-        .collect()
+    let mut out = CapsHashSet::new();
+    for cap in set.iter().flatten() {
+        let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        match name.parse::<Capability>() {
+            Ok(parsed) if known.contains(&parsed) => {
+                out.insert(parsed);
+            }
+            _ => log::warn!("process.capabilities.{set_name}: {name:?} is not known to this kernel; left out"),
+        }
+    }
+    out
+}
+
+/// The names of the capabilities of `set` that are not in `within`, sorted.
+fn outside_of(set: &CapsHashSet, within: &CapsHashSet) -> Vec<String> {
+    let mut extra: Vec<String> = set.difference(within).map(|c| c.to_string()).collect();
+    extra.sort();
+    extra
+}
+
+impl CapsPlan {
+    /// Refuse sets the kernel would refuse late, at capset in the init: effective capabilities
+    /// must be permitted, inheritable ones within the bounding set. An ambient capability that
+    /// is not both permitted and inheritable is left out, as runc does (`runc spec` itself asks
+    /// for ambient capabilities it does not make inheritable), and said so in the debug log.
+    fn check(&self) -> Result<(), SpecError> {
+        let raisable: CapsHashSet = self.permitted.intersection(&self.inheritable).copied().collect();
+        let left_out = outside_of(&self.ambient, &raisable);
+        if !left_out.is_empty() {
+            log::debug!("process.capabilities.ambient: {} not both permitted and inheritable; left out", left_out.join(", "));
+        }
+        let rules = [("effective", &self.effective, "permitted", &self.permitted), ("inheritable", &self.inheritable, "bounding", &self.bounding)];
+        for (set, caps, within_name, within) in rules {
+            let extra = outside_of(caps, within);
+            if !extra.is_empty() {
+                return Err(SpecError::invalid(
+                    format!("process.capabilities.{set}"),
+                    format!("{} not in {within_name} (the kernel refuses that)", extra.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn rlimit_number(typ: PosixRlimitType) -> libc::c_int {

@@ -92,12 +92,33 @@ pub fn run(ctx: InitContext<'_>) -> ! {
         },
         Err(failure) => failure,
     };
-    let _ = ctx.channel.send(&ToParent::Failed { step: step.to_owned(), message: error.to_string() });
+    // The report names what failed, and may quote a config value of any length: keep it
+    // within one packet. If it cannot be sent, the parent is gone or will see us die.
+    let message = shortened(error.to_string(), MAX_REPORT);
+    if ctx.channel.send(&ToParent::Failed { step: step.to_owned(), message }).is_err() {
+        sys::exit_immediately(1);
+    }
     // Exiting now could discard a message the parent has in flight to us, and a socket closed
     // with unread data resets the connection before the parent reads our report. Wait for the
     // parent to hang up (it kills us right after reading).
     while ctx.channel.recv::<ToChild>().is_ok() {}
     sys::exit_immediately(1)
+}
+
+/// The longest failure report the init sends, in bytes.
+const MAX_REPORT: usize = 4096;
+
+/// `text` cut to at most `max` bytes at a character boundary, marked when cut.
+fn shortened(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("... (cut)");
+    }
+    text
 }
 
 /// A step's result: the error carries the name of the step that failed.

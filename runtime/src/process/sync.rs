@@ -107,11 +107,21 @@ impl Channel {
 
     /// Wait for one message; `Closed` if the peer went away first.
     pub fn recv<T: for<'de> Deserialize<'de>>(&self) -> Result<T, SyncError> {
-        let mut buf = [0u8; 8192];
+        use nix::sys::socket::{recv, MsgFlags};
+        let io = |e: nix::errno::Errno| SyncError::Io { op: "recv", source: e.into() };
+        // Each message is one packet: learn its size first (MSG_TRUNC reports the whole
+        // length), so a long one (the hooks' state JSON with big annotations) is not cut.
+        let size = loop {
+            match recv(self.fd.as_raw_fd(), &mut [], MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.map_err(io)?,
+            }
+        };
+        let mut buf = vec![0u8; size.max(1)];
         let n = loop {
             match nix::unistd::read(self.fd.as_fd(), &mut buf) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.map_err(|e| SyncError::Io { op: "recv", source: e.into() })?,
+                other => break other.map_err(io)?,
             }
         };
         if n == 0 {
