@@ -234,3 +234,22 @@ fn the_cgroup_claims_match_the_host() {
         assert_eq!(out.trim(), "42");
     }
 }
+
+#[test]
+fn lsm_labels_are_refused_exactly_when_not_listed() {
+    let linux = &features()["linux"];
+    for (module, field, value) in [("apparmor", "apparmorProfile", "unconfined"), ("selinux", "selinuxLabel", "system_u:system_r:container_t:s0")] {
+        if linux[module]["enabled"] == json!(true) {
+            continue;
+        }
+        let outcome = run_foreground("features-lsm", |b| {
+            b.edit(|c| c["process"][field] = json!(value));
+            b.args(&["true"]);
+        });
+        if berth_e2e::binaries::deliberate_difference("runc 1.1 ignores a label for a module the host does not run") {
+            continue;
+        }
+        outcome.failure();
+        outcome.one_line_error_naming(&[&format!("process.{field}")]);
+    }
+}

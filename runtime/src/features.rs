@@ -30,8 +30,9 @@ pub fn document() -> Value {
                 "knownFlags": seccomp::KNOWN_FLAGS,
                 "supportedFlags": seccomp::SUPPORTED_FLAGS,
             },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
+            // Labels are applied where the host runs the module and refused where it does not.
+            "apparmor": { "enabled": plan::lsm::apparmor_enabled() },
+            "selinux": { "enabled": plan::lsm::selinux_enabled() },
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": true } },
         },
