@@ -47,6 +47,17 @@ pub enum UserNamespaceError {
     Joiner { op: &'static str, source: io::Error },
 }
 
+/// Is this process without the host's privileges: not root, or root of a user namespace other
+/// than the initial one (whose uid_map maps all 2^32 ids onto themselves), as under rootless
+/// podman? Then mknod is refused and cgroups are the user's at most.
+pub fn unprivileged() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+}
+
 /// Parent side, right after the clone: give the init's new user namespace its mappings.
 ///
 /// A caller with CAP_SETUID / CAP_SETGID over its own user namespace (root, or root of the

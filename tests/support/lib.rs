@@ -25,6 +25,7 @@ pub mod leftovers;
 pub mod poll;
 pub mod runtime;
 pub mod tempdir;
+pub mod users;
 
 pub use bundle::Bundle;
 pub use container::Container;

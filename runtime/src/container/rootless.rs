@@ -7,14 +7,9 @@ use berth_cgroups::{CgroupState, Manager, Stats};
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
-/// Is berth running without the host's privileges: not root, or root of a user namespace
-/// other than the initial one (whose uid_map maps all 2^32 ids onto themselves)?
+/// Is berth running without the host's privileges (see [`crate::userns::unprivileged`])?
 pub fn unprivileged() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    map.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"]
+    crate::userns::unprivileged()
 }
 
 /// The default state root: /run/berth for root on the host, $XDG_RUNTIME_DIR/berth for an

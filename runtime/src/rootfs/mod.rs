@@ -84,17 +84,20 @@ pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::De
     let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(nix_op("open", rootfs))?;
     // 3. The mounts of config.json, in order, each resolved inside the rootfs.
+    // In a user namespace, ours or the one an unprivileged caller runs us in, the kernel
+    // refuses mknod and fresh mounts of filesystems tied to namespaces it does not own.
+    let in_user_namespace = plan.user.is_some() || crate::userns::unprivileged();
     let view = mounts::CgroupView {
         own_namespace: plan.namespaces.has_new(libc::CLONE_NEWCGROUP),
         dirs: cgroup_dirs,
-        in_user_namespace: plan.user.is_some(),
+        in_user_namespace,
         own_network: plan.namespaces.has_new(libc::CLONE_NEWNET),
     };
     for (i, m) in plan.mounts.iter().enumerate() {
         mounts::mount_entry(root.as_fd(), m, &view, detached.mount(i))?;
     }
     // 4. /dev: device nodes and the standard links.
-    devices::populate(root.as_fd(), &plan.devices, plan.user.is_some())?;
+    devices::populate(root.as_fd(), &plan.devices, in_user_namespace)?;
     Ok(())
 }
 
