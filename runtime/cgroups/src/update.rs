@@ -161,6 +161,16 @@ pub fn merge(base: &LinuxResources, update: &LinuxResources) -> LinuxResources {
     let mut merged = serde_json::to_value(base).unwrap_or_default();
     let patch = serde_json::to_value(update).unwrap_or_default();
     merge_json(&mut merged, &patch);
+    // An unlimited memory limit with a finite memory+swap limit is a state the kernel refuses
+    // (memory <= memsw): `update --memory -1` lifts the swap limit too unless it names one,
+    // as runc does.
+    let unlimited = patch.pointer("/memory/limit").and_then(|v| v.as_i64()) == Some(-1);
+    let swap_given = patch.pointer("/memory/swap").is_some();
+    if unlimited && !swap_given {
+        if let Some(swap) = merged.pointer_mut("/memory/swap") {
+            *swap = serde_json::json!(-1);
+        }
+    }
     serde_json::from_value(merged).unwrap_or_else(|_| update.clone())
 }
 
@@ -267,6 +277,16 @@ mod tests {
         assert_eq!(merged.memory().as_ref().unwrap().limit(), Some(150));
         assert_eq!(merged.memory().as_ref().unwrap().swap(), Some(200));
         assert_eq!(merged.pids().as_ref().unwrap().limit(), 5);
+    }
+
+    #[test]
+    fn unlimited_memory_lifts_the_swap_limit_unless_given() {
+        let base = resources_from_json(r#"{"memory":{"limit":100,"swap":200}}"#, "base").unwrap();
+        let lifted = merge(&base, &resources_from_json(r#"{"memory":{"limit":-1}}"#, "-").unwrap());
+        let memory = lifted.memory().as_ref().unwrap();
+        assert_eq!((memory.limit(), memory.swap()), (Some(-1), Some(-1)));
+        let kept = merge(&base, &resources_from_json(r#"{"memory":{"limit":-1,"swap":300}}"#, "-").unwrap());
+        assert_eq!(kept.memory().as_ref().unwrap().swap(), Some(300));
     }
 
     #[test]

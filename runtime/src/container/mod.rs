@@ -37,6 +37,9 @@ pub enum ContainerError {
     /// word for word: containerd and other managers match some of these texts.
     #[error("{}", wrong_status_message(id, *verb, *status))]
     WrongStatus { id: String, verb: Verb, status: Status },
+    /// The cgroup the container would join is frozen: its init would hang there.
+    #[error("container's cgroup unexpectedly frozen: {0}")]
+    CgroupFrozen(String),
     /// The container's state records no cgroup (a state.json berth did not write, or a
     /// rootless container with no delegated cgroup).
     #[error("container {0} has no cgroup")]
@@ -160,7 +163,7 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         creating: Some(Creator::current()),
     };
     let dir = StateDir::claim(root, &opts.id, &state)?;
-    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None };
+    let mut undo = Undo { dir: Some(dir.clone()), cgroup: None, kill_remaining: true };
     let exec_fifo = dir.make_exec_fifo()?;
     // 4. The cgroup, recorded with the levels it made, and its limits, before any process is in it.
     let cgroup = undo.cgroup.insert(cgroup);
@@ -181,6 +184,17 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
     dir.save(&state)?;
     let cgroup = &**cgroup;
     if state.cgroup.is_some() {
+        // A cgroup someone froze would freeze the init mid-setup and hang create: refuse
+        // it. One that already holds processes is used, with runc 1.1's warning, and a
+        // failed create leaves those processes alone.
+        if cgroup.is_frozen()? {
+            return Err(ContainerError::CgroupFrozen(cgroup_display(cgroup)));
+        }
+        let present = cgroup.pids().map(|pids| pids.len()).unwrap_or(0);
+        if present > 0 {
+            log::warn!("container's cgroup is not empty: {present} process(es) found in {}", cgroup_display(cgroup));
+            undo.kill_remaining = false;
+        }
         cgroup.apply(&resources)?;
     }
     log::debug!("create {}: cgroup {:?} made", opts.id, cgroup.state().paths);
@@ -227,6 +241,12 @@ fn explain_init_death(error: SpawnError, cgroup: &dyn Manager, resources: &oci_s
         Some(limit) if died && berth_cgroups::oom::kill_count(&cgroup.state()).is_ok_and(|n| n > 0) => ContainerError::InitOomKilled { limit },
         _ => error.into(),
     }
+}
+
+/// The cgroup's directory for messages: its freezer's, else any of its hierarchies.
+fn cgroup_display(cgroup: &dyn Manager) -> String {
+    let paths = cgroup.state().paths;
+    paths.get("freezer").or_else(|| paths.values().next()).map(|p| p.display().to_string()).unwrap_or_default()
 }
 
 /// Where a process's pty master goes: nowhere without process.terminal, else the
@@ -488,6 +508,8 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<(), StateError> {
 struct Undo {
     dir: Option<StateDir>,
     cgroup: Option<Box<dyn Manager>>,
+    /// Kill what is in the cgroup: false when it held processes before this create.
+    kill_remaining: bool,
 }
 
 impl Undo {
@@ -500,7 +522,7 @@ impl Undo {
 impl Drop for Undo {
     fn drop(&mut self) {
         if let Some(cgroup) = &self.cgroup {
-            let _ = cgroup.destroy(true);
+            let _ = cgroup.destroy(self.kill_remaining);
         }
         if let Some(dir) = &self.dir {
             let _ = dir.remove();

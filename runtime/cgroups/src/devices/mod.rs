@@ -151,7 +151,7 @@ impl DeviceRules {
             minor: number(rule.minor(), "minor")?,
             access: parse_access(rule.access().as_deref()).ok_or_else(|| Error::InvalidValue {
                 field: format!("{}.access", field()),
-                reason: format!("{:?} is not a combination of r, w and m", rule.access()),
+                reason: format!("{:?} is not made of the letters r, w and m", rule.access()),
             })?,
         };
         if rule.allow() == self.default_allow {
@@ -169,7 +169,9 @@ impl DeviceRules {
     }
 }
 
-/// "rwm" -> bits; empty or absent means all.
+/// "rwm" -> bits; empty or absent means all. Like runc (whose permission sets keep only r, w
+/// and m), other letters are ignored: managers send strings such as "rwa". Anything but
+/// ASCII letters is refused.
 fn parse_access(access: Option<&str>) -> Option<u8> {
     let access = access.unwrap_or("");
     if access.is_empty() {
@@ -179,6 +181,7 @@ fn parse_access(access: Option<&str>) -> Option<u8> {
         'r' => Some(bits | ACCESS_READ),
         'w' => Some(bits | ACCESS_WRITE),
         'm' => Some(bits | ACCESS_MKNOD),
+        c if c.is_ascii_alphabetic() => Some(bits),
         _ => None,
     })
 }
@@ -237,8 +240,11 @@ mod tests {
 
     #[test]
     fn bad_access_and_fifo_rules_name_the_field() {
-        let err = DeviceRules::fold(&[rule(true, LinuxDeviceType::C, Some(1), Some(3), "rx")]).unwrap_err();
+        let err = DeviceRules::fold(&[rule(true, LinuxDeviceType::C, Some(1), Some(3), "r-w")]).unwrap_err();
         assert!(err.to_string().contains("linux.resources.devices[0].access"), "{err}");
+        // Letters other than r, w and m are ignored, as runc ignores them ("rwa" is "rw").
+        let rules = DeviceRules::fold(&[rule(true, LinuxDeviceType::C, Some(1), Some(3), "rwa")]).unwrap();
+        assert_eq!(rules.exceptions.iter().map(|e| e.access).collect::<Vec<_>>(), [ACCESS_READ | ACCESS_WRITE]);
         let err = DeviceRules::fold(&[rule(true, LinuxDeviceType::P, None, None, "r")]).unwrap_err();
         assert!(err.to_string().contains("devices[0].type"), "{err}");
     }

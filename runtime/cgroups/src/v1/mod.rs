@@ -173,18 +173,27 @@ impl V1Manager {
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and a process cannot join it
-/// until they are set: copy them down from the parent, for each level we made.
+/// until they are set: copy them down from the parent, for each level we made. A parent that
+/// is itself empty (made by a manager that never set it) is filled from its own parent
+/// first, as runc does, up to the first one that has values.
 fn init_cpuset(made: &[PathBuf]) -> Result<()> {
     for dir in made {
-        let parent = dir.parent().unwrap_or(dir);
         for file in ["cpuset.cpus", "cpuset.mems"] {
-            if files::read(dir, file)?.is_empty() {
-                let value = files::read(parent, file)?;
-                files::write(dir, file, &value, "create (cpuset inherits its parent's cpus and mems)")?;
-            }
+            fill_cpuset(dir, file)?;
         }
     }
     Ok(())
+}
+
+/// Give `dir`'s `file` its parent's value if it is empty, filling the parent first.
+fn fill_cpuset(dir: &Path, file: &str) -> Result<()> {
+    if !files::read(dir, file)?.is_empty() {
+        return Ok(());
+    }
+    let Some(parent) = dir.parent().filter(|p| files::exists(p, file)) else { return Ok(()) };
+    fill_cpuset(parent, file)?;
+    let value = files::read(parent, file)?;
+    files::write(dir, file, &value, "create (cpuset inherits its parent's cpus and mems)")
 }
 
 impl Manager for V1Manager {

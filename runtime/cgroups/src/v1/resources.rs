@@ -223,7 +223,8 @@ fn apply_blkio(m: &V1Manager, io: &LinuxBlockIo) -> Result<()> {
         let dir = dir()?;
         if let Some(weight) = device.weight() {
             let field = "linux.resources.blockIO.weightDevice";
-            let file = weight_file(dir, "blkio.weight_device", "blkio.bfq.weight", field)?;
+            // BFQ keeps per-device weights in a file of their own (runc writes there too).
+            let file = weight_file(dir, "blkio.weight_device", "blkio.bfq.weight_device", field)?;
             files::write(dir, file, &format!("{}:{} {weight}", device.major(), device.minor()), field)?;
         }
         if let Some(leaf) = device.leaf_weight() {
