@@ -18,8 +18,8 @@ pub enum NamespaceError {
     #[error("{syscall} {kind} namespace{}: {source}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Enter { syscall: &'static str, kind: &'static str, path: Option<PathBuf>, source: nix::Error },
     /// /proc/self/timens_offsets could not be written.
-    #[error("write /proc/self/timens_offsets: {0}")]
-    TimeOffsets(std::io::Error),
+    #[error("linux.timeOffsets: {0}")]
+    TimeOffsets(crate::procfs::ProcfsError),
     /// The caller's own namespace could not be opened to return to it.
     #[error("open {path}: {source}")]
     OpenOwn { path: &'static str, source: std::io::Error },
@@ -40,7 +40,10 @@ impl NamespacePlan {
             guard.own_time = Some(open_own("/proc/self/ns/time_for_children")?);
             let newtime = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
             unshare(newtime).map_err(|source| enter_error("unshare", "time", None, source))?;
-            std::fs::write("/proc/self/timens_offsets", offsets).map_err(NamespaceError::TimeOffsets)?;
+            // Through a verified procfs handle, as every write into /proc (see procfs).
+            crate::procfs::ProcFs::open(crate::procfs::Files::All)
+                .and_then(|procfs| procfs.write(std::path::Path::new("self/timens_offsets"), offsets.as_bytes()))
+                .map_err(NamespaceError::TimeOffsets)?;
         }
         Ok(guard)
     }

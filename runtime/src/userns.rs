@@ -22,8 +22,8 @@ use std::process::Command;
 #[derive(Debug, thiserror::Error)]
 pub enum UserNamespaceError {
     /// Writing a map (or setgroups) of the init failed.
-    #[error("write {path} ({field}): {source}")]
-    WriteMap { path: String, field: &'static str, source: io::Error },
+    #[error("{field}: {source}")]
+    WriteMap { field: &'static str, source: crate::procfs::ProcfsError },
     /// newuidmap / newgidmap is not installed.
     #[error("{field}: mapping more than the caller's own id needs {helper} (Debian package uidmap): {source}")]
     HelperMissing { helper: &'static str, field: &'static str, source: io::Error },
@@ -67,32 +67,32 @@ pub fn unprivileged() -> bool {
 /// check /etc/subuid and /etc/subgid.
 pub fn write_mappings(pid: i32, user: &UserPlan) -> Result<(), UserNamespaceError> {
     let privileged = nix::unistd::geteuid().is_root();
+    // Every write into /proc goes through a verified procfs handle (see procfs).
+    let procfs = crate::procfs::ProcFs::open(crate::procfs::Files::ProcessesOnly).map_err(|source| UserNamespaceError::WriteMap { field: "linux.uidMappings", source })?;
+    let write_proc = |file: &str, text: &str, field| write_proc(&procfs, pid, file, text, field);
     let (uid, gid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
     // gid_map first: newgidmap and the setgroups file both act before uid_map makes the
     // namespace's root a different user.
     if privileged || user.gid_map.is_single(gid) {
         if !privileged {
-            write_proc(pid, "setgroups", "deny", "linux.gidMappings")?;
+            write_proc("setgroups", "deny", "linux.gidMappings")?;
         }
-        write_proc(pid, "gid_map", &user.gid_map.to_proc_format(), "linux.gidMappings")?;
+        write_proc("gid_map", &user.gid_map.to_proc_format(), "linux.gidMappings")?;
     } else {
         run_helper("newgidmap", "linux.gidMappings", pid, &user.gid_map)?;
     }
     if privileged || user.uid_map.is_single(uid) {
-        write_proc(pid, "uid_map", &user.uid_map.to_proc_format(), "linux.uidMappings")
+        write_proc("uid_map", &user.uid_map.to_proc_format(), "linux.uidMappings")
     } else {
         run_helper("newuidmap", "linux.uidMappings", pid, &user.uid_map)
     }
 }
 
-fn write_proc(pid: i32, file: &str, text: &str, field: &'static str) -> Result<(), UserNamespaceError> {
-    let path = format!("/proc/{pid}/{file}");
-    // One write(2) with the whole map: the kernel accepts a map only once, in one write.
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|source| UserNamespaceError::WriteMap { path, field, source })
+fn write_proc(procfs: &crate::procfs::ProcFs, pid: i32, file: &str, text: &str, field: &'static str) -> Result<(), UserNamespaceError> {
+    // One write(2) with the whole map (ProcFs::write makes exactly one): the kernel accepts a
+    // map only once, in one write.
+    let path = std::path::PathBuf::from(format!("{pid}/{file}"));
+    procfs.write(&path, text.as_bytes()).map_err(|source| UserNamespaceError::WriteMap { field, source })
 }
 
 fn run_helper(helper: &'static str, field: &'static str, pid: i32, map: &IdMap) -> Result<(), UserNamespaceError> {

@@ -313,6 +313,8 @@ pub(super) fn become_process(process: &ProcessPlan, preserve_fds: i32) -> Step<(
     // Inherited fds close at exec; marked now, before seccomp (a strict profile may refuse
     // close_range) and before the cwd is entered.
     step("pass file descriptors", pass_fds(preserve_fds))?;
+    // The LSM labels for execve, while fsopen and openat2 are still allowed (see procfs).
+    step("set security labels", security::set_exec_labels(process))?;
     // The cwd first while still root, as runc: a cwd only root can enter still works. If
     // root may not enter it (a volume only the container's user can read), try again as
     // that user below.
@@ -359,7 +361,6 @@ fn check_cwd_inside_root(cwd: &Path) -> Result<(), InitError> {
 pub(super) fn exec_process(process: &ProcessPlan, program: &CString) -> Step<std::convert::Infallible> {
     let umask = process.umask.unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    step("set security labels", security::set_exec_labels(process))?;
     // The program starts with every signal at its default action and none blocked, whatever
     // its manager ignored or berth run blocked to forward them.
     sys::reset_signal_dispositions();

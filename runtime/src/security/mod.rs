@@ -2,13 +2,21 @@
 //! no_new_privs. Applied by the init, in the order the kernel needs.
 
 use crate::plan::{ProcessPlan, Rlimit, SeccompPlan};
+use crate::procfs::{Files, ProcFs, ProcfsError};
 use crate::sys;
+use std::path::Path;
 use caps::CapSet;
 use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
 
 /// A failed security setting, naming the field of config.json and the syscall.
 #[derive(Debug, thiserror::Error)]
 pub enum SecurityError {
+    /// The procfs handle for the labels could not be had.
+    #[error(transparent)]
+    Procfs(#[from] ProcfsError),
+    /// An LSM label could not be written.
+    #[error("{field}: {source}")]
+    Label { field: &'static str, source: ProcfsError },
     /// A syscall on the process's credentials failed.
     #[error("{field}: {syscall}: {source}")]
     Syscall { field: &'static str, syscall: &'static str, source: std::io::Error },
@@ -101,18 +109,22 @@ pub fn install_seccomp(plan: &SeccompPlan) -> Result<(), SecurityError> {
 }
 
 /// process.apparmorProfile and process.selinuxLabel: the labels the kernel gives the
-/// program at its execve (the plan has checked that the host runs these modules).
+/// program at its execve (the plan has checked that the host runs these modules). Written
+/// through a verified procfs handle: a container mount over /proc/thread-self/attr would
+/// otherwise swallow the label, or redirect the write (CVE-2019-16884).
 pub fn set_exec_labels(process: &ProcessPlan) -> Result<(), SecurityError> {
+    if process.apparmor_profile.is_none() && process.selinux_label.is_none() {
+        return Ok(());
+    }
+    let procfs = ProcFs::open(Files::All)?;
     if let Some(profile) = &process.apparmor_profile {
         // Kernels with stacked LSMs have AppArmor's own directory; older ones only attr/exec.
-        let own = std::path::Path::new("/proc/thread-self/attr/apparmor/exec");
-        let path = if own.exists() { own } else { std::path::Path::new("/proc/thread-self/attr/exec") };
-        std::fs::write(path, format!("exec {profile}"))
-            .map_err(|source| SecurityError::Syscall { field: "process.apparmorProfile", syscall: "write /proc/thread-self/attr/apparmor/exec", source })?;
+        let own = Path::new("thread-self/attr/apparmor/exec");
+        let path = if procfs.open_file(own, libc::O_PATH).is_ok() { own } else { Path::new("thread-self/attr/exec") };
+        procfs.write(path, format!("exec {profile}").as_bytes()).map_err(|source| SecurityError::Label { field: "process.apparmorProfile", source })?;
     }
     if let Some(label) = &process.selinux_label {
-        std::fs::write("/proc/thread-self/attr/exec", label)
-            .map_err(|source| SecurityError::Syscall { field: "process.selinuxLabel", syscall: "write /proc/thread-self/attr/exec", source })?;
+        procfs.write(Path::new("thread-self/attr/exec"), label.as_bytes()).map_err(|source| SecurityError::Label { field: "process.selinuxLabel", source })?;
     }
     Ok(())
 }
