@@ -73,7 +73,6 @@ fn writable_host_binary(line: &str, host_identity: &str) -> bool {
 /// CVE-2019-5736 through the init: a process exec'd into a created container, holding
 /// CAP_SYS_PTRACE (which defeats non-dumpable), opens the waiting init's /proc/1/exe.
 #[test]
-#[ignore = "berth does not run the container side from a sealed binary yet (next commit)"]
 fn the_waiting_init_exe_is_not_the_host_binary_even_with_cap_sys_ptrace() {
     let (runtime, mut bundle, container) = sleeper("brk-init-exe");
     hostile(&mut bundle, &["CAP_SYS_PTRACE"]);
@@ -90,7 +89,6 @@ fn the_waiting_init_exe_is_not_the_host_binary_even_with_cap_sys_ptrace() {
 /// environment, root and cwd: a CAP_SYS_PTRACE process polls every pid of the container while
 /// the host runs `exec` (from a directory, and with a variable, only the host knows).
 #[test]
-#[ignore = "berth does not run the container side from a sealed binary yet (next commit)"]
 fn the_exec_helper_exposes_neither_the_host_binary_nor_its_environment_root_or_cwd() {
     let (runtime, mut bundle, id) = fixture("brk-exec-helper");
     hostile(&mut bundle, &["CAP_SYS_PTRACE"]);

@@ -20,6 +20,7 @@ pub mod plan;
 mod process;
 mod procfs;
 pub mod quote;
+pub mod seal;
 mod rootfs;
 mod security;
 pub mod state;

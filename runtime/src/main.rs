@@ -16,6 +16,14 @@ fn main() {
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
     };
+    // The verbs that clone processes into the container run them from a sealed view of this
+    // binary (see berth_runtime::seal); this re-executes berth unless it already is one.
+    if cli.command.clones_into_container() {
+        if let Err(e) = berth_runtime::seal::reexec_sealed() {
+            Log::stderr_only().fatal(&e.to_string());
+            std::process::exit(1);
+        }
+    }
     let log = match Log::open(cli.log.as_deref(), cli.log_format == LogFormat::Json, cli.debug) {
         Ok(log) => log.install(),
         Err(e) => {

@@ -515,3 +515,102 @@ pub fn die_with_parent(command: &mut std::process::Command) {
         command.pre_exec(arm);
     }
 }
+
+/// open_tree(AT_FDCWD, path, OPEN_TREE_CLONE): a detached bind mount of the file `path`
+/// resolves to (through a magic link such as /proc/self/exe too).
+pub fn clone_file_mount(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    // SAFETY: `path` is a NUL-terminated string alive for the call; the kernel returns a new
+    // descriptor or -1.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = check(ret)? as RawFd;
+    // SAFETY: open_tree just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// mount_setattr(2) on the detached mount `tree` alone: set `attributes` (MOUNT_ATTR_*).
+pub fn set_mount_attributes(tree: BorrowedFd<'_>, attributes: u64) -> io::Result<()> {
+    let attr = MountAttr { attr_set: attributes, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // SAFETY: the empty path is a valid C string, `attr` a valid mount_attr alive for the call,
+    // and AT_EMPTY_PATH makes the kernel act on `tree` itself.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_mount_setattr, tree.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+    };
+    check(ret).map(drop)
+}
+
+/// memfd_create(2) with sealing allowed, close-on-exec.
+pub fn sealable_memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a NUL-terminated string alive for the call.
+    let ret = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = check(ret.into())? as RawFd;
+    // SAFETY: memfd_create just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// sendfile(2) `count` bytes from `from` to `to`; returns how many were copied.
+pub fn copy_file_bytes(to: BorrowedFd<'_>, from: BorrowedFd<'_>, count: usize) -> io::Result<usize> {
+    // SAFETY: two descriptors, a null offset (use and advance the file position) and a count.
+    let ret = unsafe { libc::sendfile(to.as_raw_fd(), from.as_raw_fd(), std::ptr::null_mut(), count) };
+    check(ret as libc::c_long).map(|n| n as usize)
+}
+
+/// fcntl(F_ADD_SEALS) / fcntl(F_GET_SEALS).
+pub fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> io::Result<()> {
+    // SAFETY: fcntl with an integer argument on a descriptor we hold.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    check(ret.into()).map(drop)
+}
+
+pub fn get_seals(fd: BorrowedFd<'_>) -> io::Result<libc::c_int> {
+    // SAFETY: fcntl without argument on a descriptor we hold.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+    check(ret.into()).map(|s| s as libc::c_int)
+}
+
+/// execveat(fd, "", argv, envp, AT_EMPTY_PATH): run the program behind `fd`. Returns only on
+/// failure.
+pub fn exec_fd(fd: BorrowedFd<'_>, argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> io::Error {
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: both arrays are NULL-terminated arrays of pointers to NUL-terminated strings
+    // that outlive the call (`argv`, `envp` are borrowed); the empty path with AT_EMPTY_PATH
+    // makes the kernel execute `fd` itself.
+    unsafe {
+        libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), argv_ptrs.as_ptr(), envp_ptrs.as_ptr(), libc::AT_EMPTY_PATH);
+    }
+    io::Error::last_os_error()
+}
+
+/// Overwrite this process's environment strings with NUL bytes. A clone shares the text of
+/// the host's environment with its parent (copy-on-write); once its own copy is blank,
+/// /proc/PID/environ shows nothing of the host. The caller reads no variable afterwards.
+pub fn scrub_environment() {
+    extern "C" {
+        static mut environ: *mut *mut libc::c_char;
+    }
+    // SAFETY: reading the `environ` pointer itself; this process is single-threaded here (a
+    // fresh clone), so nothing changes it meanwhile.
+    let mut entry = unsafe { environ };
+    if entry.is_null() {
+        return;
+    }
+    loop {
+        // SAFETY: `entry` walks the NULL-terminated array libc keeps `environ` pointing at; we
+        // stop at its NULL.
+        let text = unsafe { *entry };
+        if text.is_null() {
+            return;
+        }
+        // SAFETY: `text` is a NUL-terminated string of this process's own writable memory (the
+        // initial stack, or the heap for a variable set later); strlen stays inside it.
+        let len = unsafe { libc::strlen(text) };
+        // SAFETY: the `len` bytes before that NUL belong to the same string, so the write stays
+        // inside it; no Rust reference to them exists.
+        unsafe { std::ptr::write_bytes(text, 0, len) };
+        // SAFETY: `entry` was not the terminating NULL, so the next element is in the array.
+        entry = unsafe { entry.add(1) };
+    }
+}

@@ -106,6 +106,13 @@ pub struct Globals {
     pub systemd_cgroup: bool,
 }
 
+impl Command {
+    /// Does this verb clone processes into the container (the init, the exec helper)?
+    pub fn clones_into_container(&self) -> bool {
+        matches!(self, Command::Create(_) | Command::Run(_) | Command::Exec(_))
+    }
+}
+
 /// Run the verb; the result is the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
     let root = match cli.root {

@@ -1,14 +1,20 @@
 //! `berth exec`: a new process in a live container's namespaces and cgroup.
 //!
-//! The parent opens the init's namespace files, enters the pid and time namespaces for its
-//! children, and clones; the child enters the other namespaces (mount last: it moves our root
-//! into the container), waits until the parent has put it in the container's cgroup, takes on
-//! the process's identity and execs. Its end of the sync socket is close-on-exec, so the
-//! parent learns of a successful exec by the socket closing, and of a failure by a report.
+//! The parent opens the init's namespace files and clones a helper that stays in the host's
+//! pid namespace, where no process of the container can see it. The helper blanks its copy of
+//! the host's environment and joins every namespace (mount last but for user: it moves our
+//! root and cwd into the container); only then does it clone the process, as a child of the
+//! parent (CLONE_PARENT), into the container's pid namespace, report its pid and exit. So the
+//! container never sees a process of ours with the host's environment, root or cwd, and the
+//! binary behind /proc/PID/exe is the sealed view (see crate::seal).
+//!
+//! The process waits until the parent has put it in the container's cgroup, takes on the
+//! process's identity and execs. Its end of the sync socket is close-on-exec, so the parent
+//! learns of a successful exec by the socket closing, and of a failure by a report.
 
 use super::init::{become_process, exec_process, find_executable, step, syscall, InitError, Step};
 use super::spawn::{place_and_await, ConsoleTarget, KillOnDrop, SpawnError, Success};
-use super::sync::{channel_pair, Channel, ToChild, ToParent};
+use super::sync::{channel_pair, Channel, SyncError, ToChild, ToParent};
 use crate::plan::ProcessPlan;
 use crate::sys::{self, Forked};
 use crate::{security, tty};
@@ -46,9 +52,6 @@ const ORDER: [(CloneFlags, &str); 8] = [
     (CloneFlags::CLONE_NEWUSER, "user"),
 ];
 
-/// Namespaces that act on children only, so the parent enters them before the clone.
-const FOR_CHILDREN: CloneFlags = CloneFlags::CLONE_NEWPID.union(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
-
 /// Start the process; returns its host pid once it has exec'd.
 ///
 /// Must be called while the process is single-threaded (see [`sys::clone_process`]).
@@ -63,24 +66,29 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
         }
     }
     let console_socket = opts.console.map(ConsoleTarget::connect).transpose()?;
-    for (flag, name, file) in joins.iter().filter(|(flag, _, _)| FOR_CHILDREN.contains(*flag)) {
-        setns(file.as_fd(), *flag).map_err(|e| SpawnError::Syscall { op: "setns", what: format!("{name} namespace"), source: e.into() })?;
-    }
     // clone3 can only place the process in the container's own cgroup.
     let cgroup_fd = if opts.sub_cgroup.is_none() { opts.cgroup.clone_into_fd() } else { None };
     let in_cgroup_at_clone = cgroup_fd.is_some();
-    let forked = sys::clone_process(0, cgroup_fd)
-        .map_err(|source| SpawnError::Syscall { op: "clone3", what: "exec process".into(), source })?;
-    let pid = match forked {
+    // 1. The helper: joins the namespaces, clones the process, says its pid, exits.
+    let forked = sys::clone_process(0, None).map_err(|source| SpawnError::Syscall { op: "clone3", what: "exec helper".into(), source })?;
+    let helper_pid = match forked {
         Forked::Child => {
             drop(parent_end);
-            let joins: Vec<_> = joins.into_iter().filter(|(flag, _, _)| !FOR_CHILDREN.contains(*flag)).collect();
-            child(opts, &child_end, &joins, console_socket)
+            helper(opts, child_end, &joins, cgroup_fd, console_socket)
         }
         Forked::Parent(pid) => pid,
     };
     drop(child_end);
+    let helper_reaper = KillOnDrop::new(helper_pid);
+    let pid = match parent_end.recv::<ToParent>()? {
+        ToParent::Spawned { pid } => pid,
+        ToParent::Failed { step, message } => return Err(SpawnError::InitFailed { step, message }),
+        _ => return Err(SyncError::Unexpected("a message other than Spawned").into()),
+    };
     let reaper = KillOnDrop::new(pid);
+    // The helper has exited: reap it.
+    drop(helper_reaper);
+    // 2. The process, now our child: into its cgroup, then its verdict.
     if let Some(spec) = opts.sub_cgroup {
         opts.cgroup.add_task_to_sub(pid, spec)?;
     }
@@ -90,21 +98,46 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     Ok(pid)
 }
 
-/// The child: enter the container and exec. Never returns.
-fn child(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], console: Option<tty::ConsoleSocket>) -> ! {
-    let Err((step_name, error)) = enter_and_exec(opts, channel, joins, console);
+/// The helper: out of the container's sight, become part of it, then clone the process into
+/// its pid namespace. Never returns.
+fn helper(opts: &ExecSpawn<'_>, channel: Channel, joins: &[(CloneFlags, &str, File)], cgroup_fd: Option<std::os::fd::BorrowedFd<'_>>, console: Option<tty::ConsoleSocket>) -> ! {
+    let Err((step_name, error)) = join_and_clone(opts, &channel, joins, cgroup_fd, console);
     let _ = channel.send(&ToParent::Failed { step: step_name.to_owned(), message: error.to_string() });
     // Wait for the parent to read the report and hang up (see init::run).
     while channel.recv::<ToChild>().is_ok() {}
     sys::exit_immediately(1)
 }
 
-fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], console: Option<tty::ConsoleSocket>) -> Step<std::convert::Infallible> {
-    // A copy of the host's berth until execve: not reachable from the container (CVE-2019-5736).
+fn join_and_clone(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], cgroup_fd: Option<std::os::fd::BorrowedFd<'_>>, console: Option<tty::ConsoleSocket>) -> Step<std::convert::Infallible> {
+    // A copy of the host's berth: nothing of the host's environment goes further, and nothing
+    // may reach it through /proc (CVE-2019-5736).
+    sys::scrub_environment();
     step("set non-dumpable", nix::sys::prctl::set_dumpable(false).map_err(syscall("prctl", "PR_SET_DUMPABLE")))?;
+    // pid and time act on children only; the others on us. Mount moves our root and cwd.
     for (flag, name, file) in joins {
         step("join namespaces", setns(file.as_fd(), *flag).map_err(syscall("setns", format!("{name} namespace"))))?;
     }
+    let flags = libc::CLONE_PARENT as u64;
+    let forked = step("clone the process", sys::clone_process(flags, cgroup_fd).map_err(|source| InitError::Syscall { op: "clone3", what: "exec process".into(), source }))?;
+    match forked {
+        Forked::Child => child(opts, channel, console),
+        Forked::Parent(pid) => {
+            step("report the process", channel.send(&ToParent::Spawned { pid }))?;
+            sys::exit_immediately(0)
+        }
+    }
+}
+
+/// The process, inside the container: exec. Never returns.
+fn child(opts: &ExecSpawn<'_>, channel: &Channel, console: Option<tty::ConsoleSocket>) -> ! {
+    let Err((step_name, error)) = enter_and_exec(opts, channel, console);
+    let _ = channel.send(&ToParent::Failed { step: step_name.to_owned(), message: error.to_string() });
+    // Wait for the parent to read the report and hang up (see init::run).
+    while channel.recv::<ToChild>().is_ok() {}
+    sys::exit_immediately(1)
+}
+
+fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, console: Option<tty::ConsoleSocket>) -> Step<std::convert::Infallible> {
     match channel.recv::<ToChild>() {
         Ok(ToChild::CgroupJoined { .. }) => {}
         Ok(other) => return Err(("wait for cgroup", InitError::from(super::sync::SyncError::Unexpected(other.name())))),

@@ -138,6 +138,9 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>, OwnDescriptors
     if plan.user.as_ref().is_some_and(|u| !u.joined) {
         step("wait for id mappings", wait_ids_mapped(&ctx.channel))?;
     }
+    // Nothing of the host's environment goes further than berth itself: blank our copy, which
+    // /proc/1/environ would otherwise show a process exec'd into the container.
+    sys::scrub_environment();
     // Until execve replaces it, this process is a copy of the host's berth binary: keep other
     // processes (the container's, once it runs) from reaching it through /proc/PID/exe or
     // ptrace (CVE-2019-5736). The kernel makes the exec'd program dumpable again.

@@ -216,6 +216,7 @@ pub(super) fn place_and_await(
             (Err(SyncError::Closed), Success::Ready) => Err(SpawnError::InitDied),
             (Ok(ToParent::Ready), Success::SocketClosed) => Err(SyncError::Closed.into()),
             (Ok(ToParent::Disarmed), _) => Err(SyncError::Unexpected("Disarmed").into()),
+            (Ok(ToParent::Spawned { .. }), _) => Err(SyncError::Unexpected("Spawned").into()),
             (Err(e), _) => Err(e.into()),
         };
     }

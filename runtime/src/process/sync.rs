@@ -58,6 +58,9 @@ pub enum ToParent {
     Failed { step: String, message: String },
     /// The init's parent-death signal is off: it outlives its creator.
     Disarmed,
+    /// `exec`'s helper has joined every namespace and cloned the process (host pid `pid`,
+    /// a child of `berth exec`); the helper exits.
+    Spawned { pid: i32 },
 }
 
 /// One end of the socket pair.
