@@ -121,3 +121,58 @@ fn rshared_root_propagation_carries_container_mounts_to_the_host() {
         assert!(mount_at(&root, "/").is_some_and(|m| m.is_shared()), "/ is not shared: {root:#?}");
     }
 }
+
+#[test]
+fn mounts_in_the_hosts_mount_namespace_are_made_and_removed_on_delete() {
+    // runc's host-mntns.bats "runc run [host mount ns + hooks]". Not run against runc here:
+    // runc makes the host's / rslave in that case, which would change this shared machine.
+    if berth_e2e::binaries::deliberate_difference("runc changes the host's / propagation without a mount namespace") {
+        return;
+    }
+    let (runtime, mut bundle, id) = fixture("mnt-hostns");
+    let hook_dir = TempDir::new("mnt-hostns-hook");
+    let marker = hook_dir.path().join("createRuntime");
+    bundle.without_namespace("mount");
+    bundle.script("grep -c . /proc/self/mountinfo >/dev/null && ls /dev/null && echo hello");
+    bundle.edit(|c| {
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+        c["hooks"] = json!({ "createRuntime": [{ "path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())] }] });
+    });
+    let container = Container::new(&runtime, &bundle, &id);
+    let outcome = container.run(&[]);
+    outcome.success();
+    assert!(outcome.stdout.contains("hello"), "{outcome}");
+    assert!(marker.exists(), "the createRuntime hook did not run");
+    let left = berth_e2e::inspect::host_mounts_under(bundle.path());
+    assert!(left.is_empty(), "mounts left on the host: {left:#?}");
+}
+
+#[test]
+fn mounts_go_into_a_mount_namespace_joined_by_path() {
+    if berth_e2e::binaries::deliberate_difference("runc 1.1 pivots in a joined mount namespace and fails (EBUSY)") {
+        return;
+    }
+    let (runtime, _bundle, first) = berth_e2e::sleeper("mnt-join-a");
+    first.run(&["--detach"]).success();
+    let (_, mut bundle, id) = fixture("mnt-join-b");
+    // The pid namespace too: mounts go through /proc/self/fd, which must be ours in the
+    // joined namespace's /proc.
+    for (kind, name) in [("mount", "mnt"), ("pid", "pid")] {
+        bundle.namespace(kind, Some(std::path::Path::new(&format!("/proc/{}/ns/{name}", first.pid()))));
+    }
+    bundle.script("echo from-b > /tmp/b; sleep 600");
+    bundle.edit(|c| {
+        c["root"] = json!({ "path": "/", "readonly": false });
+        c["mounts"] = json!([tmpfs("/tmp", &["size=1m"])]);
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+    });
+    let second = Container::new(&runtime, &bundle, &id);
+    second.run(&["--detach"]).success();
+    let seen = berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || {
+        let out = runtime.exec(["exec", first.id(), "cat", "/tmp/b"]);
+        out.status.success().then(|| out.stdout.clone())
+    });
+    assert_eq!(seen.as_deref(), Some("from-b\n"), "the joined container's tmpfs is not in the first one's namespace");
+}

@@ -85,6 +85,10 @@ pub struct State {
     /// The `create` still making this container; None once it has returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creating: Option<Creator>,
+    /// The container shares the caller's mount namespace, so its mounts were made on the
+    /// host, under the rootfs: `delete` detaches them (runc leaves them behind).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mounts_on_host: bool,
 }
 
 /// The process running `create`, told from a later one with the same pid by its start time.
@@ -274,6 +278,7 @@ impl State {
             resources: None,
             hooks: None,
             creating: None,
+            mounts_on_host: false,
         }
     }
 

@@ -161,6 +161,7 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         hooks: plan.hooks.clone(),
         resources: Some(resources.clone()),
         creating: Some(Creator::current()),
+        mounts_on_host: !plan.mounts.is_empty() && !plan.namespaces.has(libc::CLONE_NEWNS),
     };
     let dir = StateDir::claim(root, &opts.id, &state)?;
     let mut undo = Undo { dir: Some(dir.clone()), cgroup: None, kill_remaining: true };
@@ -421,6 +422,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<(), ContainerError> 
 /// Remove what the container owns on the host: its cgroup (killing stragglers) and state,
 /// then run the poststop hooks (a failure there is only a warning, per the runtime spec).
 fn destroy(state: &State, dir: &StateDir) -> Result<(), ContainerError> {
+    if state.mounts_on_host {
+        crate::rootfs::detach_below(&state.rootfs);
+    }
     log::debug!("delete {}: removing its cgroup and state directory", state.id);
     if let Some(saved) = &state.cgroup {
         berth_cgroups::load(saved)?.destroy(true)?;

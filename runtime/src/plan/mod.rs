@@ -170,9 +170,8 @@ impl Plan {
             m.flags &= !libc::MS_RDONLY;
             dev_readonly = true;
         }
-        if !mounts.is_empty() && !namespaces.has_new(libc::CLONE_NEWNS) {
-            return Err(SpecError::invalid("mounts", "mounts need a new mount namespace"));
-        }
+        // Without a mount namespace of its own the mounts are made in the inherited or joined
+        // one, under the rootfs, as runc makes them.
         let rootfs_idmap = userns::check_idmaps(spec.annotations().as_ref(), &mounts, user.as_ref())?;
         let rootfs_propagation = match linux.rootfs_propagation().as_deref() {
             None | Some("") => Propagation::RSlave,

@@ -187,18 +187,24 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>, OwnDescriptors
     }
     step("set rlimits", security::apply_rlimits(&plan.process.rlimits))?;
     // 5. The filesystem: mounts and /dev; the hooks that run before pivot_root; pivot_root.
+    //    Without a mount namespace of its own, the mounts (if any) go under the rootfs in the
+    //    inherited or joined one, and the init chroots.
     let own_mounts = plan.namespaces.has_new(libc::CLONE_NEWNS);
-    if own_mounts {
+    let mounts_here = own_mounts || !plan.mounts.is_empty();
+    if mounts_here {
         step("prepare rootfs", crate::rootfs::prepare(plan, &ctx.cgroup_dirs, ctx.detached))?;
-        if let (Some(hooks), Some(Some(state))) = (&plan.hooks, &joined) {
-            step("prestart and createRuntime hooks", run_parent_hooks(&ctx.channel, hooks))?;
-            // In the container's namespaces, with its root as the working directory (runc's).
-            step("createContainer hooks", nix::unistd::chdir(&plan.rootfs).map_err(syscall("chdir", plan.rootfs.display().to_string())))?;
-            step("createContainer hooks", hooks::run(Stage::CreateContainer, hooks, state.as_bytes()))?;
-        }
+    }
+    if let (Some(hooks), Some(Some(state))) = (&plan.hooks, &joined) {
+        step("prestart and createRuntime hooks", run_parent_hooks(&ctx.channel, hooks))?;
+        // In the container's namespaces, with its root as the working directory (runc's).
+        step("createContainer hooks", nix::unistd::chdir(&plan.rootfs).map_err(syscall("chdir", plan.rootfs.display().to_string())))?;
+        step("createContainer hooks", hooks::run(Stage::CreateContainer, hooks, state.as_bytes()))?;
+    }
+    if own_mounts {
         step("pivot_root", crate::rootfs::enter(plan, ctx.no_pivot))?;
     } else {
         step("chroot", nix::unistd::chroot(&plan.rootfs).map_err(syscall("chroot", plan.rootfs.display().to_string())))?;
+        step("chroot", nix::unistd::chdir("/").map_err(syscall("chdir", "/")))?;
     }
     // 6. Kernel parameters, in the container's own /proc, while /proc/sys is still writable.
     if let Some(procfs) = &procfs {
@@ -209,8 +215,8 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>, OwnDescriptors
     }
     drop(procfs);
     // 6b. Masked and read-only paths, read-only root.
-    if own_mounts {
-        step("finalize rootfs", crate::rootfs::finalize(plan))?;
+    if mounts_here {
+        step("finalize rootfs", crate::rootfs::finalize(plan, own_mounts))?;
     }
     // 7. A terminal, handed to whoever listens on the console socket.
     if let Some(console) = &ctx.console_socket {

@@ -53,6 +53,21 @@ fn nix_op<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> Ro
 /// [`finalize`] locks it down once the init has written what it needs (sysctls) through it.
 pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::DetachedMounts) -> Result<(), RootfsError> {
     let rootfs = plan.rootfs.as_path();
+    // Steps 1 and 2 set up a mount namespace of the container's own; in an inherited or
+    // joined one they would change a namespace that is not ours (runc makes the host's /
+    // rslave there), so the mounts go straight under the rootfs and the init chroots.
+    if plan.namespaces.has_new(libc::CLONE_NEWNS) {
+        own_root(plan, detached)?;
+    }
+    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(nix_op("open", rootfs))?;
+    mount_all(plan, cgroup_dirs, detached, root.as_fd())
+}
+
+/// Steps 1 and 2 of [`prepare`]: the propagation of the copied host tree, and the rootfs as a
+/// mount point of its own.
+fn own_root(plan: &Plan, detached: &crate::idmap::DetachedMounts) -> Result<(), RootfsError> {
+    let rootfs = plan.rootfs.as_path();
     // 1. Nothing we mount from here on may propagate back to the host: the host's tree
     //    becomes rslave in our namespace, unless rootfsPropagation asks for another mode (as
     //    in runc). rshared keeps shared host mounts peers, so a container's mount below an
@@ -81,8 +96,11 @@ pub fn prepare(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::De
         None => mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .map_err(nix_op("bind the rootfs onto itself", rootfs))?,
     }
-    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(nix_op("open", rootfs))?;
+    Ok(())
+}
+
+/// Steps 3 and 4 of [`prepare`]: config.json's mounts and /dev, under `root`.
+fn mount_all(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::DetachedMounts, root: std::os::fd::BorrowedFd<'_>) -> Result<(), RootfsError> {
     // 3. The mounts of config.json, in order, each resolved inside the rootfs.
     // In a user namespace, ours or the one an unprivileged caller runs us in, the kernel
     // refuses mknod and fresh mounts of filesystems tied to namespaces it does not own.
@@ -130,7 +148,7 @@ pub fn enter(plan: &Plan, no_pivot: bool) -> Result<(), RootfsError> {
 
 /// Lock the new root down: masked and read-only paths, the root's propagation, and a
 /// read-only root if asked.
-pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
+pub fn finalize(plan: &Plan, own_root: bool) -> Result<(), RootfsError> {
     // 6. Hide and freeze what the container must not change (paths inside the new root,
     //    resolved and mounted by descriptor).
     let root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
@@ -142,18 +160,43 @@ pub fn finalize(plan: &Plan) -> Result<(), RootfsError> {
     for path in &plan.readonly_paths {
         masks::make_readonly(root.as_fd(), path)?;
     }
-    // 7. Propagation of the container's root as asked, then read-only if asked.
-    if plan.rootfs_propagation != Propagation::RSlave {
+    // 7. Propagation of the container's root as asked, then read-only if asked; only for a
+    //    root of its own (a chroot's / is a directory of a mount that is not the container's).
+    if own_root && plan.rootfs_propagation != Propagation::RSlave {
         mount(None::<&str>, "/", None::<&str>, MsFlags::from_bits_retain(plan.rootfs_propagation.flags()), None::<&str>)
             .map_err(nix_op("set rootfsPropagation on", Path::new("/")))?;
     }
     if plan.dev_readonly {
         mounts::remount_readonly(Path::new("/dev"))?;
     }
-    if plan.rootfs_readonly {
+    if own_root && plan.rootfs_readonly {
         mounts::remount_readonly(Path::new("/"))?;
     }
     Ok(())
+}
+
+/// Detach every mount below `rootfs` (not the rootfs itself) in this mount namespace,
+/// deepest first: what a container sharing the host's mount namespace mounted there. Each is
+/// found by a descriptor resolved inside the rootfs, so a symlink the container left in a
+/// mount point's path cannot turn the unmount onto a host mount. Best effort.
+pub fn detach_below(rootfs: &Path) {
+    let Ok(root) = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()) else {
+        return;
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|point| PathBuf::from(berth_cgroups::unescape_mountinfo(point)))
+        .filter(|point| point.starts_with(rootfs) && point != rootfs)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let Ok(inside) = point.strip_prefix(rootfs) else { continue };
+        if let Ok(fd) = paths::open_path(root.as_fd(), &Path::new("/").join(inside)) {
+            let _ = umount2(&paths::proc_fd_path(&fd), MntFlags::MNT_DETACH);
+        }
+    }
 }
 
 /// pivot_root(".", "."): the old root ends up stacked on the new one and is detached at once,
