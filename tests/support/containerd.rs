@@ -89,7 +89,8 @@ impl Containerd {
         self.dir.path().join("containerd.log")
     }
 
-    /// `ctr` against this daemon in this test's namespace (with a 60 s timeout).
+    /// `ctr` against this daemon in this test's namespace (with a 60 s timeout, then SIGKILL:
+    /// `ctr run` passes SIGTERM on to its task, which may ignore it).
     pub fn ctr_command(&self, args: &[&str]) -> Command {
         self.ctr_command_in(&self.namespace, args)
     }
@@ -97,7 +98,7 @@ impl Containerd {
     /// `ctr` in another namespace (k8s.io for the CRI plugin's images and pods).
     pub fn ctr_command_in(&self, namespace: &str, args: &[&str]) -> Command {
         let mut command = Command::new("timeout");
-        command.args(["60", "ctr", "--address"]).arg(self.socket()).args(["-n", namespace]).args(args);
+        command.args(["-k", "10", "60", "ctr", "--address"]).arg(self.socket()).args(["-n", namespace]).args(args);
         command
     }
 
