@@ -413,7 +413,14 @@ fn bad_dockerfiles_fail_on_one_line_and_leave_nothing() {
             "FROM busybox\nCOPY --frm=x a b\n",
             "Dockerfile:2: COPY: unknown flag: --frm",
         ),
-        ("FROM busybox\nCOPY missing.txt /\n", "Dockerfile:2: COPY:"),
+        (
+            "FROM busybox\nRUN echo runs-first\nCOPY missing.txt /\n",
+            "Dockerfile:3: COPY: \"missing.txt\": not found",
+        ),
+        (
+            "FROM busybox\nCOPY *.none /\n",
+            "Dockerfile:2: COPY: \"*.none\": no source files were specified",
+        ),
         (
             "FROM busybox\nCOPY --from=nowhere /a /b\n",
             "Dockerfile:2: COPY: nowhere",

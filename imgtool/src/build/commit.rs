@@ -68,6 +68,7 @@ pub fn commit(
             store,
             build_args: &build_args,
             target: None,
+            context: None,
         },
     )
     .map_err(at)?;

@@ -251,10 +251,12 @@ pub fn build(store: &Store, options: &BuildOptions) -> Result<Built, BuildError>
         });
     }
     // 3. The plan: stages the target needs, every instruction substituted and checked.
+    let context_root = copy::SourceRoot::open(&options.context, false, Some(ignore.clone()))?;
     let inputs = plan::PlanInputs {
         store,
         build_args: &options.build_args,
         target: options.target.as_deref(),
+        context: Some(&context_root),
     };
     let plan = plan::plan(&df, &inputs).map_err(at)?;
     // 4. The stages, in parallel where they are independent.

@@ -167,6 +167,8 @@ pub struct PlanInputs<'a> {
     pub build_args: &'a BTreeMap<String, String>,
     /// `--target`.
     pub target: Option<&'a str>,
+    /// The build context, so COPY and ADD sources are checked before anything runs.
+    pub context: Option<&'a super::copy::SourceRoot>,
 }
 
 type PlanResult<T> = Result<T, InstructionError>;
@@ -922,6 +924,15 @@ impl Planner<'_> {
             Some(c) => Some(self.word(step, env, c)?),
             None => None,
         };
+        // Context sources must exist (and not be ignored) before anything is built.
+        if let (Source::Context, Some(context)) = (&from, self.inputs.context) {
+            for source in sources
+                .iter()
+                .filter(|s| !(copy.add && (s.starts_with("http://") || s.starts_with("https://"))))
+            {
+                context.resolve(source).map_err(|m| fail(step, m))?;
+            }
+        }
         if copy.parents {
             return Err(fail(
                 step,
