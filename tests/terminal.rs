@@ -73,3 +73,27 @@ fn a_terminal_without_a_console_socket_is_refused() {
     outcome.failure();
     assert!(!runtime.root().join(&id).exists(), "state left behind for {id}");
 }
+
+#[test]
+fn dev_console_is_the_containers_terminal() {
+    // The runtime spec asks for /dev/console with process.terminal; it must be the pty the
+    // process has (bound from the pty itself, not from a path in /dev/pts: CVE-2025-52565).
+    let (runtime, mut bundle, id) = fixture("tty-console");
+    bundle.edit(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["args"] = json!(["sh", "-c", "echo console=$(stat -c %t:%T /dev/console) tty=$(stat -L -c %t:%T /proc/self/fd/0); \
+            grep -c ' /dev/console ' /proc/self/mountinfo; echo tty-marker; sleep 5"]);
+    });
+    let dir = TempDir::new("tty-console-socket");
+    let socket = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).expect("bind console socket");
+    let receiver = std::thread::spawn(move || receive_master(listener));
+    let container = Container::new(&runtime, &bundle, &id);
+    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
+    let master = receiver.join().expect("receiver thread");
+    container.start().success();
+    let out = read_until(&master, "tty-marker");
+    let field = |name: &str| out.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_default().to_owned();
+    assert!(!field("tty").is_empty() && field("console") == field("tty"), "/dev/console is not the process's pty:\n{out}");
+    assert!(out.lines().any(|l| l.trim() == "1"), "/dev/console is not a mount of its own:\n{out}");
+}

@@ -614,3 +614,12 @@ pub fn scrub_environment() {
         entry = unsafe { entry.add(1) };
     }
 }
+
+/// ioctl(TIOCGPTPEER): open the slave of the pty master `master` without looking up its name.
+pub fn pty_peer(master: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: TIOCGPTPEER takes the open flags as an integer argument, no pointers.
+    let ret = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    let fd = check(ret.into())? as RawFd;
+    // SAFETY: the ioctl just returned this new descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

@@ -32,9 +32,18 @@ pub fn host_window_size() -> Option<libc::winsize> {
     [sys::stdio(2), sys::stdio(1), sys::stdio(0)].into_iter().find_map(|fd| sys::window_size(fd).ok())
 }
 
+/// devpts's filesystem magic (linux/magic.h).
+const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+
 /// Make the pty (in the container's devpts), send its master to the console socket, and make
-/// the slave this process's controlling terminal and stdio.
-pub fn setup_console(console: &ConsoleSocket) -> Result<(), TtyError> {
+/// the slave this process's controlling terminal and stdio; for the init (`dev_console`), bind
+/// the slave over /dev/console, as the runtime spec asks.
+///
+/// The slave is opened from the master (TIOCGPTPEER), not by its name in /dev/pts, and checked
+/// to be a pty on devpts; /dev/console gets exactly that descriptor's file (open_tree,
+/// move_mount), so nothing the container put at a path can be bound there instead
+/// (CVE-2025-52565).
+pub fn setup_console(console: &ConsoleSocket, dev_console: bool) -> Result<(), TtyError> {
     let socket = console.socket.as_fd();
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).map_err(err("open /dev/ptmx"))?;
     nix::pty::grantpt(&master).map_err(err("grantpt"))?;
@@ -43,8 +52,12 @@ pub fn setup_console(console: &ConsoleSocket) -> Result<(), TtyError> {
     if let Some(size) = &console.size {
         sys::set_window_size(master.as_fd(), size).map_err(|source| TtyError::Syscall { op: "ioctl(TIOCSWINSZ)", source })?;
     }
-    let slave = nix::fcntl::open(name.as_str(), OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(err("open pty slave"))?;
+    let slave = sys::pty_peer(master.as_fd(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .map_err(|source| TtyError::Syscall { op: "ioctl(TIOCGPTPEER)", source })?;
+    verify_pty(slave.as_fd())?;
+    if dev_console {
+        bind_dev_console(slave.as_fd())?;
+    }
     sys::send_fds(socket, name.as_bytes(), &[master.as_raw_fd()])
         .map_err(|source| TtyError::Syscall { op: "send master to --console-socket", source })?;
     drop(master);
@@ -54,6 +67,26 @@ pub fn setup_console(console: &ConsoleSocket) -> Result<(), TtyError> {
     nix::unistd::dup2_stdout(&slave).map_err(err("dup2 stdout"))?;
     nix::unistd::dup2_stderr(&slave).map_err(err("dup2 stderr"))?;
     Ok(())
+}
+
+/// The slave must be a character device on devpts.
+fn verify_pty(slave: BorrowedFd<'_>) -> Result<(), TtyError> {
+    let stat = nix::sys::stat::fstat(slave).map_err(err("fstat pty slave"))?;
+    let fs = nix::sys::statfs::fstatfs(slave).map_err(err("fstatfs pty slave"))?;
+    if stat.st_mode & libc::S_IFMT != libc::S_IFCHR || fs.filesystem_type().0 as i64 != DEVPTS_SUPER_MAGIC {
+        let source = std::io::Error::other("not a pty on devpts");
+        return Err(TtyError::Syscall { op: "check pty slave", source });
+    }
+    Ok(())
+}
+
+/// Bind the pty slave over the container's /dev/console (made by rootfs::prepare).
+fn bind_dev_console(slave: BorrowedFd<'_>) -> Result<(), TtyError> {
+    let failed = |op| move |source| TtyError::Syscall { op, source };
+    let root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(err("open /"))?;
+    let target = crate::rootfs::paths::open_path(root.as_fd(), std::path::Path::new("/dev/console")).map_err(failed("open /dev/console"))?;
+    let tree = sys::clone_tree_of(slave, false).map_err(failed("open_tree pty slave"))?;
+    sys::attach_tree(tree.as_fd(), target.as_fd()).map_err(failed("bind pty slave on /dev/console"))
 }
 
 /// `run` and `exec` with process.terminal and no --console-socket: berth keeps the pty master

@@ -144,7 +144,7 @@ fn enter_and_exec(opts: &ExecSpawn<'_>, channel: &Channel, console: Option<tty::
         Err(e) => return Err(("wait for cgroup", InitError::from(e))),
     }
     if let Some(socket) = &console {
-        step("set up console", tty::setup_console(socket))?;
+        step("set up console", tty::setup_console(socket, false))?;
     }
     step("set rlimits", security::apply_rlimits(&opts.process.rlimits))?;
     let program = step("find executable", find_executable(opts.process))?;

@@ -220,7 +220,7 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>, OwnDescriptors
     }
     // 7. A terminal, handed to whoever listens on the console socket.
     if let Some(console) = &ctx.console_socket {
-        step("set up console", tty::setup_console(console))?;
+        step("set up console", tty::setup_console(console, own_mounts))?;
     }
     // 8. The program must exist in the container before we say we are ready.
     let program = step("find executable", find_executable(&plan.process))?;

@@ -116,6 +116,11 @@ fn mount_all(plan: &Plan, cgroup_dirs: &[PathBuf], detached: &crate::idmap::Deta
     }
     // 4. /dev: device nodes and the standard links.
     devices::populate(root.as_fd(), &plan.devices, in_user_namespace)?;
+    // 5. A terminal's /dev/console: the file the init binds its pty over (see tty), made now
+    //    while the rootfs may still be written to.
+    if plan.process.terminal {
+        paths::ensure_file(root.as_fd(), Path::new("/dev/console")).map_err(op_error("create (inside rootfs)", Path::new("/dev/console")))?;
+    }
     Ok(())
 }
 
