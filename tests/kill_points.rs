@@ -34,8 +34,8 @@ const MARKER: &str = "BERTH_E2E_KILL_POINT";
 /// Where and how the runtime is killed.
 #[derive(Debug, Clone)]
 enum How {
-    /// After `tenths`/10 of a typical create.
-    Fraction { tenths: u32, typical: Duration },
+    /// After `tenths`/10 of a typical create, killing `verb` (create, or a foreground run).
+    Fraction { verb: &'static str, tenths: u32, typical: Duration },
     /// At the entry of the `nth` `syscall` of the runtime's own process (not its children).
     Syscall { syscall: String, nth: usize },
     /// While a hook of `stage` runs.
@@ -60,7 +60,12 @@ fn setup(tag: &str) -> (Runtime, Bundle) {
 
 /// `runtime --root R create --bundle B id`, as a Command, with the marker set.
 fn create_command(runtime: &Runtime, bundle: &Bundle, id: &str) -> Command {
-    let mut command = runtime.command(["create", "--bundle"]);
+    verb_command("create", runtime, bundle, id)
+}
+
+/// `runtime --root R <verb> --bundle B id` (create or run), with the marker set.
+fn verb_command(verb: &str, runtime: &Runtime, bundle: &Bundle, id: &str) -> Command {
+    let mut command = runtime.command([verb, "--bundle"]);
     command.arg(bundle.path()).arg(id);
     command.env(MARKER, id).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     command
@@ -129,7 +134,7 @@ fn marked_processes(id: &str) -> Vec<i32> {
 
 /// Is `pid` still a live `sleep 599` (a holding hook)?
 fn hook_alive(pid: i32) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\0599\0") && !berth_e2e::inspect::is_gone_or_zombie(pid)
+    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sleep\x00599\x00") && !berth_e2e::inspect::is_gone_or_zombie(pid)
 }
 
 /// The runtime's process under `strace` (its first child), once it has exec'd.
@@ -159,8 +164,8 @@ fn reap(mut child: Child, grace: Duration) {
 fn kill_at(runtime: &Runtime, bundle: &mut Bundle, id: &str, how: &How) -> Result<Vec<PathBuf>, String> {
     let mut hook_pids = Vec::new();
     match how {
-        How::Fraction { tenths, typical } => {
-            let mut child = create_command(runtime, bundle, id).spawn().map_err(|e| format!("spawn: {e}"))?;
+        How::Fraction { verb, tenths, typical } => {
+            let mut child = verb_command(verb, runtime, bundle, id).spawn().map_err(|e| format!("spawn: {e}"))?;
             std::thread::sleep(*typical * *tenths / 10);
             let _ = child.kill();
             let _ = child.wait();
@@ -354,8 +359,18 @@ fn typical_create_time() -> Duration {
 #[test]
 fn killed_at_fractions_of_the_create_time() {
     let typical = typical_create_time();
-    let points = (1..=9).map(|tenths| Point { name: format!("{tenths}/10 of {typical:?}"), how: How::Fraction { tenths, typical } }).collect();
+    let points = (1..=9).map(|tenths| Point { name: format!("{tenths}/10 of {typical:?}"), how: How::Fraction { verb: "create", tenths, typical } }).collect();
     assert_all_recovered(run_points("kp-frac", points));
+}
+
+#[test]
+fn run_killed_at_fractions_of_the_create_time() {
+    // A foreground run is a create, a start and a wait: killed in its create, it must recover
+    // as create does; killed later, it leaves a running container `delete --force` removes.
+    let typical = typical_create_time();
+    let points = [2, 5, 8, 12, 15]
+        .map(|tenths| Point { name: format!("run at {tenths}/10 of {typical:?}"), how: How::Fraction { verb: "run", tenths, typical } });
+    assert_all_recovered(run_points("kp-run", points.into()));
 }
 
 #[test]

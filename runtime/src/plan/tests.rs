@@ -111,3 +111,65 @@ fn id_mappings_are_checked_as_the_kernel_will() {
     let overlap = json!([{ "containerID": 0, "hostID": 1000, "size": 10 }, { "containerID": 100, "hostID": 1005, "size": 1 }]);
     assert_eq!(refused_field(|c| userns(c, one.clone(), overlap)), "linux.gidMappings[1].hostID");
 }
+
+#[test]
+fn sysctls_follow_runcs_namespace_rules() {
+    let without = |c: &mut serde_json::Value, kind: &str| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|ns| ns["type"] != kind);
+    let sysctl = |c: &mut serde_json::Value, key: &str| c["linux"]["sysctl"] = json!({ key: "1" });
+    for host_only in ["vm.swappiness", "fs.file-max", "kernel.panic", "kernel/core_pattern"] {
+        assert_eq!(refused_field(|c| sysctl(c, host_only)), format!("linux.sysctl.{host_only}"));
+    }
+    assert_eq!(refused_field(|c| { without(c, "ipc"); sysctl(c, "kernel.shmmax") }), "linux.sysctl.kernel.shmmax");
+    assert_eq!(refused_field(|c| { without(c, "ipc"); sysctl(c, "fs.mqueue.msg_max") }), "linux.sysctl.fs.mqueue.msg_max");
+    assert_eq!(refused_field(|c| { without(c, "network"); sysctl(c, "net.ipv4.ip_forward") }), "linux.sysctl.net.ipv4.ip_forward");
+    let host_net = format!("/proc/{}/ns/net", std::process::id());
+    assert_eq!(
+        refused_field(|c| {
+            without(c, "network");
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "network", "path": host_net }));
+            sysctl(c, "net.ipv4.ip_forward")
+        }),
+        "linux.sysctl.net.ipv4.ip_forward"
+    );
+    assert_eq!(refused_field(|c| { c["hostname"] = json!("h"); sysctl(c, "kernel.hostname") }), "linux.sysctl.kernel.hostname");
+    for namespaced in ["kernel.shmmax", "kernel.sem", "fs.mqueue.queues_max", "net.ipv4.ip_forward", "net/ipv4/conf/eth0.100/forwarding", "kernel.domainname"] {
+        plan_with(|c| sysctl(c, namespaced)).unwrap_or_else(|e| panic!("{namespaced} refused: {e}"));
+    }
+}
+
+#[test]
+fn devices_stay_in_the_kernels_numbers_and_under_dev() {
+    let device = |path: &'static str, major: i64, minor: i64| move |c: &mut serde_json::Value| c["linux"]["devices"] = json!([{ "path": path, "type": "c", "major": major, "minor": minor }]);
+    assert_eq!(refused_field(device("/dev/x", 4096, 0)), "linux.devices[0].major");
+    assert_eq!(refused_field(device("/dev/x", 1, 1 << 20)), "linux.devices[0].minor");
+    assert_eq!(refused_field(device("/dev/x", -1, 0)), "linux.devices[0].major");
+    assert_eq!(refused_field(device("/dev/../etc/x", 1, 3)), "linux.devices[0].path");
+    assert_eq!(refused_field(device("/dev/..", 1, 3)), "linux.devices[0].path");
+    let plan = plan_with(device("/dev/a/../b", 4095, (1 << 20) - 1)).expect("in range, under /dev");
+    assert!(plan.devices.iter().any(|d| d.path == Path::new("/dev/b")), "the path is planned cleaned");
+    let rule = |access: &str| {
+        let access = access.to_owned();
+        move |c: &mut serde_json::Value| c["linux"]["resources"]["devices"].as_array_mut().unwrap().push(json!({ "allow": true, "type": "c", "access": access }))
+    };
+    assert!(matches!(plan_with(rule("xyz")), Err(SpecError::Resources(_))));
+    plan_with(rule("rw")).expect("rw is an access string");
+}
+
+#[test]
+fn capabilities_the_kernel_would_refuse_are_refused() {
+    let caps = |set: &'static str, cap: &'static str| move |c: &mut serde_json::Value| c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!(cap));
+    assert_eq!(refused_field(caps("effective", "CAP_SYS_ADMIN")), "process.capabilities.effective");
+    let plan = plan_with(|c| c["process"]["capabilities"]["inheritable"] = json!(["CAP_SYS_ADMIN"]));
+    assert!(matches!(plan, Err(SpecError::Invalid { ref field, .. }) if field == "process.capabilities.inheritable"));
+    // runc spec's own default: ambient capabilities that are not inheritable.
+    plan_with(caps("ambient", "CAP_SYS_ADMIN")).expect("ambient capabilities are left out, not refused");
+}
+
+#[test]
+fn names_and_paths_longer_than_the_kernel_takes_are_refused() {
+    assert_eq!(refused_field(|c| c["hostname"] = json!("h".repeat(65))), "hostname");
+    plan_with(|c| c["hostname"] = json!("h".repeat(64))).expect("64 bytes is a hostname");
+    assert_eq!(refused_field(|c| c["process"]["cwd"] = json!(format!("/{}", "d".repeat(5000)))), "process.cwd");
+    let long = format!("/{}", "m".repeat(5000));
+    assert_eq!(refused_field(|c| c["mounts"].as_array_mut().unwrap().push(json!({ "destination": long, "type": "tmpfs" }))), "mounts[7].destination");
+}

@@ -86,7 +86,7 @@ pub fn run(ctx: InitContext<'_>) -> ! {
         Ok((program, hook_state, own_fds)) => match wait_for_start_and_exec(&ctx, program, hook_state, own_fds) {
             // Setup was reported fine; there is no one to report to any more but stderr.
             Err((step, error)) => {
-                let _ = writeln!(std::io::stderr(), "berth init: {step}: {error}");
+                let _ = writeln!(std::io::stderr(), "berth init: {step}: {}", crate::quote::escape_controls(&error.to_string()));
                 sys::exit_immediately(127)
             }
         },
