@@ -36,6 +36,9 @@ struct Contender {
     /// `run` of the same container with memory, cpu and pids limits: the cost of the cgroup
     /// writes on top of the cgroup itself.
     limited_runs: Vec<Sample>,
+    /// `run` of the same container in a user namespace of its own (container 0.. as host
+    /// 100000..): the maps written by the parent, devices bound instead of made.
+    userns_runs: Vec<Sample>,
     states: Vec<Sample>,
     /// `events --stats` of a running container (runtimes that have the verb).
     event_stats: Vec<Sample>,
@@ -62,6 +65,13 @@ fn main() {
         c["linux"]["resources"]["cpu"] = serde_json::json!({ "quota": 50_000, "period": 100_000, "shares": 512 });
         c["linux"]["resources"]["pids"] = serde_json::json!({ "limit": 100 });
     });
+    let mut userns = Bundle::busybox("bench-userns");
+    userns.args(&["/bin/true"]).namespace("user", None).edit(|c| {
+        c["linux"]["uidMappings"] = serde_json::json!([{ "containerID": 0, "hostID": 100_000, "size": 65_536 }]);
+        c["linux"]["gidMappings"] = serde_json::json!([{ "containerID": 0, "hostID": 100_000, "size": 65_536 }]);
+    });
+    let chowned = std::process::Command::new("chown").args(["-R", "-h", "100000:100000"]).arg(userns.rootfs()).status();
+    assert!(chowned.is_ok_and(|s| s.success()), "chown the user namespace bundle's rootfs");
     let mut sleeper = Bundle::busybox("bench-events");
     sleeper.args(&["sleep", "600"]);
 
@@ -84,6 +94,15 @@ fn main() {
             contender
                 .runs
                 .push(measure(&contender.runtime, &args, contender.name));
+        }
+    }
+
+    // `run` with a user namespace.
+    for round in 0..rounds {
+        for contender in &mut contenders {
+            let id = format!("bench-userns-{round}");
+            let args = ["run", "--bundle", userns.path().to_str().unwrap(), &id];
+            contender.userns_runs.push(measure(&contender.runtime, &args, contender.name));
         }
     }
 
@@ -189,6 +208,7 @@ fn contender(name: &'static str, runtime: Runtime) -> Contender {
         runtime,
         runs: Vec::new(),
         limited_runs: Vec::new(),
+        userns_runs: Vec::new(),
         states: Vec::new(),
         event_stats: Vec::new(),
     }
@@ -289,9 +309,19 @@ fn report(contenders: &[Contender]) {
         let events = if c.event_stats.is_empty() { "-".to_owned() } else { format!("{:.2} ms", median(&c.event_stats, millis)) };
         println!("{:<9} {:>9.2} ms {:>13.2} ms {:>15.2} ms {:>20}", c.name, run, limited, limited - run, events);
     }
+    println!();
+    let base_userns = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.userns_runs, millis));
+    println!("{:<9} {:>18} {:>9} {:>12}", "runtime", "run with userns", "vs berth", "userns adds");
+    for c in contenders {
+        let userns = median(&c.userns_runs, millis);
+        let adds = userns - median(&c.runs, millis);
+        println!("{:<9} {:>15.2} ms {:>9} {:>9.2} ms", c.name, userns, ratio(userns, base_userns), adds);
+    }
     let crun = contenders.iter().find(|c| c.name == "crun");
     let wrapper = contenders.iter().find(|c| c.name == WRAPPER);
     if let (Some(crun), Some(wrapper)) = (crun, wrapper) {
+        let userns = median(&crun.userns_runs, millis) - median(&wrapper.userns_runs, millis);
+        println!("crun less the {WRAPPER}: run with userns {userns:.2} ms ({})", ratio(userns, base_userns));
         let run = median(&crun.runs, millis) - median(&wrapper.runs, millis);
         let state = median(&crun.states, millis) - median(&wrapper.states, millis);
         println!(

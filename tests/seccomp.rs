@@ -1,7 +1,7 @@
 //! linux.seccomp: actions, errno values, argument conditions and kill, checked by what the
 //! container's own syscalls get back.
 
-use berth_e2e::{fixture, run_script, Container};
+use berth_e2e::run_script;
 use serde_json::{json, Value};
 
 /// A writable /tmp for scripts that create files.
@@ -87,21 +87,4 @@ fn an_allow_list_profile_runs_the_container() {
     let out = run_script("seccomp-allowlist", script, |b| with_tmp(b, profile));
     assert!(out.contains("listed-calls-work"), "{out}");
     assert!(out.contains("Function not implemented"), "mkdir should get ENOSYS (38):\n{out}");
-}
-
-#[test]
-fn a_notify_action_is_refused_naming_the_field() {
-    let (runtime, mut bundle, id) = fixture("seccomp-notify");
-    bundle.edit(|c| {
-        c["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }]
-        })
-    });
-    let container = Container::new(&runtime, &bundle, &id);
-    let outcome = container.create(&[]);
-    outcome.failure();
-    if !berth_e2e::binaries::deliberate_difference("runc accepts SCMP_ACT_NOTIFY with a listener path") {
-        outcome.one_line_error_naming(&["linux.seccomp.syscalls[0].action"]);
-    }
 }

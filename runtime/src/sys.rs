@@ -304,7 +304,9 @@ pub fn set_close_on_exec(fd: RawFd) -> io::Result<()> {
 
 /// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): install one BPF filter on this thread.
 /// The caller has no_new_privs set or holds CAP_SYS_ADMIN, or the kernel refuses (EACCES).
-pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> io::Result<()> {
+/// With SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags` the kernel returns the filter's
+/// notify fd, given back here.
+pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> io::Result<Option<OwnedFd>> {
     let prog = libc::sock_fprog {
         len: program.len() as u16,
         // The kernel only reads the instructions; the cast drops a const it does not need.
@@ -316,7 +318,13 @@ pub fn seccomp_set_filter(program: &[seccompiler::sock_filter], flags: u32) -> i
     let ret = unsafe {
         libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
     };
-    check(ret).map(drop)
+    let fd = check(ret)? as RawFd;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER, seccomp just returned this new (close-on-exec) descriptor;
+    // nothing else owns it.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Put SIGPIPE back to its default action. Rust's runtime ignores it before main, which

@@ -24,7 +24,25 @@ use std::str::FromStr;
 pub struct SeccompPlan {
     pub programs: Vec<BpfProgram>,
     pub flags: u32,
+    /// The program whose SCMP_ACT_NOTIFY syscalls go to the listener, and the listener.
+    pub notify: Option<(usize, SeccompListener)>,
 }
+
+/// linux.seccomp.listenerPath, connected while validating (so an agent that is not there
+/// fails before anything is made), and listenerMetadata. The init sends it the notify fd
+/// with the container's state over SCM_RIGHTS, as runc does.
+#[derive(Debug, Clone)]
+pub struct SeccompListener {
+    pub path: std::path::PathBuf,
+    pub metadata: String,
+    pub socket: std::sync::Arc<std::os::fd::OwnedFd>,
+}
+
+/// seccompiler has no user-notification action: NOTIFY groups are compiled as ERRNO with this
+/// value, and their return instructions rewritten to SECCOMP_RET_USER_NOTIF afterwards.
+const NOTIFY_STAND_IN: u32 = 4095;
+const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
 
 type Rules = BTreeMap<i64, Vec<SeccompRule>>;
 
@@ -38,6 +56,7 @@ pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_TRAP",
     "SCMP_ACT_TRACE",
     "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
 ];
 
 /// The argument operators [`compile`] accepts (all of the runtime-spec's).
@@ -58,6 +77,9 @@ fn invalid(field: String, message: impl Into<String>) -> SpecError {
 
 /// Compile linux.seccomp for this machine (x86_64).
 pub fn compile(profile: &LinuxSeccomp) -> Result<SeccompPlan, SpecError> {
+    if profile.default_action() == LinuxSeccompAction::ScmpActNotify {
+        return Err(invalid("linux.seccomp.defaultAction".into(), "SCMP_ACT_NOTIFY cannot be the default action (berth itself would stop at its next syscall)"));
+    }
     let default = action(profile.default_action(), profile.default_errno_ret(), "linux.seccomp.defaultAction")?;
     let mut base: Rules = BTreeMap::new();
     let mut by_action: Vec<(SeccompAction, Rules)> = Vec::new();
@@ -84,8 +106,16 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<SeccompPlan, SpecError> {
     }
     // The base filter goes in last: once it is in place, seccomp(2) itself is usually refused.
     let mut programs = Vec::new();
+    let mut notify_program = None;
     for (act, rules) in by_action {
-        programs.push(build(rules, SeccompAction::Allow, act)?);
+        let mut program = build(rules, SeccompAction::Allow, act.clone())?;
+        if act == SeccompAction::Errno(NOTIFY_STAND_IN) {
+            for instruction in program.iter_mut().filter(|i| i.code == 0x06 && i.k == SECCOMP_RET_ERRNO | NOTIFY_STAND_IN) {
+                instruction.k = SECCOMP_RET_USER_NOTIF;
+            }
+            notify_program = Some(programs.len());
+        }
+        programs.push(program);
     }
     if default != SeccompAction::Allow {
         programs.push(build(base, default, SeccompAction::Allow)?);
@@ -100,7 +130,26 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<SeccompPlan, SpecError> {
             other => return Err(invalid("linux.seccomp.flags".into(), format!("{other} is not supported"))),
         } as u32;
     }
-    Ok(SeccompPlan { programs, flags })
+    let notify = match notify_program {
+        Some(index) => Some((index, listener(profile)?)),
+        None => None,
+    };
+    Ok(SeccompPlan { programs, flags, notify })
+}
+
+/// The listener a profile with SCMP_ACT_NOTIFY needs, connected.
+fn listener(profile: &LinuxSeccomp) -> Result<SeccompListener, SpecError> {
+    let field = "linux.seccomp.listenerPath";
+    let Some(path) = profile.listener_path().clone().filter(|p| !p.as_os_str().is_empty()) else {
+        return Err(invalid(field.into(), "SCMP_ACT_NOTIFY in linux.seccomp needs a listenerPath to send the notify fd to"));
+    };
+    if !path.is_absolute() {
+        return Err(invalid(field.into(), format!("{} is not an absolute path", path.display())));
+    }
+    let stream = std::os::unix::net::UnixStream::connect(&path)
+        .map_err(|e| invalid(field.into(), format!("connect {}: {e}", path.display())))?;
+    let metadata = profile.listener_metadata().clone().unwrap_or_default();
+    Ok(SeccompListener { path, metadata, socket: std::sync::Arc::new(stream.into()) })
 }
 
 /// Add `rule` for syscall `nr`. In seccompiler an empty rule list matches the syscall
@@ -128,15 +177,16 @@ fn build(rules: Rules, mismatch: SeccompAction, matched: SeccompAction) -> Resul
 fn action(act: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<SeccompAction, SpecError> {
     Ok(match act {
         LinuxSeccompAction::ScmpActAllow => SeccompAction::Allow,
+        LinuxSeccompAction::ScmpActErrno if errno == Some(NOTIFY_STAND_IN) => {
+            return Err(invalid(format!("{field}Ret"), format!("errno {NOTIFY_STAND_IN} is reserved by berth for SCMP_ACT_NOTIFY")))
+        }
         LinuxSeccompAction::ScmpActErrno => SeccompAction::Errno(errno.unwrap_or(libc::EPERM as u32)),
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => SeccompAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => SeccompAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => SeccompAction::Trap,
         LinuxSeccompAction::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(libc::EPERM as u32)),
         LinuxSeccompAction::ScmpActLog => SeccompAction::Log,
-        LinuxSeccompAction::ScmpActNotify => {
-            return Err(invalid(field.to_owned(), "SCMP_ACT_NOTIFY needs a seccomp listener, which berth does not support yet"))
-        }
+        LinuxSeccompAction::ScmpActNotify => SeccompAction::Errno(NOTIFY_STAND_IN),
     })
 }
 

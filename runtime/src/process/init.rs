@@ -284,7 +284,13 @@ fn enter_user_namespace(user: &crate::plan::UserPlan) -> Result<(), InitError> {
 /// Wait for the parent's CgroupJoined; returns the hooks' state JSON it carries.
 fn wait_cgroup_joined(channel: &Channel) -> Result<Option<String>, InitError> {
     match channel.recv::<ToChild>()? {
-        ToChild::CgroupJoined { hook_state } => Ok(hook_state),
+        ToChild::CgroupJoined { hook_state } => {
+            // A seccomp listener gets this state with the notify fd.
+            if let Some(state) = &hook_state {
+                security::remember_container_state(state);
+            }
+            Ok(hook_state)
+        }
         other => Err(SyncError::Unexpected(other.name()).into()),
     }
 }

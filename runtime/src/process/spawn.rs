@@ -168,7 +168,10 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
         userns::write_mappings(pid, user)?;
         let _ = parent_end.send(&ToChild::IdsMapped);
     }
-    let hooks = plan.hooks.as_ref().map(|hooks| (hooks, (opts.hook_state)(pid)));
+    // The state goes to the init for its own hooks and for a seccomp listener.
+    let no_hooks = Hooks::default();
+    let listener = plan.process.seccomp.as_ref().is_some_and(|s| s.notify.is_some());
+    let hooks = (plan.hooks.is_some() || listener).then(|| (plan.hooks.as_ref().unwrap_or(&no_hooks), (opts.hook_state)(pid)));
     place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready, hooks)?;
     Ok(Init { pid, start_time, channel: parent_end, reaper })
 }

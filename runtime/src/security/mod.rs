@@ -101,11 +101,41 @@ pub fn set_no_new_privs() -> Result<(), SecurityError> {
 
 /// Install the compiled linux.seccomp filters on this process (they survive exec).
 pub fn install_seccomp(plan: &SeccompPlan) -> Result<(), SecurityError> {
-    for program in &plan.programs {
-        sys::seccomp_set_filter(program, plan.flags)
+    for (i, program) in plan.programs.iter().enumerate() {
+        let listener = plan.notify.as_ref().filter(|(index, _)| *index == i).map(|(_, listener)| listener);
+        let flags = plan.flags | if listener.is_some() { libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as u32 } else { 0 };
+        let notify_fd = sys::seccomp_set_filter(program, flags)
             .map_err(|source| SecurityError::Syscall { field: "linux.seccomp", syscall: "seccomp(SECCOMP_SET_MODE_FILTER)", source })?;
+        if let (Some(listener), Some(fd)) = (listener, notify_fd) {
+            send_to_listener(listener, fd)?;
+        }
     }
     Ok(())
+}
+
+/// The container's state JSON ("creating"), for the seccomp listener; the init records it
+/// when the parent sends it (with CgroupJoined).
+static CONTAINER_STATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Record the container's state for [`install_seccomp`]'s listener message.
+pub fn remember_container_state(state: &str) {
+    let _ = CONTAINER_STATE.set(state.to_owned());
+}
+
+/// Send the notify fd to the listener with runc's message: the container process state
+/// (ociVersion, fds naming the fd, pid, metadata, state), over SCM_RIGHTS.
+fn send_to_listener(listener: &crate::plan::seccomp::SeccompListener, fd: std::os::fd::OwnedFd) -> Result<(), SecurityError> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let state: serde_json::Value = CONTAINER_STATE.get().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let message = serde_json::json!({
+        "ociVersion": "1.2.0",
+        "fds": ["seccompFd"],
+        "pid": state["pid"],
+        "metadata": listener.metadata,
+        "state": state,
+    });
+    sys::send_fds(listener.socket.as_fd(), message.to_string().as_bytes(), &[fd.as_raw_fd()])
+        .map_err(|source| SecurityError::Syscall { field: "linux.seccomp.listenerPath", syscall: "sendmsg(SCM_RIGHTS) of the notify fd", source })
 }
 
 /// process.apparmorProfile and process.selinuxLabel: the labels the kernel gives the
