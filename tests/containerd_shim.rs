@@ -151,6 +151,8 @@ fn exec_pause_resume_metrics_kill_delete(kind: ShimKind) {
     let out = run(&ctd, kind, &["-d"], id, &["sleep", "600"]);
     assert!(out.status.success(), "ctr run -d: {}", text(&out.stderr));
     assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+    // The shim listens where containerd expects (and where the leftover checks look).
+    assert!(ctd.shim_socket(id).exists(), "no shim socket at {}", ctd.shim_socket(id).display());
 
     // exec: its output and its own exit code.
     let exec = ctd.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo exec-ok; exit 3"]);
@@ -268,6 +270,8 @@ fn failed_create_names_the_step_and_leaves_nothing(kind: ShimKind) {
     let out = run(&ctd, kind, &["--rm", "--cwd", "relative/dir"], "bad-1", &["true"]);
     assert!(!out.status.success(), "a relative cwd was accepted");
     let stderr = text(&out.stderr);
+    let socket = ctd.shim_socket("bad-1");
+    until(Duration::from_secs(10), || (!socket.exists()).then_some(())).unwrap_or_else(|| panic!("shim socket {} left", socket.display()));
     if kind == ShimKind::Berth {
         let first = stderr.lines().find(|l| l.starts_with("ctr:")).unwrap_or_default();
         assert!(first.contains("create:") && first.contains("process.cwd"), "error does not name the step and field: {stderr}");

@@ -1,4 +1,4 @@
-//! A private containerd for the shim tests: Debian's daemon on its own socket, root and state
+//! A private containerd for the tests that drive berth through it: Debian's daemon on its own socket, root and state
 //! under a temp dir, with berth's shim on its PATH, the busybox image imported, and everything
 //! it started (shims included) ended by pid when dropped.
 
@@ -63,7 +63,9 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .expect("containerd is installed (tests/run-all.sh installs it)");
-        let namespace = format!("shim-v2-{tag}-{}", std::process::id());
+        // One namespace per test: containerd puts cgroups at /<namespace>/<id>, and runtimes
+        // remove only the directories they made, so tests sharing a parent would race.
+        let namespace = format!("berth-e2e-{tag}-{}", std::process::id());
         let me = Containerd { daemon, dir, namespace };
         until(Duration::from_secs(20), || me.ctr(&["version"]).status.success().then_some(()))
             .unwrap_or_else(|| panic!("containerd did not come up; see {}", me.log_path().display()));
@@ -122,6 +124,20 @@ impl Containerd {
             }
         }
         pids
+    }
+
+    /// Where a shim of this daemon serving task group `id` listens (both shims name it so:
+    /// /run/containerd/s/ and the sha256 of <containerd address>/<namespace>/<id>).
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        let key = self.socket().join(&self.namespace).join(id);
+        let out = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(key.as_os_str().as_encoded_bytes())?;
+            child.wait_with_output()
+        });
+        let out = out.expect("run sha256sum");
+        let hex = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_owned();
+        Path::new("/run/containerd/s").join(hex)
     }
 
     /// Cgroup directories named after this namespace (containerd's parent /<namespace>).

@@ -245,6 +245,10 @@ impl Container {
             args.extend([self.id.as_str(), signal.as_str()]);
             return Ok(self.runtime.simple("kill", &args)?);
         }
+        // An exec not started yet has no pid (0 would signal the shim's own process group).
+        if process.pid == 0 {
+            return Err(ContainerError::WrongStatus { id: exec_id.to_owned(), verb: "kill", status: process.status });
+        }
         let signal = nix::sys::signal::Signal::try_from(signal as i32).ok();
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(process.pid as i32), signal);
         Ok(())
