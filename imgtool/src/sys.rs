@@ -11,7 +11,7 @@ use std::path::Path;
 
 pub use nix::errno::Errno;
 pub use nix::fcntl::OFlag;
-use nix::fcntl::{self, OpenHow, ResolveFlag};
+use nix::fcntl;
 use nix::mount::{self, MntFlags, MsFlags};
 use nix::sys::stat::{self, FileStat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -27,31 +27,26 @@ pub enum Resolve {
     InRoot,
 }
 
-/// Open `path` below `dir` with openat2, never through magic links.
+/// Open `path` below `dir` with openat2, never through magic links (the runtime's one
+/// openat2 wrapper, which retries the EAGAIN a racing rename or mount causes).
 pub fn open_below(
     dir: BorrowedFd<'_>,
     path: &Path,
     flags: OFlag,
     resolve: Resolve,
 ) -> Result<OwnedFd, Errno> {
+    use berth_runtime::openat2::{open, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
     let scope = match resolve {
-        Resolve::Beneath => ResolveFlag::RESOLVE_BENEATH,
-        Resolve::InRoot => ResolveFlag::RESOLVE_IN_ROOT,
+        Resolve::Beneath => RESOLVE_BENEATH,
+        Resolve::InRoot => RESOLVE_IN_ROOT,
     };
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(scope | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let path = if path.as_os_str().is_empty() {
         Path::new(".")
     } else {
         path
     };
-    loop {
-        match fcntl::openat2(dir, path, how) {
-            Err(Errno::EAGAIN | Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
+    open(dir, path, flags.bits(), 0, scope | RESOLVE_NO_MAGICLINKS)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 /// Open a directory by absolute or cwd-relative path (the roots we start from).

@@ -29,3 +29,9 @@ mod tty;
 mod userns;
 
 pub use sys::restore_default_sigpipe;
+
+/// openat2(2) with its RESOLVE_* flags, retrying EAGAIN: the one wrapper, which berth-img's
+/// safe unpacking uses too.
+pub mod openat2 {
+    pub use crate::sys::{openat2 as open, RESOLVE_BENEATH, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, RESOLVE_NO_SYMLINKS, RESOLVE_NO_XDEV};
+}
