@@ -138,8 +138,10 @@ fn kill_all_on_a_stopped_container_signals_what_is_left_and_succeeds() {
     container.kill(&[], Some("0")).success();
     berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || (pids(&container).len() == 2).then_some(()))
         .expect("the init's child never showed up in the cgroup");
-    container.kill(&[], Some("KILL")).success();
+    // The init dies on its own (runtime kill KILL would take the whole cgroup with it).
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(container.pid()), nix::sys::signal::Signal::SIGKILL).unwrap();
     container.wait_for_status("stopped");
+    assert_eq!(pids(&container).len(), 1, "the init's child should be left");
     container.kill(&[], Some("0")).failure();
     container.kill(&["--all"], Some("0")).success();
     container.kill(&["--all"], Some("KILL")).success();
@@ -270,5 +272,33 @@ fn lsm_labels_are_applied_or_refused_never_ignored() {
             outcome.one_line_error_naming(&[field]);
         }
         assert!(!runtime.root().join(&id).exists(), "{field}: state left behind");
+    }
+}
+
+#[test]
+fn kill_9_without_a_pid_namespace_kills_every_process_of_the_container() {
+    // runc's "kill KILL [host pidns]" and "[host pidns + init gone]" (runc 1.2).
+    if berth_e2e::binaries::deliberate_difference("runc 1.1 signals only the init, leaving the others running") {
+        return;
+    }
+    for init_gone in [false, true] {
+        let (runtime, mut bundle, id) = fixture("kill-hostpid");
+        bundle.without_namespace("pid");
+        bundle.args(&["sleep", "600"]);
+        let container = Container::new(&runtime, &bundle, &id);
+        container.run(&["--detach"]).success();
+        for _ in 0..3 {
+            runtime.exec(["exec", "-d", &id, "sleep", "600"]).success();
+        }
+        berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || (pids(&container).len() == 4).then_some(()))
+            .expect("the exec'd processes never showed up");
+        if init_gone {
+            let init = container.pid();
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(init), nix::sys::signal::Signal::SIGKILL).unwrap();
+            container.wait_for_status("stopped");
+        }
+        container.kill(&[], Some("KILL")).success();
+        berth_e2e::poll::until(berth_e2e::poll::STATE_TIMEOUT, || pids(&container).is_empty().then_some(()))
+            .unwrap_or_else(|| panic!("processes left after kill KILL (init gone first: {init_gone})"));
     }
 }

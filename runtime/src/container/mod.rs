@@ -363,6 +363,11 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Contain
     if status == Status::Creating {
         return Err(ContainerError::wrong_status(&state, Verb::Kill, status));
     }
+    // SIGKILL to an init that is not pid 1 of a namespace of its own would leave the other
+    // processes running (the kernel kills a namespace's processes with its pid 1 only): kill
+    // everything in the cgroup instead, even once the init is gone (runc 1.2's rule).
+    // Without a cgroup (rootless) that is not possible: only the init is signalled, as runc.
+    let all = all || (signal == libc::SIGKILL && state.cgroup.is_some() && !own_pid_namespace(&state));
     if all {
         let pids = match saved_cgroup(&state)?.pids() {
             Ok(pids) => pids,
@@ -379,6 +384,14 @@ pub fn kill(root: &Path, id: &str, signal: i32, all: bool) -> Result<(), Contain
         return Err(ContainerError::wrong_status(&state, Verb::Kill, status));
     }
     signal_init(&state, signal)
+}
+
+/// Does the container have a pid namespace of its own (from its config.json; assumed so if
+/// that can no longer be read)?
+fn own_pid_namespace(state: &State) -> bool {
+    let Ok(spec) = plan::load(&state.bundle) else { return true };
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+    namespaces.iter().any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().as_ref().is_none_or(|p| p.as_os_str().is_empty()))
 }
 
 /// Signal the init through a pidfd opened and then checked against the recorded start time,
