@@ -28,12 +28,6 @@ fn run(ctd: &Containerd, flags: &[&str], id: &str, command: &[&str]) -> Output {
     ctd.ctr(&args)
 }
 
-fn task_status(ctd: &Containerd, id: &str) -> Option<String> {
-    let out = ctd.ctr(&["task", "ls"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines().find(|l| l.split_whitespace().next() == Some(id)).and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -65,19 +59,19 @@ fn ctr_task_exec_pause_resume_kill_and_delete() {
     let id = "ctd-task-1";
     let out = run(&ctd, &["-d"], id, &["sleep", "600"]);
     assert!(out.status.success(), "ctr run -d: {}", text(&out.stderr));
-    assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+    assert_eq!(ctd.task_status(id).as_deref(), Some("RUNNING"));
 
     let exec = ctd.ctr(&["task", "exec", "--exec-id", "e1", id, "sh", "-c", "echo exec-ok; exit 3"]);
     assert_eq!(exec.status.code(), Some(3), "{}", text(&exec.stderr));
     assert!(text(&exec.stdout).contains("exec-ok"));
 
     assert!(ctd.ctr(&["task", "pause", id]).status.success());
-    assert_eq!(task_status(&ctd, id).as_deref(), Some("PAUSED"));
+    assert_eq!(ctd.task_status(id).as_deref(), Some("PAUSED"));
     assert!(ctd.ctr(&["task", "resume", id]).status.success());
-    assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+    assert_eq!(ctd.task_status(id).as_deref(), Some("RUNNING"));
 
     assert!(ctd.ctr(&["task", "kill", "-s", "KILL", id]).status.success());
-    until(Duration::from_secs(10), || (task_status(&ctd, id).as_deref() == Some("STOPPED")).then_some(()))
+    until(Duration::from_secs(10), || (ctd.task_status(id).as_deref() == Some("STOPPED")).then_some(()))
         .expect("the task never stopped after SIGKILL");
     let deleted = ctd.ctr(&["task", "delete", id]);
     assert!(deleted.status.success(), "task delete: {}", text(&deleted.stderr));

@@ -34,14 +34,6 @@ fn run(ctd: &Containerd, kind: ShimKind, flags: &[&str], id: &str, command: &[&s
     ctd.ctr(&args)
 }
 
-fn task_status(ctd: &Containerd, id: &str) -> Option<String> {
-    let out = ctd.ctr(&["task", "ls"]);
-    text(&out.stdout)
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(id))
-        .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
-}
-
 /// Nothing of the test's tasks is left once they are deleted: no shim serves the namespace,
 /// nothing is mounted under containerd's dirs, no runtime state, no container cgroup.
 #[track_caller]
@@ -73,17 +65,52 @@ fn run_returns_output_and_exit_code(kind: ShimKind) {
     assert_nothing_left(&ctd, kind);
 }
 
+/// `ctr events`, read on a thread so a test can wait for the event it expects.
+struct EventStream {
+    child: std::process::Child,
+    text: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EventStream {
+    fn start(ctd: &Containerd) -> EventStream {
+        let mut child = ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("ctr events");
+        let text = Arc::new(Mutex::new(String::new()));
+        let (sink, mut stdout) = (text.clone(), child.stdout.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        EventStream { child, text, reader: Some(reader) }
+    }
+
+    /// Wait (10 s at most: events reach ctr asynchronously) for a line with all of `words`,
+    /// then stop and return everything seen.
+    fn finish_after(mut self, words: &[&str]) -> String {
+        let seen = || self.text.lock().unwrap().lines().any(|l| words.iter().all(|w| l.contains(w)));
+        until(Duration::from_secs(10), || seen().then_some(()));
+        berth_e2e::containerd::signal(self.child.id() as i32, libc::SIGTERM);
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let text = self.text.lock().unwrap().clone();
+        text
+    }
+}
+
 /// The task's events reach containerd in order: create, start, exit, delete.
 fn events_arrive_in_order(kind: ShimKind) {
     let ctd = start("events");
-    let mut events = ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("ctr events");
+    let events = EventStream::start(&ctd);
     let out = run(&ctd, kind, &["--rm"], "events-1", &["true"]);
     assert!(out.status.success(), "ctr run: {}", text(&out.stderr));
-    std::thread::sleep(Duration::from_millis(500));
-    berth_e2e::containerd::signal(events.id() as i32, libc::SIGTERM);
-    let mut stream = String::new();
-    events.stdout.take().unwrap().read_to_string(&mut stream).unwrap();
-    let _ = events.wait();
+    let stream = events.finish_after(&["/tasks/delete", "events-1"]);
     let topics: Vec<&str> = stream
         .lines()
         .filter(|l| l.contains("events-1"))
@@ -150,7 +177,7 @@ fn exec_pause_resume_metrics_kill_delete(kind: ShimKind) {
     let id = "task-1";
     let out = run(&ctd, kind, &["-d"], id, &["sleep", "600"]);
     assert!(out.status.success(), "ctr run -d: {}", text(&out.stderr));
-    assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+    assert_eq!(ctd.task_status(id).as_deref(), Some("RUNNING"));
     // The shim listens where containerd expects (and where the leftover checks look).
     assert!(ctd.shim_socket(id).exists(), "no shim socket at {}", ctd.shim_socket(id).display());
 
@@ -161,9 +188,9 @@ fn exec_pause_resume_metrics_kill_delete(kind: ShimKind) {
 
     // pause and resume.
     assert!(ctd.ctr(&["task", "pause", id]).status.success());
-    assert_eq!(task_status(&ctd, id).as_deref(), Some("PAUSED"));
+    assert_eq!(ctd.task_status(id).as_deref(), Some("PAUSED"));
     assert!(ctd.ctr(&["task", "resume", id]).status.success());
-    assert_eq!(task_status(&ctd, id).as_deref(), Some("RUNNING"));
+    assert_eq!(ctd.task_status(id).as_deref(), Some("RUNNING"));
 
     // metrics (cgroup v1 here): memory in use and one process.
     let metrics = ctd.ctr(&["task", "metrics", id]);
@@ -183,7 +210,7 @@ fn exec_pause_resume_metrics_kill_delete(kind: ShimKind) {
 
     // kill, then delete reports the signal as 128+9.
     assert!(ctd.ctr(&["task", "kill", "-s", "KILL", id]).status.success());
-    until(Duration::from_secs(10), || (task_status(&ctd, id).as_deref() == Some("STOPPED")).then_some(()))
+    until(Duration::from_secs(10), || (ctd.task_status(id).as_deref() == Some("STOPPED")).then_some(()))
         .expect("the task never stopped after SIGKILL");
     let deleted = ctd.ctr(&["task", "delete", id]);
     assert!(deleted.status.success(), "task delete: {}", text(&deleted.stderr));
@@ -247,17 +274,12 @@ fn children_of(parent: i32) -> Vec<i32> {
 /// A task that outgrows its memory limit is OOM-killed: exit code 137 and a /tasks/oom event.
 fn oom_kill_reports_137_and_the_oom_event(kind: ShimKind) {
     let ctd = start("oom");
-    let mut events = ctd.ctr_command(&["events"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("ctr events");
+    let events = EventStream::start(&ctd);
     // The shell's command substitution grows in its own memory until the kernel kills it.
     let hog = "a=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived";
     let out = run(&ctd, kind, &["--rm", "--memory-limit", "33554432"], "oom-1", &["sh", "-c", hog]);
     assert_eq!(out.status.code(), Some(137), "stdout: {}\nstderr: {}", text(&out.stdout), text(&out.stderr));
-    // Events reach ctr asynchronously: give the stream a moment, then stop it.
-    std::thread::sleep(Duration::from_millis(500));
-    berth_e2e::containerd::signal(events.id() as i32, libc::SIGTERM);
-    let mut stream = String::new();
-    events.stdout.take().unwrap().read_to_string(&mut stream).unwrap();
-    let _ = events.wait();
+    let stream = events.finish_after(&["/tasks/oom", "oom-1"]);
     let oom = stream.lines().find(|l| l.contains("/tasks/oom"));
     assert!(oom.is_some_and(|l| l.contains("oom-1")), "no /tasks/oom event for oom-1 in:\n{stream}");
     assert_nothing_left(&ctd, kind);

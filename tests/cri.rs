@@ -8,7 +8,7 @@
 //!
 //! The pod: a locally built pause image as its sandbox, one busybox container; the steps:
 //! RunPodSandbox, CreateContainer, StartContainer, ExecSync, the CRI log file, ContainerStats,
-//! StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox; then nothing is left.
+//! UpdateContainerResources, StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox; then nothing is left.
 
 use berth_e2e::binaries::runtime_under_test;
 use berth_e2e::containerd::Containerd;
@@ -183,7 +183,20 @@ fn pod_lifecycle(handler: &str) {
         assert!(working_set > 0, "no memory working set in {stats:?}", stats = working_set);
         assert!(cpu > 0, "no cpu usage");
 
-        // 6. Stop and remove the container, then the pod.
+        // 6. UpdateContainerResources reaches the container's cgroup (the shim's Update).
+        let limit: i64 = 96 << 20;
+        cri.update_container_resources(UpdateContainerResourcesRequest {
+            container_id: container.clone(),
+            linux: Some(LinuxContainerResources { memory_limit_in_bytes: limit, ..Default::default() }),
+            ..Default::default()
+        })
+        .await
+        .expect("UpdateContainerResources");
+        let limit_file = Path::new("/sys/fs/cgroup/memory").join(cgroup_parent.trim_start_matches('/')).join(&container).join("memory.limit_in_bytes");
+        let applied = std::fs::read_to_string(&limit_file).unwrap_or_else(|e| panic!("{}: {e}", limit_file.display()));
+        assert_eq!(applied.trim(), limit.to_string(), "{}", limit_file.display());
+
+        // 7. Stop and remove the container, then the pod.
         cri.stop_container(StopContainerRequest { container_id: container.clone(), timeout: 0 }).await.expect("StopContainer");
         let status = cri
             .container_status(ContainerStatusRequest { container_id: container.clone(), verbose: false })
@@ -198,7 +211,7 @@ fn pod_lifecycle(handler: &str) {
         cri.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: pod.clone() }).await.expect("StopPodSandbox");
         cri.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: pod.clone() }).await.expect("RemovePodSandbox");
 
-        // 7. Nothing left: no container, no pod, no shim, no mount, no state, no cgroup.
+        // 8. Nothing left: no container, no pod, no shim, no mount, no state, no cgroup.
         let containers = cri.list_containers(ListContainersRequest::default()).await.unwrap().into_inner().containers;
         assert!(containers.is_empty(), "containers left: {containers:?}");
         let pods = cri.list_pod_sandbox(ListPodSandboxRequest::default()).await.unwrap().into_inner().items;

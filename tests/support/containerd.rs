@@ -108,6 +108,13 @@ impl Containerd {
         self.ctr_command(args).stdin(Stdio::null()).output().expect("run ctr")
     }
 
+    /// The STATUS column of `ctr task ls` for task `id` (RUNNING, PAUSED, STOPPED, ...).
+    pub fn task_status(&self, id: &str) -> Option<String> {
+        let out = self.ctr(&["task", "ls"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().find(|l| l.split_whitespace().next() == Some(id)).and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+    }
+
     /// Pids of the shims this daemon started (they outlive it when a test fails), known by
     /// the daemon address on their command line.
     pub fn shim_pids(&self) -> Vec<i32> {
