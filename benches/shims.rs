@@ -8,7 +8,8 @@
 //!
 //! `cargo bench -p berth-e2e --bench shims` (BENCH_N=20 rounds, BENCH_IDLE=20 containers).
 //! The shim measured is the newest built containerd-shim-berth-v2, with the berth beside it:
-//! build both release binaries first (`cargo build --release -p berth-shim -p berth-runtime`).
+//! build both release binaries first (`cargo containerd-shim-static`, `cargo build --release -p
+//! berth-runtime`).
 
 use berth_e2e::containerd::{berth_shim_binary, Containerd, ShimKind};
 use std::time::{Duration, Instant};
