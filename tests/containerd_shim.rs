@@ -218,51 +218,93 @@ fn exec_pause_resume_metrics_kill_delete(kind: ShimKind) {
     assert_nothing_left(&ctd, kind);
 }
 
-/// A tty task: the size ctr sets (ResizePty) is what `stty size` reads inside, also after a
-/// later resize.
-fn tty_resize_read_back_by_stty(kind: ShimKind) {
-    let ctd = start("tty");
-    let size = |rows, cols| nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-    let pty = nix::pty::openpty(Some(&size(33, 77)), None).expect("openpty");
-    // Inside: wait for a size, print it, wait for it to change, print again.
-    // (stty can fail for a moment while the terminal is being set up: that counts as no size.)
-    let script = "s=; for i in $(seq 100); do s=$(stty size 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != '0 0' ] && break; sleep 0.1; done; \
-                  echo \"first=$s\"; t=$s; for i in $(seq 100); do t=$(stty size 2>/dev/null); [ -n \"$t\" ] && [ \"$t\" != \"$s\" ] && break; sleep 0.1; done; \
-                  echo \"second=$t\"";
-    let mut command = ctd.ctr_command(&["run", "--rm", "-t", "--runtime", kind.runtime_type(), "busybox:latest", "tty-1", "sh", "-c", script]);
-    let slave: OwnedFd = pty.slave;
-    command.stdin(Stdio::from(slave.try_clone().unwrap())).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
-    let mut child = command.spawn().expect("spawn ctr run -t");
-    let output = Arc::new(Mutex::new(String::new()));
-    let master = std::fs::File::from(pty.master);
-    let reader = {
-        let output = output.clone();
-        let mut master = master.try_clone().unwrap();
+/// A command (ctr) on a pty of the test's own, its output collected on a thread.
+struct Terminal {
+    master: std::fs::File,
+    output: Arc<Mutex<String>>,
+    child: std::process::Child,
+}
+
+/// Inside the task: wait for a size, print it, wait for it to change, print again. (stty can
+/// fail for a moment while the terminal is being set up: that counts as no size.)
+const PRINT_SIZES: &str = "s=; for i in $(seq 100); do s=$(stty size 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != '0 0' ] && break; sleep 0.1; done; \
+     echo \"first=$s\"; t=$s; for i in $(seq 100); do t=$(stty size 2>/dev/null); [ -n \"$t\" ] && [ \"$t\" != \"$s\" ] && break; sleep 0.1; done; \
+     echo \"second=$t\"";
+
+fn winsize(rows: u16, cols: u16) -> nix::pty::Winsize {
+    nix::pty::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 }
+}
+
+impl Terminal {
+    fn spawn(mut command: std::process::Command, rows: u16, cols: u16) -> Terminal {
+        let pty = nix::pty::openpty(Some(&winsize(rows, cols)), None).expect("openpty");
+        let slave: OwnedFd = pty.slave;
+        command.stdin(Stdio::from(slave.try_clone().unwrap())).stdout(Stdio::from(slave.try_clone().unwrap())).stderr(Stdio::from(slave));
+        let child = command.spawn().expect("spawn ctr on a pty");
+        let output = Arc::new(Mutex::new(String::new()));
+        let master = std::fs::File::from(pty.master);
+        let (sink, mut source) = (output.clone(), master.try_clone().unwrap());
+        // Ends with EIO once ctr (the last holder of the slave) has exited.
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
-            while let Ok(n) = master.read(&mut buf) {
+            while let Ok(n) = source.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
-        })
-    };
-    let seen = |what: &str| until(Duration::from_secs(40), || output.lock().unwrap().contains(what).then_some(()));
-    assert!(seen("first=33 77").is_some(), "inside saw: {:?}", output.lock().unwrap());
-    // Resize our terminal and tell ctr, as a terminal emulator would (SIGWINCH).
-    nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, nix::pty::Winsize);
-    // SAFETY: the master is open for the call and `size` is a valid winsize the kernel reads.
-    unsafe { set_winsize(master.as_raw_fd(), &size(44, 99)) }.expect("TIOCSWINSZ");
-    // ctr runs under `timeout`: signal the ctr child of it.
-    for pid in children_of(child.id() as i32) {
-        berth_e2e::containerd::signal(pid, libc::SIGWINCH);
+        });
+        Terminal { master, output, child }
     }
-    assert!(seen("second=44 99").is_some(), "inside saw: {:?}", output.lock().unwrap());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "ctr run -t: {status:?}, output {:?}", output.lock().unwrap());
-    drop(master);
-    drop(reader);
+
+    #[track_caller]
+    fn expect(&self, what: &str) {
+        let seen = until(Duration::from_secs(40), || self.output.lock().unwrap().contains(what).then_some(()));
+        assert!(seen.is_some(), "no {what:?}; inside saw: {:?}", self.output.lock().unwrap());
+    }
+
+    /// Resize the terminal and tell ctr, as a terminal emulator would (SIGWINCH).
+    fn resize(&self, rows: u16, cols: u16) {
+        nix::ioctl_write_ptr_bad!(set_winsize, libc::TIOCSWINSZ, nix::pty::Winsize);
+        // SAFETY: the master is open for the call and the winsize is one the kernel only reads.
+        unsafe { set_winsize(self.master.as_raw_fd(), &winsize(rows, cols)) }.expect("TIOCSWINSZ");
+        // ctr runs under `timeout`: signal the ctr child of it.
+        for pid in children_of(self.child.id() as i32) {
+            berth_e2e::containerd::signal(pid, libc::SIGWINCH);
+        }
+    }
+
+    #[track_caller]
+    fn assert_success(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "ctr: {status:?}, output {:?}", self.output.lock().unwrap());
+    }
+}
+
+/// A tty task, and a tty exec: the size ctr sets (ResizePty) is what `stty size` reads inside,
+/// also after a later resize.
+fn tty_resize_read_back_by_stty(kind: ShimKind) {
+    let ctd = start("tty");
+    let command = ctd.ctr_command(&["run", "--rm", "-t", "--runtime", kind.runtime_type(), "busybox:latest", "tty-1", "sh", "-c", PRINT_SIZES]);
+    let terminal = Terminal::spawn(command, 33, 77);
+    terminal.expect("first=33 77");
+    terminal.resize(44, 99);
+    terminal.expect("second=44 99");
+    terminal.assert_success();
+
+    // The same through `ctr task exec -t` in a task without a terminal of its own.
+    let out = run(&ctd, kind, &["-d"], "tty-2", &["sleep", "600"]);
+    assert!(out.status.success(), "ctr run -d: {}", text(&out.stderr));
+    let command = ctd.ctr_command(&["task", "exec", "-t", "--exec-id", "x1", "tty-2", "sh", "-c", PRINT_SIZES]);
+    let terminal = Terminal::spawn(command, 21, 55);
+    terminal.expect("first=21 55");
+    terminal.resize(22, 66);
+    terminal.expect("second=22 66");
+    terminal.assert_success();
+    assert!(ctd.ctr(&["task", "kill", "-s", "KILL", "tty-2"]).status.success());
+    until(Duration::from_secs(10), || (ctd.task_status("tty-2").as_deref() == Some("STOPPED")).then_some(()));
+    assert!(ctd.ctr(&["task", "delete", "tty-2"]).status.success());
+    assert!(ctd.ctr(&["container", "rm", "tty-2"]).status.success());
     assert_nothing_left(&ctd, kind);
 }
 
