@@ -314,11 +314,13 @@ fn wait_for_start_and_exec(ctx: &InitContext<'_>, program: CString, hook_state: 
     // `start` opens the other end.
     let fifo = step("wait for start", own_fds.reopen(ctx.exec_fifo.as_fd(), libc::O_WRONLY))?;
     drop(own_fds);
-    step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
-    drop(fifo);
+    // The startContainer hooks run before the byte that lets `start` return, so that when it
+    // returns they have run (and a failing one makes `start` fail, the init gone).
     if let (Some(hooks), Some(state)) = (&plan.hooks, &hook_state) {
         step("startContainer hooks", hooks::run_with_env(Stage::StartContainer, hooks, state.as_bytes(), &plan.process.env))?;
     }
+    step("wait for start", nix::unistd::write(&fifo, &[0]).map_err(syscall("write", "exec fifo")))?;
+    drop(fifo);
     exec_process(&plan.process, &program)
 }
 
