@@ -171,6 +171,10 @@ impl Drop for Containerd {
         for mount in crate::inspect::host_mounts_under(self.dir.path()).into_iter().rev() {
             let _ = crate::leftovers::detach(&mount);
         }
+        // The shims' state roots for our namespace (the runc shim leaves its own behind).
+        for root in ["/run/containerd/berth", "/run/containerd/runc"] {
+            let _ = std::fs::remove_dir(Path::new(root).join(&self.namespace));
+        }
         // Child cgroups first (a container a failed test left), then the namespace's own.
         for dir in self.cgroups() {
             for child in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
