@@ -503,3 +503,27 @@ fn killing_exec_part_way_leaves_the_container_running() {
     });
     assert!(left.is_some(), "exec killed part-way left: {:?}", leftovers(&runtime, &bundle, &id, &[]));
 }
+
+#[test]
+fn killed_between_a_parent_cgroup_and_its_leaf() {
+    if deliberate_difference("berth removes the parent cgroups it made (README); runc leaves them") {
+        return;
+    }
+    // cgroupsPath PARENT/ID, as containerd's /<namespace>/<id>: killed at the leaf's mkdir in
+    // the first hierarchy, after its parent's. mkdir #1 and #2 are the state root and the
+    // container's state directory; #3 is the parent in the first hierarchy, #4 its leaf.
+    let (runtime, mut bundle) = setup("kp-parent");
+    let id = unique_id("kp-parent");
+    let parent = format!("{id}-parent");
+    let cgroups_path = format!("{parent}/{id}");
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(cgroups_path));
+    let how = How::Syscall { syscall: "mkdir".into(), nth: 4 };
+    let result = kill_at(&runtime, &mut bundle, &id, &how).and_then(|hooks| recover(&runtime, &bundle, &id, &hooks));
+    let parents: Vec<PathBuf> = cgroup_dirs(&parent).into_iter().filter(|d| d.exists()).collect();
+    tidy(&runtime, &bundle, &id, &[]);
+    for dir in cgroup_dirs(&cgroups_path).into_iter().chain(cgroup_dirs(&parent)) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    result.unwrap_or_else(|why| panic!("not recovered: {why}"));
+    assert!(parents.is_empty(), "parent cgroups left behind: {parents:?}");
+}

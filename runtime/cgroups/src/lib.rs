@@ -89,6 +89,25 @@ pub struct CgroupState {
     pub systemd_unit: Option<String>,
 }
 
+impl CgroupState {
+    /// The directories of this cgroup that do not exist yet, outermost first, each once: what
+    /// [`Manager::create`] is about to make. A runtime records them as `created` before it
+    /// creates, so a create killed between two mkdirs leaves nothing `destroy` would miss.
+    pub fn missing_levels(&self) -> Vec<PathBuf> {
+        let mut missing = Vec::new();
+        for leaf in self.paths.values() {
+            let mut levels: Vec<PathBuf> = leaf.ancestors().take_while(|dir| !dir.exists()).map(PathBuf::from).collect();
+            levels.reverse();
+            for level in levels {
+                if !missing.contains(&level) {
+                    missing.push(level);
+                }
+            }
+        }
+        missing
+    }
+}
+
 /// The key of the cgroup2 hierarchy in [`CgroupState::paths`].
 pub const UNIFIED_KEY: &str = "unified";
 

@@ -144,7 +144,8 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         container_id: &opts.id,
     })?;
     let resources = plan::cgroup_resources(&linux);
-    // 3. Claim the id with an intent record (bundle, cgroup, this creator), so that from here
+    // 3. Claim the id with an intent record (bundle, the cgroup levels about to be made, this
+    //    creator), so that from here
     //    on a kill at any point leaves a container `delete --force` can find and remove; then
     //    the exec fifo the init will wait on.
     let mut state = State {
@@ -157,7 +158,7 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         init_start_time: 0,
-        cgroup: Some(cgroup.state()),
+        cgroup: Some(berth_cgroups::CgroupState { created: cgroup.state().missing_levels(), ..cgroup.state() }),
         hooks: plan.hooks.clone(),
         resources: Some(resources.clone()),
         creating: Some(Creator::current()),
