@@ -53,6 +53,11 @@ fn on_a_terminal(mut command: Command, input: &str) -> Session {
     let mut buf = [0u8; 4096];
     loop {
         if !typed && String::from_utf8_lossy(&seen).contains("ready") {
+            // The user resizes the window, then types: the container sees both.
+            let resized = nix::pty::Winsize { ws_row: ROWS + 10, ws_col: COLS + 10, ws_xpixel: 0, ws_ypixel: 0 };
+            // SAFETY: TIOCSWINSZ reads one winsize from `resized`, valid for the call.
+            unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&master), libc::TIOCSWINSZ, &resized) };
+            std::thread::sleep(Duration::from_millis(300));
             std::fs::File::from(master.try_clone().expect("dup master")).write_all(input.as_bytes()).expect("type");
             typed = true;
         }
@@ -80,7 +85,7 @@ fn on_a_terminal(mut command: Command, input: &str) -> Session {
 /// once, and once it is set), then echo a line typed at berth's terminal and exit 3.
 const SCRIPT: &str = "echo first=$(stty size 2>/dev/null); i=0; \
     while [ \"$(stty size 2>/dev/null)\" != \"33 111\" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; \
-    echo size=$(stty size); [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; echo ready; read line; echo got=$line; exit 3";
+    echo size=$(stty size); [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; echo ready; read line; echo got=$line; echo resized=$(stty size); exit 3";
 
 fn check_session(session: &Session) {
     let out = &session.output;
@@ -90,6 +95,7 @@ fn check_session(session: &Session) {
     }
     assert!(out.contains("stdio-is-a-tty"), "the container's stdio is not a terminal:\n{out}");
     assert!(out.contains("got=typed-at-the-terminal"), "what was typed did not reach the container:\n{out}");
+    assert!(out.contains(&format!("resized={} {}", ROWS + 10, COLS + 10)), "a resize did not reach the container:\n{out}");
     assert_eq!(session.status.code(), Some(3), "the exit code passes through:\n{out}");
 }
 

@@ -76,11 +76,13 @@ impl Foreground {
             }
             let ready: Vec<Option<PollFlags>> = fds.iter().map(PollFd::revents).collect();
             drop(fds);
-            if let Some(relay) = &mut relay {
-                relay.pump(&ready[1..]);
-            }
+            // Signals first: a resize the user made before typing reaches the container's
+            // terminal before what was typed.
             if ready[0].is_some_and(|r| !r.is_empty()) {
                 self.forward_one(&signals, child, relay.as_ref())?;
+            }
+            if let Some(relay) = &mut relay {
+                relay.pump(&ready[1..]);
             }
         }
     }
