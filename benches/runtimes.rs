@@ -7,8 +7,11 @@
 //! (ru_maxrss from wait4, which covers the children it reaped, such as its
 //! container init).
 //!
+//! It also times `exec` of /bin/true into a running container, and `run` with limits.
+//!
 //! `cargo bench -p berth-e2e --bench runtimes` (BENCH_N=50 for more rounds;
-//! BENCH_ONLY=runc,crun to pick runtimes).
+//! BENCH_ONLY=runc,crun to pick runtimes; BERTH_BASELINE=/path/to/an/older/berth adds it
+//! as "berth-base", interleaved with the rest, to measure a change of berth's own).
 //! berth is `$BERTH_RUNTIME` or the newest built `berth`; a runtime that is
 //! not installed is left out. crun 1.8.1 refuses this machine's hybrid cgroup
 //! layout, so it runs inside `unshare --mount` after unmounting the cgroup2
@@ -42,6 +45,8 @@ struct Contender {
     states: Vec<Sample>,
     /// `events --stats` of a running container (runtimes that have the verb).
     event_stats: Vec<Sample>,
+    /// `exec` of /bin/true into a running container.
+    execs: Vec<Sample>,
 }
 
 /// One finished process: wall time and peak resident set.
@@ -131,6 +136,21 @@ fn main() {
         measure(&contender.runtime, &["delete", "--force", "bench-events"], contender.name);
     }
 
+    // `exec` of /bin/true into a running container (the wrapper's `true` stands in for crun).
+    for contender in &contenders {
+        let args = ["run", "--detach", "--bundle", sleeper.path().to_str().unwrap(), "bench-exec"];
+        measure(&contender.runtime, &args, contender.name);
+    }
+    for _ in 0..rounds {
+        for contender in &mut contenders {
+            let sample = measure(&contender.runtime, &["exec", "bench-exec", "/bin/true"], contender.name);
+            contender.execs.push(sample);
+        }
+    }
+    for contender in &contenders {
+        measure(&contender.runtime, &["delete", "--force", "bench-exec"], contender.name);
+    }
+
     // `state` of a created container.
     for contender in &contenders {
         let args = [
@@ -170,6 +190,9 @@ fn contenders() -> Vec<Contender> {
     match berth {
         Some(path) => list.push(contender("berth", Runtime::new(path, Vec::new()))),
         None => println!("berth: not built, left out (cargo build --release -p berth-runtime)"),
+    }
+    if let Some(path) = std::env::var_os("BERTH_BASELINE") {
+        list.push(contender("berth-base", Runtime::new(PathBuf::from(path), Vec::new())));
     }
     if let Some(runc) = on_path("runc") {
         list.push(contender("runc", Runtime::new(runc, Vec::new())));
@@ -211,6 +234,7 @@ fn contender(name: &'static str, runtime: Runtime) -> Contender {
         userns_runs: Vec::new(),
         states: Vec::new(),
         event_stats: Vec::new(),
+        execs: Vec::new(),
     }
 }
 
@@ -317,6 +341,14 @@ fn report(contenders: &[Contender]) {
         let adds = userns - median(&c.runs, millis);
         println!("{:<9} {:>15.2} ms {:>9} {:>9.2} ms", c.name, userns, ratio(userns, base_userns), adds);
     }
+    let base_exec = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.execs, millis));
+    println!();
+    println!("{:<10} {:>12} {:>9} {:>14}", "runtime", "exec median", "vs berth", "exec peak RSS");
+    for c in contenders {
+        let exec = median(&c.execs, millis);
+        let rss_mib = median(&c.execs, |s| s.max_rss_kib as f64) / 1024.0;
+        println!("{:<10} {:>9.2} ms {:>9} {:>10.1} MiB", c.name, exec, ratio(exec, base_exec), rss_mib);
+    }
     let crun = contenders.iter().find(|c| c.name == "crun");
     let wrapper = contenders.iter().find(|c| c.name == WRAPPER);
     if let (Some(crun), Some(wrapper)) = (crun, wrapper) {
@@ -324,11 +356,13 @@ fn report(contenders: &[Contender]) {
         println!("crun less the {WRAPPER}: run with userns {userns:.2} ms ({})", ratio(userns, base_userns));
         let run = median(&crun.runs, millis) - median(&wrapper.runs, millis);
         let state = median(&crun.states, millis) - median(&wrapper.states, millis);
+        let exec = median(&crun.execs, millis) - median(&wrapper.execs, millis);
         println!(
             "crun's rows include the {WRAPPER} row (unshare, sh, umount); less it: run {run:.2} ms \
-             ({}), state {state:.2} ms ({})",
+             ({}), state {state:.2} ms ({}), exec {exec:.2} ms ({})",
             ratio(run, base_run),
-            ratio(state, base_state)
+            ratio(state, base_state),
+            ratio(exec, base_exec)
         );
     }
 }
