@@ -240,6 +240,7 @@ fn devices_out_of_range_or_outside_dev_are_refused() {
         Row { name: "device rule access xyz", mutate: |c| device_rule(c, "xyz"), expect: Refused(&["linux.resources.devices[1].access"], Runc::Accepts) },
         Row { name: "device rule access rwmr", mutate: |c| device_rule(c, "rwmr"), expect: Accepted },
         Row { name: "device rule access rw", mutate: |c| device_rule(c, "rw"), expect: Accepted },
+        Row { name: "device rule access rwa (runc reads it as rw)", mutate: |c| device_rule(c, "rwa"), expect: Accepted },
         Row { name: "major 4095, minor 2^20-1", mutate: |c| device(c, json!({ "path": "/dev/fuzz", "type": "c", "major": 4095, "minor": (1 << 20) - 1 })), expect: Accepted },
     ];
     assert_rows("devices", &rows);

@@ -171,19 +171,21 @@ impl DeviceRules {
 
 /// "rwm" -> bits; empty or absent means all. Like runc (whose permission sets keep only r, w
 /// and m), other letters are ignored: managers send strings such as "rwa". Anything but
-/// ASCII letters is refused.
+/// ASCII letters is refused, and so is a string that names none of r, w and m ("xyz"): a
+/// rule that grants or denies nothing is a mistake, not a rule.
 fn parse_access(access: Option<&str>) -> Option<u8> {
     let access = access.unwrap_or("");
     if access.is_empty() {
         return Some(ACCESS_ALL);
     }
-    access.chars().try_fold(0u8, |bits, c| match c {
+    let bits = access.chars().try_fold(0u8, |bits, c| match c {
         'r' => Some(bits | ACCESS_READ),
         'w' => Some(bits | ACCESS_WRITE),
         'm' => Some(bits | ACCESS_MKNOD),
         c if c.is_ascii_alphabetic() => Some(bits),
         _ => None,
-    })
+    })?;
+    (bits != 0).then_some(bits)
 }
 
 fn access_string(bits: u8) -> String {
@@ -245,6 +247,8 @@ mod tests {
         // Letters other than r, w and m are ignored, as runc ignores them ("rwa" is "rw").
         let rules = DeviceRules::fold(&[rule(true, LinuxDeviceType::C, Some(1), Some(3), "rwa")]).unwrap();
         assert_eq!(rules.exceptions.iter().map(|e| e.access).collect::<Vec<_>>(), [ACCESS_READ | ACCESS_WRITE]);
+        let err = DeviceRules::fold(&[rule(true, LinuxDeviceType::C, Some(1), Some(3), "xyz")]).unwrap_err();
+        assert!(err.to_string().contains("linux.resources.devices[0].access"), "{err}");
         let err = DeviceRules::fold(&[rule(true, LinuxDeviceType::P, None, None, "r")]).unwrap_err();
         assert!(err.to_string().contains("devices[0].type"), "{err}");
     }
