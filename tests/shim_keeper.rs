@@ -494,3 +494,52 @@ fn attach_works_while_the_container_runs() {
     let exit = tmux.cmd(&["display-message", "-p", "-t", "three", "#{pane_dead_status}"]);
     assert_eq!(String::from_utf8_lossy(&exit.stdout).trim(), "9", "attach exits with the container's code");
 }
+
+impl Shim {
+    /// The `run` command line as words, for a shell or tmux.
+    fn run_line(&self, bundle: &Bundle, id: &str, flags: &str) -> String {
+        format!(
+            "{} --root {} run {flags} --runtime {} --runtime-root {} --bundle {} {id}",
+            self.program.display(),
+            self.root.path().display(),
+            self.runtime.program().display(),
+            self.runtime.root().display(),
+            bundle.path().display(),
+        )
+    }
+}
+
+#[test]
+fn the_foreground_passes_stdin_through_and_closes_it_at_its_end() {
+    let shim = Shim::new();
+    let bundle = script_bundle("sk-stdin", "tr a-z A-Z; echo stdin-closed");
+    let id = unique_id("sk-stdin");
+    let line = format!("printf 'hello\\nworld\\n' | timeout 30 {}", shim.run_line(&bundle, &id, "-i"));
+    let out = Command::new("sh").args(["-c", &line]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO\nWORLD\nstdin-closed\n");
+}
+
+#[test]
+fn the_foreground_relays_a_terminal() {
+    let shim = Shim::new();
+    let mut bundle = Bundle::busybox("sk-fgtty");
+    bundle.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["args"] = serde_json::json!(["sh"]);
+    });
+    let id = unique_id("sk-fgtty");
+    let tmux = Tmux::new();
+    tmux.session("fg", 90, 25, &shim.run_line(&bundle, &id, "-t -i"));
+    tmux.keys("fg", &["stty size; echo product-$((3*4))", "Enter"]);
+    tmux.wait_for("fg", "product-12");
+    tmux.wait_for("fg", "25 90");
+    assert!(tmux.cmd(&["resize-window", "-t", "fg", "-x", "100", "-y", "33"]).status.success());
+    std::thread::sleep(Duration::from_millis(300));
+    tmux.keys("fg", &["stty size", "Enter"]);
+    tmux.wait_for("fg", "33 100");
+    tmux.keys("fg", &["exit 4", "Enter"]);
+    until(Duration::from_secs(10), || tmux.pane_dead("fg").then_some(())).expect("run ends with the container");
+    let exit = tmux.cmd(&["display-message", "-p", "-t", "fg", "#{pane_dead_status}"]);
+    assert_eq!(String::from_utf8_lossy(&exit.stdout).trim(), "4", "run exits with the container's code");
+}

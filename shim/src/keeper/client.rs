@@ -65,7 +65,11 @@ fn connect(state: &StateDir) -> Result<Option<OwnedFd>, Error> {
 
 /// The exit code of a container whose keeper is gone.
 fn final_code(state: &StateDir) -> Result<i32, Error> {
-    state.exit_code().ok_or_else(|| Error::KeeperGone { id: state.id().to_owned(), path: state.file("exit") })
+    state.exit_code().ok_or_else(|| {
+        let problem = std::fs::read_to_string(state.file("keeper.err")).unwrap_or_default();
+        let last = problem.lines().last().unwrap_or("it left no note");
+        Error::KeeperGone { id: state.id().to_owned(), path: state.file("exit"), problem: last.to_owned() }
+    })
 }
 
 /// Receives the next reply; None when the keeper hung up.

@@ -33,8 +33,8 @@ pub enum Error {
     Log(#[from] crate::container_log::Error),
     #[error("keeper of {id}: {message}")]
     Keeper { id: String, message: String },
-    #[error("keeper of {id} is gone and left no exit code ({path})")]
-    KeeperGone { id: String, path: PathBuf },
+    #[error("keeper of {id} is gone and left no exit code ({path}): {problem}")]
+    KeeperGone { id: String, path: PathBuf, problem: String },
     #[error("container {id} is not running")]
     NotRunning { id: String },
     #[error("container {id} is still running: kill it first or pass --force")]

@@ -86,6 +86,9 @@ fn keep(plan: &Plan, state: &StateDir, report: Option<detach::Report>) -> Result
     let mut exit_files = vec![state.file("exit")];
     exit_files.extend(plan.exit_file.clone());
     let served = keeper.serve(&exit_files);
+    if let Err(e) = &served {
+        serve::note_problem(&state.file("keeper.err"), e);
+    }
     drop(raw);
     // The runtime's record of the container goes; the keeper's state stays for ps, logs, wait.
     runtime.delete(&plan.id);
@@ -142,7 +145,7 @@ fn start(plan: &Plan, state: &StateDir) -> Result<(Keeper, RuntimeCli), Error> {
     if let Some(pid_file) = &plan.pid_file {
         state::write_atomic(pid_file, pid.to_string().as_bytes())?;
     }
-    let keeper = Keeper::new(pid, io, listener, log, foreground)?;
+    let keeper = Keeper::new(pid, io, listener, log, foreground, state.file("keeper.err"))?;
     Ok((keeper, runtime))
 }
 

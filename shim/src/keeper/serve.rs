@@ -93,6 +93,15 @@ pub struct Keeper {
     pid: i32,
     exit: Option<Exit>,
     buffer: Vec<u8>,
+    /// Where problems that do not stop the keeper are written down (keeper.err).
+    problems: PathBuf,
+}
+
+/// Appends one line about a problem the keeper lives with to `path`, for `ps` and `wait` to show.
+pub fn note_problem(path: &std::path::Path, problem: &dyn std::fmt::Display) {
+    if let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(file, "{problem}");
+    }
 }
 
 impl Keeper {
@@ -103,6 +112,7 @@ impl Keeper {
         listener: OwnedFd,
         log: Option<LogWriter>,
         foreground: Option<Foreground>,
+        problems: PathBuf,
     ) -> Result<Keeper, Error> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(Error::sys("epoll_create1"))?;
         let signals = SignalFd::with_flags(&handled_signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
@@ -126,6 +136,7 @@ impl Keeper {
             pid,
             exit: None,
             buffer: Vec::new(),
+            problems,
         })
     }
 
@@ -338,7 +349,11 @@ impl Keeper {
     /// One chunk of output: to the log first, then the caller and attached clients.
     fn deliver(&mut self, stream: Stream, data: &[u8]) -> Result<(), Error> {
         if let Some(log) = &mut self.log {
-            log.write_chunk(stream, data, SystemTime::now())?;
+            if let Err(e) = log.write_chunk(stream, data, SystemTime::now()) {
+                // A full disk must not take the container's keeper down: note it, go on.
+                note_problem(&self.problems, &e);
+                self.log = None;
+            }
         }
         if self.own_stdout_open {
             let written = match stream {
@@ -503,11 +518,16 @@ impl Keeper {
         self.relay_output(Stream::Stderr, true)?;
         // 2. The log reaches the disk before anyone can learn the exit code.
         if let Some(log) = &mut self.log {
-            log.sync()?;
+            if let Err(e) = log.sync() {
+                note_problem(&self.problems, &e);
+            }
         }
         // 3. The exit files (the state directory's first: clients read it once the socket is gone).
+        //    One that cannot be written is noted; the clients below still learn the code.
         for path in exit_files {
-            super::state::write_atomic(path, exit.code().to_string().as_bytes())?;
+            if let Err(e) = super::state::write_atomic(path, exit.code().to_string().as_bytes()) {
+                note_problem(&self.problems, &e);
+            }
         }
         // 4. No new clients; tell attached and waiting ones, and give each a moment to take
         //    what is queued for it.
