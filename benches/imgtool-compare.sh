@@ -10,7 +10,9 @@
 # $BERTH_BENCH_DIR (default /var/tmp/berth-img-bench); delete it to remake.
 # Outputs go to a private tmpfs so that the numbers measure the unpackers,
 # not the disk's writeback (which other work on the machine disturbs); set
-# BERTH_BENCH_ON_DISK=1 to write to $BERTH_BENCH_DIR instead.
+# BERTH_BENCH_ON_DISK=1 to write to $BERTH_BENCH_DIR instead (a real disk
+# filesystem when it is under /var/tmp). BERTH_BENCH_UNPACK_ONLY=1 times
+# only berth-img unpack against gzip -dc | tar -x (no umoci, no bundles).
 set -euo pipefail
 
 runs=${1:-5}
@@ -93,20 +95,30 @@ echo "image: 2 gzip layers, $size compressed, $((files + $(tar -tzf "$work/layer
 
 layer1=$work/layer1.tar.gz
 layer2=$work/layer2.tar.gz
+commands=(
+    -n "berth-img unpack" "$berth_img --store $store unpack bench"
+    -n "gzip -dc | tar -x" "gzip -dc $layer1 | tar -x -C $out && gzip -dc $layer2 | tar -x -C $out"
+)
+if [ "${BERTH_BENCH_UNPACK_ONLY:-0}" != 1 ]; then
+    commands+=(
+        -n "berth-img bundle --copy" "rmdir $out && $berth_img --store $store bundle --copy bench $out"
+        -n "umoci raw unpack" "rmdir $out && umoci raw unpack --image $layout:bench $out"
+        -n "umoci unpack" "rmdir $out && umoci unpack --image $layout:bench $out"
+    )
+fi
 hyperfine --runs "$runs" --warmup 1 --export-json "$work/unpack.json" \
-    --prepare "rm -rf $out $store/layers/* && mkdir -p $out" \
-    -n "berth-img unpack" "$berth_img --store $store unpack bench" \
-    -n "berth-img bundle --copy" "rmdir $out && $berth_img --store $store bundle --copy bench $out" \
-    -n "gzip -dc | tar -x" "gzip -dc $layer1 | tar -x -C $out && gzip -dc $layer2 | tar -x -C $out" \
-    -n "umoci raw unpack" "rmdir $out && umoci raw unpack --image $layout:bench $out" \
-    -n "umoci unpack" "rmdir $out && umoci unpack --image $layout:bench $out" >&2
+    --prepare "sync; rm -rf $out $store/layers/* && mkdir -p $out" "${commands[@]}" >&2
 
-"$berth_img" --store "$store" unpack bench
-hyperfine --runs $((runs * 4)) --warmup 2 --export-json "$work/bundle.json" -N \
-    --prepare "sh -c '$berth_img --store $store unbundle $bundle 2>/dev/null || true'" \
-    -n "berth-img bundle" "$berth_img --store $store bundle bench $bundle" >&2
+reports=("$work/unpack.json")
+if [ "${BERTH_BENCH_UNPACK_ONLY:-0}" != 1 ]; then
+    "$berth_img" --store "$store" unpack bench
+    hyperfine --runs $((runs * 4)) --warmup 2 --export-json "$work/bundle.json" -N \
+        --prepare "sh -c '$berth_img --store $store unbundle $bundle 2>/dev/null || true'" \
+        -n "berth-img bundle" "$berth_img --store $store bundle bench $bundle" >&2
+    reports+=("$work/bundle.json")
+fi
 
-python3 - "$work/unpack.json" "$work/bundle.json" <<'PY'
+python3 - "${reports[@]}" <<'PY'
 import json, sys
 rows = []
 for path in sys.argv[1:]:
