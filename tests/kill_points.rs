@@ -304,9 +304,11 @@ fn tidy(runtime: &Runtime, bundle: &Bundle, id: &str, hooks: &[PathBuf]) {
         }
     }
     let _ = runtime.command(["delete", "--force", id]).output();
-    for dir in cgroup_dirs(id).into_iter().rev() {
-        let _ = std::fs::remove_dir(dir);
-    }
+    // What the runtime did not remove (runc's, say) goes once its processes are gone.
+    until(Duration::from_secs(3), || {
+        let left: Vec<PathBuf> = cgroup_dirs(id).into_iter().filter(|d| d.exists() && std::fs::remove_dir(d).is_err()).collect();
+        left.is_empty().then_some(())
+    });
 }
 
 /// Run every point; print and return the failures.
