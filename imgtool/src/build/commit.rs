@@ -79,18 +79,7 @@ pub fn commit(
         .last()
         .expect("one stage");
     let image = store.resolve(&found.image.to_string())?;
-    let mut layers: Vec<LayerRef> = image
-        .manifest
-        .layers
-        .iter()
-        .zip(&image.config.rootfs.diff_ids)
-        .map(|(l, d)| LayerRef {
-            digest: l.digest.clone(),
-            diff_id: d.clone(),
-            media_type: l.media_type.clone(),
-            size: l.size,
-        })
-        .collect();
+    let mut layers = LayerRef::of_image(&image);
     // 3. The upper directory as a layer blob (unpacked again when a bundle needs it).
     let staging = store.tmp_path().join(unique_name("commit"));
     let file = File::create(&staging).map_err(|e| BuildError::io("create", &staging, e))?;

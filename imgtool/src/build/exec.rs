@@ -152,18 +152,7 @@ impl<'a> Executor<'a> {
 
     fn image_layers(&self, image: &Image) -> Result<Vec<LayerRef>, BuildError> {
         self.store.ensure_unpacked(image, &Progress::hidden())?;
-        Ok(image
-            .manifest
-            .layers
-            .iter()
-            .zip(&image.config.rootfs.diff_ids)
-            .map(|(l, d)| LayerRef {
-                digest: l.digest.clone(),
-                diff_id: d.clone(),
-                media_type: l.media_type.clone(),
-                size: l.size,
-            })
-            .collect())
+        Ok(LayerRef::of_image(image))
     }
 
     fn stage(&self, stage: &PlannedStage, plan: &Plan) -> Result<StageResult, BuildError> {
@@ -321,6 +310,21 @@ impl<'a> Executor<'a> {
                 }
                 key.field(&copy_step.excludes.join("\0"));
                 let excludes = Ignore::parse(&copy_step.excludes.join("\n")).unwrap_or_default();
+                // Another stage's or image's content is fixed by its key or digest:
+                // no need to mount and read it (an unchanged rebuild stays cheap).
+                match &copy_step.from {
+                    Source::Stage(i) => {
+                        let dep = self.wait_for(*i).ok_or(BuildError::Aborted)?;
+                        key.field(&dep.key).field(&copy_step.sources.join("\0"));
+                        return Ok(key.finish());
+                    }
+                    Source::Image(image) => {
+                        key.field(&image.descriptor.digest.to_string())
+                            .field(&copy_step.sources.join("\0"));
+                        return Ok(key.finish());
+                    }
+                    Source::Context => {}
+                }
                 self.with_source(&copy_step.from, plan, |root| {
                     for pattern in &copy_step.sources {
                         if is_url(pattern) {

@@ -31,6 +31,24 @@ pub struct LayerRef {
     pub size: u64,
 }
 
+impl LayerRef {
+    /// The layers of a stored image, base first.
+    pub fn of_image(image: &crate::store::Image) -> Vec<LayerRef> {
+        image
+            .manifest
+            .layers
+            .iter()
+            .zip(&image.config.rootfs.diff_ids)
+            .map(|(l, d)| LayerRef {
+                digest: l.digest.clone(),
+                diff_id: d.clone(),
+                media_type: l.media_type.clone(),
+                size: l.size,
+            })
+            .collect()
+    }
+}
+
 const OPAQUE: &[u8] = b"trusted.overlay.opaque";
 
 fn io_error(call: &'static str, path: &Path) -> impl FnOnce(io::Error) -> BuildError {
