@@ -40,10 +40,13 @@ impl NamespacePlan {
             guard.own_time = Some(open_own("/proc/self/ns/time_for_children")?);
             let newtime = CloneFlags::from_bits_retain(libc::CLONE_NEWTIME);
             unshare(newtime).map_err(|source| enter_error("unshare", "time", None, source))?;
-            // Through a verified procfs handle, as every write into /proc (see procfs).
-            crate::procfs::ProcFs::open(crate::procfs::Files::All)
-                .and_then(|procfs| procfs.write(std::path::Path::new("self/timens_offsets"), offsets.as_bytes()))
-                .map_err(NamespaceError::TimeOffsets)?;
+            // Through a verified procfs handle, as every write into /proc (see procfs). A time
+            // namespace without offsets needs no write (and the kernel refuses an empty one).
+            if !offsets.is_empty() {
+                crate::procfs::ProcFs::open(crate::procfs::Files::All)
+                    .and_then(|procfs| procfs.write(std::path::Path::new("self/timens_offsets"), offsets.as_bytes()))
+                    .map_err(NamespaceError::TimeOffsets)?;
+            }
         }
         Ok(guard)
     }
