@@ -68,7 +68,7 @@ bh pull -q "docker-archive:$work/busybox.tar" >/dev/null
 
 # docker with BuildKit, private daemon.
 dockerd --data-root "$work/docker/data" --exec-root "$work/docker/exec" --pidfile "$work/docker/pid" \
-    -H "unix://$work/docker/sock" --bridge=none --iptables=false --ip-masq=false >"$work/dockerd.log" 2>&1 &
+    -H "unix://$work/docker/sock" --bridge=none --iptables=false --ip-masq=false --ip-forward=false >"$work/dockerd.log" 2>&1 &
 dockerd_pid=$!
 dk() { DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$work/docker/sock" "$@"; }
 for _ in $(seq 1 120); do dk info >/dev/null 2>&1 && break; sleep 0.5; done

@@ -156,7 +156,7 @@ impl Dockerd {
             .arg(dir.join("dockerd.pid"))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(["--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
