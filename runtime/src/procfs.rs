@@ -4,10 +4,10 @@
 //! init still works) could cover a /proc file with another: a write meant for
 //! /proc/sys/net/... or /proc/self/attr/... would then land in a file of its choosing, such
 //! as the host's /proc/sys/kernel/core_pattern (CVE-2019-16884, CVE-2025-52881). So berth
-//! never writes to /proc by path. It takes a private procfs instance (fsopen + fsmount: a
-//! mount attached nowhere, that no other mount can cover), or where the kernel refuses that,
-//! /proc checked to be the root of a procfs; it then walks below that handle without
-//! crossing any mount or magic link and checks that what it opened is on procfs.
+//! never writes to /proc by path. It takes /proc checked to be the root of a procfs, or where
+//! it is not, a private procfs instance (fsopen + fsmount: a mount attached nowhere, that no
+//! other mount can cover); it then walks below that handle without crossing any mount or
+//! magic link and checks that what it opened is on procfs.
 
 use crate::sys;
 use nix::sys::statfs::{fstatfs, PROC_SUPER_MAGIC};
@@ -49,9 +49,15 @@ pub struct ProcFs {
 }
 
 impl ProcFs {
-    /// A procfs of the caller's pid namespace showing `files`.
+    /// A procfs of the caller's pid namespace showing (at least) `files`: the mounted /proc
+    /// when it is the root of a procfs, else a private instance.
+    ///
+    /// The mounted one comes first for speed: a private instance is a new superblock whose
+    /// teardown waits for an RCU grace period (milliseconds on a busy host, on every
+    /// `create`). Walking below a verified root without crossing a mount point is what keeps
+    /// a container's mounts out either way.
     pub fn open(files: Files) -> Result<ProcFs, ProcfsError> {
-        private_instance(files).or_else(|_| mounted_instance())
+        mounted_instance().or_else(|_| private_instance(files))
     }
 
     /// Open `path` (relative, below /proc) with `flags`, without crossing a mount point or
