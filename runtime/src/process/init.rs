@@ -228,10 +228,11 @@ fn setup(ctx: &InitContext<'_>) -> Step<(CString, Option<String>, OwnDescriptors
     if joined.is_none() {
         step("wait for cgroup", wait_cgroup_joined(&ctx.channel))?;
     }
-    // 10. Our descriptor table in a procfs of our own, for reopening the exec fifo after
-    //     `start`: the container may have mounted over its /proc by then (a process exec'd
-    //     into it), and a seccomp profile may refuse fsopen and openat2. It shows processes
-    //     only, since the container can reach the descriptor through /proc/1/fd meanwhile.
+    // 10. Our descriptor table, opened now through the verified procfs handle, for reopening
+    //     the exec fifo after `start`: the container may have mounted over its /proc by then
+    //     (a process exec'd into it), and a seccomp profile may refuse openat2. Were a private
+    //     instance needed, it would show processes only, since the container can reach this
+    //     descriptor through /proc/1/fd meanwhile.
     let own_fds = step("open /proc/thread-self/fd", ProcFs::open(Files::ProcessesOnly).and_then(|p| p.own_descriptors()))?;
     // 11. Who the process is and what it may do.
     become_process(&plan.process, ctx.preserve_fds)?;
