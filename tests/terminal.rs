@@ -97,3 +97,49 @@ fn dev_console_is_the_containers_terminal() {
     assert!(!field("tty").is_empty() && field("console") == field("tty"), "/dev/console is not the process's pty:\n{out}");
     assert!(out.lines().any(|l| l.trim() == "1"), "/dev/console is not a mount of its own:\n{out}");
 }
+
+#[test]
+fn a_terminal_in_a_user_namespace_belongs_to_the_mapped_root() {
+    // Issue 8: in a user namespace the pty, /dev/console, /dev/pts and /dev/shm must belong to
+    // the container's root (the mapped host ids), or the container's root cannot use its own
+    // terminal. Seen from inside, the pty (and /dev/console, bound from it) is root's with the
+    // tty group that devpts' gid=5 option gives it, as in runc; /dev/pts and /dev/shm are 0:0.
+    // From the host, the pty belongs to the mapped ids.
+    const HOST_ROOT: u32 = 300_000;
+    let (runtime, mut bundle, id) = fixture("tty-userns");
+    bundle.namespace("user", None);
+    bundle.edit(|c| {
+        c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": HOST_ROOT, "size": 65536 }]);
+        c["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": HOST_ROOT, "size": 65536 }]);
+        c["process"]["terminal"] = json!(true);
+        c["process"]["args"] = json!(["sh", "-c", "echo owners $(stat -L -c %u:%g /proc/self/fd/0 /dev/console /dev/pts /dev/shm) \
+            ptsname=$(readlink /proc/self/fd/0) pid=$$; echo tty-marker; sleep 5"]);
+    });
+    let chowned = std::process::Command::new("chown")
+        .args(["-R", "-h", &format!("{HOST_ROOT}:{HOST_ROOT}")])
+        .arg(bundle.rootfs())
+        .status()
+        .expect("run chown");
+    assert!(chowned.success(), "chown the rootfs to the mapped root");
+    let dir = TempDir::new("tty-userns-socket");
+    let socket = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).expect("bind console socket");
+    let receiver = std::thread::spawn(move || receive_master(listener));
+    let container = Container::new(&runtime, &bundle, &id);
+    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
+    let master = receiver.join().expect("receiver thread");
+    container.start().success();
+    let out = read_until(&master, "tty-marker");
+    let owners: Vec<&str> = out
+        .split_whitespace()
+        .skip_while(|w| *w != "owners")
+        .skip(1)
+        .take_while(|w| !w.starts_with("ptsname="))
+        .collect();
+    assert_eq!(owners, ["0:5", "0:5", "0:0", "0:0"], "pty, /dev/console, /dev/pts, /dev/shm seen from inside:\n{out}");
+    // From the host: the process's terminal (its fd 0) is owned by the mapped root.
+    let pid = container.pid();
+    let meta = std::fs::metadata(format!("/proc/{pid}/fd/0")).expect("stat the container's terminal from the host");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.gid()), (HOST_ROOT, HOST_ROOT + 5), "the pty seen from the host:\n{out}");
+}
