@@ -246,14 +246,49 @@ pub struct ImageConfig {
     /// Creation time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
+    /// Who made the image (Dockerfile `MAINTAINER`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
     /// How a container runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ExecConfig>,
     /// The uncompressed layer digests.
     pub rootfs: RootFs,
-    /// Build history.
+    /// Build history, one entry per step, base first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<serde_json::Value>>,
+    pub history: Option<Vec<History>>,
+}
+
+impl ImageConfig {
+    /// `config`, made present (empty) if the image had none, for editing.
+    pub fn exec_mut(&mut self) -> &mut ExecConfig {
+        self.config.get_or_insert_with(ExecConfig::default)
+    }
+
+    /// The history entries, made present (empty) if the image had none.
+    pub fn history_mut(&mut self) -> &mut Vec<History> {
+        self.history.get_or_insert_with(Vec::new)
+    }
+}
+
+/// One entry of the image configuration's `history`.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct History {
+    /// When the step ran (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The instruction that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Who made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// A free-form note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The step changed only the config, so no layer belongs to it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
 }
 
 /// `rootfs` of the image configuration.
@@ -298,6 +333,89 @@ pub struct ExecConfig {
     /// The stop signal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
+    /// Docker's: the shell of shell-form commands (Dockerfile `SHELL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<Vec<String>>,
+    /// Docker's: the health check (Dockerfile `HEALTHCHECK`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+    /// Docker's: triggers a build `FROM` this image runs (Dockerfile `ONBUILD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_build: Option<Vec<String>>,
+    /// Docker's: set by CMD/ENTRYPOINT; kept so Docker reads the image alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args_escaped: Option<bool>,
+}
+
+/// The default PATH BuildKit sets when an image has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The shell of shell-form commands when the image names none.
+pub fn default_shell() -> Vec<String> {
+    vec!["/bin/sh".into(), "-c".into()]
+}
+
+impl ExecConfig {
+    /// The `Env` entries as (name, value) pairs, in order.
+    pub fn env_pairs(&self) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .flatten()
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (e.clone(), String::new()),
+            })
+            .collect()
+    }
+
+    /// Set `key` in `Env`, in place if present.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        let env = self.env.get_or_insert_with(Vec::new);
+        let entry = format!("{key}={value}");
+        match env
+            .iter_mut()
+            .find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key)
+        {
+            Some(existing) => *existing = entry,
+            None => env.push(entry),
+        }
+    }
+
+    /// The shell in force: `Shell` if set and non-empty, else `/bin/sh -c`.
+    pub fn shell_or_default(&self) -> Vec<String> {
+        self.shell
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(default_shell)
+    }
+}
+
+/// Docker's `Healthcheck`: durations in nanoseconds; zero (unset) is omitted.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", line]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test: Vec<String>,
+    /// Between checks.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub interval: i64,
+    /// Before a check fails.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeout: i64,
+    /// Grace period after start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_period: i64,
+    /// Between checks during the start period.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub start_interval: i64,
+    /// Failures before unhealthy.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 /// The current UTC time as RFC 3339 (`2024-01-02T03:04:05Z`), for `created`.
@@ -377,6 +495,21 @@ mod tests {
             missing.available.contains("linux/arm/v6, linux/arm/v7"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn keeps_dockers_config_fields() {
+        let text = r#"{"architecture":"amd64","os":"linux","author":"me","config":{"Shell":["/bin/bash","-c"],"Healthcheck":{"Test":["CMD","true"],"Interval":1,"Timeout":2,"StartPeriod":3,"StartInterval":4,"Retries":5},"OnBuild":["RUN true"],"ArgsEscaped":true},"rootfs":{"type":"layers","diff_ids":[]},"history":[{"created_by":"RUN true","author":"me","empty_layer":true}]}"#;
+        let config: ImageConfig = serde_json::from_str(text).unwrap();
+        let exec = config.config.as_ref().unwrap();
+        assert_eq!(exec.shell_or_default(), ["/bin/bash", "-c"]);
+        assert_eq!(exec.healthcheck.as_ref().unwrap().start_interval, 4);
+        let back: serde_json::Value = serde_json::to_value(&config).unwrap();
+        let want: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(back, want);
+        // Absent fields stay absent.
+        let empty = serde_json::to_string(&ExecConfig::default()).unwrap();
+        assert_eq!(empty, "{}");
     }
 
     #[test]

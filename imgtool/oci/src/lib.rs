@@ -20,9 +20,9 @@ pub mod verify;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher, HashingReader, HashingWriter};
 pub use image::{
-    host_architecture, now_rfc3339, Descriptor, ExecConfig, ImageConfig, Index, Manifest,
-    NoMatchingPlatform, Platform, PlatformError, RootFs, ANNOTATION_IMAGE_NAME,
-    ANNOTATION_REF_NAME,
+    default_shell, host_architecture, now_rfc3339, Descriptor, ExecConfig, HealthConfig, History,
+    ImageConfig, Index, Manifest, NoMatchingPlatform, Platform, PlatformError, RootFs,
+    ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, DEFAULT_PATH,
 };
 pub use media::Compression;
 pub use quote::{Escaped, Quoted};

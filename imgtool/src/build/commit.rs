@@ -112,15 +112,16 @@ pub fn commit(
     let mut config = stage.config;
     config.created = Some(created.clone());
     config.rootfs.kind = "layers".into();
-    config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
-    for entry in &mut config.history {
+    config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
+    for entry in config.history_mut() {
         if entry.created.is_none() {
             entry.created = Some(created.clone());
         }
     }
-    config.history.push(super::config::History {
+    config.history_mut().push(crate::oci::History {
         created: Some(created),
         created_by: Some(format!("berth-img commit {}", dir.display())),
+        author: None,
         comment: Some("berth-img commit".into()),
         empty_layer: false,
     });

@@ -10,7 +10,6 @@ use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
 use super::cache::{Cache, KeyBuilder, Record};
-use super::config::ImageConfig;
 use super::copy::{self, DestRoot, Owner, SourceRoot, WriteOptions};
 use super::ignore::Ignore;
 use super::plan::{Action, Base, CopyStep, Plan, PlannedStage, PlannedStep, RunStep, Source};
@@ -19,6 +18,7 @@ use super::snapshot::{LayerRef, Overlay};
 use super::{BuildError, ProgressMode};
 use crate::bundle::user;
 use crate::oci::now_rfc3339;
+use crate::oci::ImageConfig;
 use crate::progress::Progress;
 use crate::store::{unique_name, Image, Store};
 
@@ -228,8 +228,8 @@ impl<'a> Executor<'a> {
         let created = created.unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
         config.created = Some(created.clone());
         config.rootfs.kind = "layers".into();
-        config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
-        for entry in &mut config.history {
+        config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
+        for entry in config.history_mut() {
             if entry.created.is_none() {
                 entry.created = Some(created.clone());
             }

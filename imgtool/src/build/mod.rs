@@ -10,7 +10,6 @@
 pub mod add;
 pub mod cache;
 pub mod commit;
-pub mod config;
 pub mod copy;
 pub mod exec;
 pub mod ignore;

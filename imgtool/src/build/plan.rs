@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::config::{HealthConfig, History, ImageConfig, DEFAULT_PATH};
 use super::parse::lex::{Env, Lexer};
 use super::parse::mount::{parse_mount, Mount, MountKind};
 use super::parse::{CommandLine, Copy, Dockerfile, Health, Instruction, InstructionError, Step};
-use crate::oci::host_architecture;
+use crate::oci::{
+    default_shell, host_architecture, ExecConfig, HealthConfig, History, ImageConfig, DEFAULT_PATH,
+};
 use crate::store::{Image, Store};
 
 /// Where a stage starts.
@@ -309,20 +310,25 @@ impl StageState {
     fn workdir(&self) -> String {
         self.config
             .config
-            .working_dir
-            .clone()
+            .as_ref()
+            .and_then(|c| c.working_dir.clone())
             .filter(|w| !w.is_empty())
             .unwrap_or_else(|| "/".into())
     }
 
     fn user(&self) -> String {
-        self.config.config.user.clone().unwrap_or_default()
+        self.config
+            .config
+            .as_ref()
+            .and_then(|c| c.user.clone())
+            .unwrap_or_default()
     }
 
     fn history(&mut self, created_by: String, layer: bool) {
-        self.config.history.push(History {
+        self.config.history_mut().push(History {
             created: None,
             created_by: Some(created_by),
+            author: None,
             comment: Some("berth-img build".into()),
             empty_layer: !layer,
         });
@@ -432,13 +438,16 @@ impl Planner<'_> {
         config.architecture = host_architecture().into();
         config.os = "linux".into();
         config.created = None;
-        // 2. PATH is always set; the base's ENV seeds substitution.
-        if !config.config.env_pairs().iter().any(|(k, _)| k == "PATH") {
-            config.config.set_env("PATH", DEFAULT_PATH);
+        // 2. PATH is always set (so `config` is always written); the base's
+        //    ENV seeds substitution.
+        let exec = config.exec_mut();
+        if !exec.env_pairs().iter().any(|(k, _)| k == "PATH") {
+            exec.set_env("PATH", DEFAULT_PATH);
         }
-        let triggers = config.config.on_build.take().unwrap_or_default();
+        let triggers = exec.on_build.take().unwrap_or_default();
+        let env = exec.env_pairs();
         let mut state = StageState {
-            env: config.config.env_pairs(),
+            env,
             config,
             args: Vec::new(),
             cmd_set: false,
@@ -478,7 +487,8 @@ impl Planner<'_> {
 
     fn command(&self, state: &StageState, command: &CommandLine) -> Vec<String> {
         if command.shell_form {
-            let mut argv = state.config.config.shell_or_default();
+            let mut argv = (state.config.config.as_ref())
+                .map_or_else(default_shell, ExecConfig::shell_or_default);
             argv.extend(command.args.iter().cloned());
             argv
         } else {
@@ -507,7 +517,7 @@ impl Planner<'_> {
                 let mut text = String::from("ENV");
                 for (k, v) in pairs {
                     let (k, v) = (word(k)?, word(v)?);
-                    state.config.config.set_env(&k, &v);
+                    state.config.exec_mut().set_env(&k, &v);
                     text.push_str(&format!(" {k}={v}"));
                     state.set_env(&k, &v);
                 }
@@ -515,7 +525,11 @@ impl Planner<'_> {
             }
             Instruction::Label(pairs) => {
                 let mut text = String::from("LABEL");
-                let labels = state.config.config.labels.get_or_insert_with(BTreeMap::new);
+                let labels = state
+                    .config
+                    .exec_mut()
+                    .labels
+                    .get_or_insert_with(BTreeMap::new);
                 for (k, v) in pairs {
                     let (k, v) = (word(k)?, word(v)?);
                     text.push_str(&format!(" {k}={v}"));
@@ -553,7 +567,7 @@ impl Planner<'_> {
             Instruction::Expose(ports) => {
                 let exposed = state
                     .config
-                    .config
+                    .exec_mut()
                     .exposed_ports
                     .get_or_insert_with(BTreeMap::new);
                 let mut all = Vec::new();
@@ -592,7 +606,7 @@ impl Planner<'_> {
             Instruction::Volume(paths) => {
                 let volumes = state
                     .config
-                    .config
+                    .exec_mut()
                     .volumes
                     .get_or_insert_with(BTreeMap::new);
                 let mut all = Vec::new();
@@ -608,7 +622,7 @@ impl Planner<'_> {
             }
             Instruction::User(user) => {
                 let user = word(user)?;
-                state.config.config.user = Some(user.clone());
+                state.config.exec_mut().user = Some(user.clone());
                 (format!("USER {user}"), Action::None)
             }
             Instruction::Workdir(path) => {
@@ -619,7 +633,7 @@ impl Planner<'_> {
                     .filter(|w| !w.is_empty())
                     .unwrap_or(&wd)
                     .to_string();
-                state.config.config.working_dir = Some(wd.clone());
+                state.config.exec_mut().working_dir = Some(wd.clone());
                 let action = if wd == "/" {
                     Action::None
                 } else {
@@ -638,11 +652,11 @@ impl Planner<'_> {
                 if !valid_signal(&signal) {
                     return Err(fail(step, format!("Invalid signal: {signal}")));
                 }
-                state.config.config.stop_signal = Some(signal.clone());
+                state.config.exec_mut().stop_signal = Some(signal.clone());
                 (format!("STOPSIGNAL {signal}"), Action::None)
             }
             Instruction::Shell(shell) => {
-                state.config.config.shell = Some(shell.clone());
+                state.config.exec_mut().shell = Some(shell.clone());
                 (format!("SHELL [{}]", shell.join(" ")), Action::None)
             }
             Instruction::Maintainer(who) => {
@@ -652,7 +666,7 @@ impl Planner<'_> {
             Instruction::Onbuild(expression) => {
                 state
                     .config
-                    .config
+                    .exec_mut()
                     .on_build
                     .get_or_insert_with(Vec::new)
                     .push(expression.clone());
@@ -681,12 +695,12 @@ impl Planner<'_> {
                     },
                 };
                 let text = format!("HEALTHCHECK {:?}", config.test);
-                state.config.config.healthcheck = Some(config);
+                state.config.exec_mut().healthcheck = Some(config);
                 (text, Action::None)
             }
             Instruction::Cmd(command) => {
                 let argv = self.command(state, command);
-                let rc = &mut state.config.config;
+                let rc = state.config.exec_mut();
                 rc.cmd = Some(argv.clone());
                 rc.args_escaped = Some(true);
                 state.cmd_set = true;
@@ -694,7 +708,7 @@ impl Planner<'_> {
             }
             Instruction::Entrypoint(command) => {
                 let argv = self.command(state, command);
-                let rc = &mut state.config.config;
+                let rc = state.config.exec_mut();
                 rc.entrypoint = if argv.is_empty() && !command.shell_form {
                     Some(vec![])
                 } else {

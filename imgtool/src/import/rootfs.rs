@@ -7,7 +7,7 @@ use std::path::Path;
 use super::files::{diff_id, sniff_blob};
 use super::{Found, ImportError};
 use crate::oci::Compression;
-use crate::oci::{self, Descriptor, ExecConfig, ImageConfig, Manifest, RootFs};
+use crate::oci::{self, Descriptor, ExecConfig, History, ImageConfig, Manifest, RootFs};
 use crate::progress::Progress;
 use crate::store::Transaction;
 
@@ -37,9 +37,12 @@ pub(super) fn find(
             kind: "layers".to_string(),
             diff_ids: vec![diff],
         },
-        history: Some(vec![
-            serde_json::json!({ "created": created, "created_by": format!("berth-img import {}", source.display()) }),
-        ]),
+        history: Some(vec![History {
+            created: Some(created),
+            created_by: Some(format!("berth-img import {}", source.display())),
+            ..History::default()
+        }]),
+        ..ImageConfig::default()
     };
     let config_bytes = serde_json::to_vec(&config).map_err(ImportError::json(source, "config"))?;
     let config_digest = txn.ingest_bytes(&config_bytes)?;
