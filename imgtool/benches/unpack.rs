@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use berth_img::layer::{unpack_stream, Limits, UnpackOptions, Whiteouts};
+use berth_img::layer::{unpack_stream, Limits, StreamSource, UnpackOptions, Whiteouts};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn generated_layer() -> (Vec<u8>, u64) {
@@ -61,14 +61,13 @@ fn unpack(c: &mut Criterion) {
         b.iter(|| {
             round += 1;
             let target = scratch.path().join(round.to_string());
-            unpack_stream(
-                layer.as_slice(),
-                &target,
-                &options,
-                "bench",
-                std::path::Path::new("bench"),
-            )
-            .unwrap();
+            let source = StreamSource {
+                name: "bench",
+                path: std::path::Path::new("bench"),
+                declared: None,
+                diff_id: None,
+            };
+            unpack_stream(layer.as_slice(), &target, &options, &source).unwrap();
             std::fs::remove_dir_all(&target).unwrap();
         })
     });
