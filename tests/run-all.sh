@@ -83,7 +83,8 @@ if [ "${1:-}" = "--runc" ]; then
 	exec cargo test -p berth-e2e
 fi
 
-cargo build --workspace
+# --all-targets: benches are built too, so a changed API cannot leave one uncompilable.
+cargo build --workspace --all-targets
 # --no-fail-fast: one failing crate must not hide the results of the others.
 cargo test --workspace --no-fail-fast
 
