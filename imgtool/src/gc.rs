@@ -51,6 +51,12 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
     for record in store.live_bundles(&lock)? {
         layers.extend(record.layers);
     }
+    // 2b. Layers running builds made and have not named yet (dead builds'
+    // leases and scratch go here, their mounts first).
+    for digest in store.live_build_layers(&lock)? {
+        blobs.insert(digest.clone());
+        layers.insert(digest);
+    }
     let mut report = GcReport::default();
     // 3. Unreferenced blobs.
     for algorithm in Algorithm::ALL {
@@ -85,7 +91,8 @@ pub fn collect(store: &Store) -> Result<GcReport, StoreError> {
         if pid.is_some_and(|pid| {
             pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
         }) {
-            crate::layer::remove_path(&path).map_err(StoreError::io("remove", &path))?;
+            // A build killed before its lease existed may still have mounts here.
+            store.remove_scratch(&path)?;
         }
     }
     // 6. The build cache: records and RUN cache mounts are reclaimed (the

@@ -10,8 +10,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub use nix::errno::Errno;
-pub use nix::fcntl::OFlag;
 use nix::fcntl;
+pub use nix::fcntl::OFlag;
 use nix::mount::{self, MntFlags, MsFlags};
 use nix::sys::stat::{self, FileStat, Mode, SFlag};
 use nix::sys::time::TimeSpec;
@@ -312,6 +312,17 @@ pub fn lock_exclusive(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     // SAFETY: fd is a live descriptor borrowed for the call; flock only reads it.
     let rc = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
     Errno::result(rc).map(drop)
+}
+
+/// Try an exclusive flock on `fd` without waiting; `Ok(false)` when another holds it.
+pub fn try_lock_exclusive(fd: BorrowedFd<'_>) -> Result<bool, Errno> {
+    // SAFETY: fd is a live descriptor borrowed for the call; flock only reads it.
+    let rc = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    match Errno::result(rc) {
+        Ok(_) => Ok(true),
+        Err(Errno::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// `path` is the root of a mount (its device differs from its parent's).

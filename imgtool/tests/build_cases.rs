@@ -13,26 +13,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{listing, Scratch};
-
-/// A scratch store with busybox:latest imported.
-fn with_busybox() -> Scratch {
-    let scratch = Scratch::new();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundles/make-busybox-image.sh");
-    let layout = scratch.path().join("busybox-oci");
-    let out = Command::new("sh")
-        .arg(&script)
-        .arg(&layout)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    scratch.ok(&["import", layout.to_str().unwrap(), "busybox:latest"]);
-    scratch
-}
+use support::{listing, with_busybox, Scratch};
 
 /// A context directory with `files` (path, content) and a Dockerfile.
 fn context(scratch: &Scratch, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {

@@ -20,7 +20,7 @@ use crate::bundle::user;
 use crate::oci::now_rfc3339;
 use crate::oci::ImageConfig;
 use crate::progress::Progress;
-use crate::store::{unique_name, Image, Store};
+use crate::store::{unique_name, BuildLease, Image, Store};
 
 /// A built stage.
 #[derive(Clone, Debug)]
@@ -55,6 +55,8 @@ pub struct Executor<'a> {
     pub file: String,
     /// Scratch area for this build.
     pub area: PathBuf,
+    /// The build's lease: keeps its unnamed layers from gc.
+    lease: &'a BuildLease,
     results: Mutex<Vec<Option<Result<StageResult, ()>>>>,
     done: Condvar,
     log: Mutex<()>,
@@ -73,9 +75,11 @@ impl<'a> Executor<'a> {
         progress: ProgressMode,
         file: String,
         stages: usize,
+        lease: &'a BuildLease,
     ) -> Self {
         Executor {
-            area: store.tmp_path().join(unique_name("build")),
+            area: lease.area().to_path_buf(),
+            lease,
             store,
             context,
             ignore,
@@ -415,7 +419,7 @@ impl<'a> Executor<'a> {
             Action::Run(run_step) => self.run_step(run_step, &mut overlay, &area, plan)?,
             Action::Copy(copy_step) => self.copy_step(copy_step, &overlay, plan)?,
         }
-        Ok(Some(overlay.commit(self.store)?))
+        Ok(Some(overlay.commit(self.store, self.lease)?))
     }
 
     fn run_step(

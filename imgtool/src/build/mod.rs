@@ -258,7 +258,9 @@ pub fn build(store: &Store, options: &BuildOptions) -> Result<Built, BuildError>
         context: Some(&context_root),
     };
     let plan = plan::plan(&df, &inputs).map_err(at)?;
-    // 4. The stages, in parallel where they are independent.
+    // 4. The stages, in parallel where they are independent, under a lease
+    // that keeps the layers they make from gc until the image names them.
+    let lease = store.begin_build()?;
     let executor = exec::Executor::new(
         store,
         options.context.clone(),
@@ -269,6 +271,7 @@ pub fn build(store: &Store, options: &BuildOptions) -> Result<Built, BuildError>
         options.progress,
         file,
         df.stages.len(),
+        &lease,
     );
     let result = executor.execute(&plan)?;
     let executed = result.executed;

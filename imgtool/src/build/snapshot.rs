@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::BuildError;
 use crate::digest::{Digest, HashingWriter};
 use crate::oci::media::OCI_LAYER as MEDIA_OCI_LAYER;
-use crate::store::Store;
+use crate::store::{BuildLease, Store};
 use crate::sys;
 
 /// A layer of a stage: stored blob and unpacked directory.
@@ -144,7 +144,7 @@ impl Overlay {
     }
 
     /// Unmount and make the upper directory a stored layer.
-    pub fn commit(mut self, store: &Store) -> Result<LayerRef, BuildError> {
+    pub fn commit(mut self, store: &Store, lease: &BuildLease) -> Result<LayerRef, BuildError> {
         self.unmount()?;
         let upper = self.upper.clone().expect("commit needs a writable overlay");
         strip_overlay_xattrs(&upper)?;
@@ -162,7 +162,11 @@ impl Overlay {
             source: e.into_error(),
         })?;
         drop(file);
-        // 2. Blob and directory into the store (content-addressed: an existing one is the same).
+        // 2. Blob and directory into the store (content-addressed: an existing
+        // one is the same), leased first and under the store lock: a gc
+        // running now either finishes before or sees the lease.
+        let lock = store.lock()?;
+        lease.hold(&lock, &digest)?;
         let blob = store.blob_path(&digest);
         if blob.exists() {
             let _ = fs::remove_file(&staging);

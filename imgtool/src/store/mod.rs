@@ -9,10 +9,12 @@
 //! STORE/bundles/HEX                bundles that mount layers (kept by gc)
 //! STORE/tmp/                       staging: imports and unpacks in progress
 //! STORE/lock                       flock held while the store changes
+//! STORE/leases/NAME                a running build's layers (flock held while it runs)
 //! ```
 
 mod bundles;
 mod index;
+mod leases;
 mod txn;
 
 use std::fs::{self, File};
@@ -22,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use bundles::BundleRecord;
+pub use leases::BuildLease;
 pub use txn::{Added, BlobWriter, Transaction};
 
 use crate::oci::layout::{self, LayoutFile};

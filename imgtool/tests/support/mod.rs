@@ -473,3 +473,22 @@ pub fn sh(program: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A scratch store with busybox:latest imported.
+pub fn with_busybox() -> Scratch {
+    let scratch = Scratch::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bundles/make-busybox-image.sh");
+    let layout = scratch.path().join("busybox-oci");
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    scratch.ok(&["import", layout.to_str().unwrap(), "busybox:latest"]);
+    scratch
+}
