@@ -1,7 +1,7 @@
 //! process.terminal: the pty master reaches the manager over --console-socket (SCM_RIGHTS),
 //! and the container's process has the slave as its stdio and controlling terminal.
 
-use berth_e2e::{fixture, Container, TempDir};
+use berth_e2e::{fixture, Bundle, Container, Runtime, TempDir};
 use serde_json::json;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -23,6 +23,20 @@ fn receive_master(listener: UnixListener) -> OwnedFd {
         }
     }
     panic!("no file descriptor came over the console socket");
+}
+
+/// Create the container with a console socket of this test's own, take the pty master the
+/// runtime sends over it, and start the container.
+fn start_with_console(runtime: &Runtime, bundle: &Bundle, id: &str, tag: &str) -> (Container, OwnedFd) {
+    let dir = TempDir::new(tag);
+    let socket = dir.path().join("console.sock");
+    let listener = UnixListener::bind(&socket).expect("bind console socket");
+    let receiver = std::thread::spawn(move || receive_master(listener));
+    let container = Container::new(runtime, bundle, id);
+    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
+    let master = receiver.join().expect("receiver thread");
+    container.start().success();
+    (container, master)
 }
 
 /// Read from the pty master until `marker` shows up or a few seconds pass.
@@ -50,14 +64,7 @@ fn the_terminal_goes_to_the_console_socket() {
         c["process"]["terminal"] = json!(true);
         c["process"]["args"] = json!(["sh", "-c", "tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-a-tty; echo tty-marker; sleep 5"]);
     });
-    let dir = TempDir::new("tty-socket");
-    let socket = dir.path().join("console.sock");
-    let listener = UnixListener::bind(&socket).expect("bind console socket");
-    let receiver = std::thread::spawn(move || receive_master(listener));
-    let container = Container::new(&runtime, &bundle, &id);
-    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
-    let master = receiver.join().expect("receiver thread");
-    container.start().success();
+    let (_container, master) = start_with_console(&runtime, &bundle, &id, "tty-socket");
     let out = read_until(&master, "tty-marker");
     assert!(out.contains("/dev/pts/"), "the process's stdin is not a pty:\n{out}");
     assert!(out.contains("stdio-is-a-tty"), "stdin/stdout are not the terminal:\n{out}");
@@ -84,14 +91,7 @@ fn dev_console_is_the_containers_terminal() {
         c["process"]["args"] = json!(["sh", "-c", "echo console=$(stat -c %t:%T /dev/console) tty=$(stat -L -c %t:%T /proc/self/fd/0); \
             grep -c ' /dev/console ' /proc/self/mountinfo; echo tty-marker; sleep 5"]);
     });
-    let dir = TempDir::new("tty-console-socket");
-    let socket = dir.path().join("console.sock");
-    let listener = UnixListener::bind(&socket).expect("bind console socket");
-    let receiver = std::thread::spawn(move || receive_master(listener));
-    let container = Container::new(&runtime, &bundle, &id);
-    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
-    let master = receiver.join().expect("receiver thread");
-    container.start().success();
+    let (_container, master) = start_with_console(&runtime, &bundle, &id, "tty-console-socket");
     let out = read_until(&master, "tty-marker");
     let field = |name: &str| out.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_default().to_owned();
     assert!(!field("tty").is_empty() && field("console") == field("tty"), "/dev/console is not the process's pty:\n{out}");
@@ -121,14 +121,7 @@ fn a_terminal_in_a_user_namespace_belongs_to_the_mapped_root() {
         .status()
         .expect("run chown");
     assert!(chowned.success(), "chown the rootfs to the mapped root");
-    let dir = TempDir::new("tty-userns-socket");
-    let socket = dir.path().join("console.sock");
-    let listener = UnixListener::bind(&socket).expect("bind console socket");
-    let receiver = std::thread::spawn(move || receive_master(listener));
-    let container = Container::new(&runtime, &bundle, &id);
-    container.create(&["--console-socket", socket.to_str().unwrap()]).success();
-    let master = receiver.join().expect("receiver thread");
-    container.start().success();
+    let (container, master) = start_with_console(&runtime, &bundle, &id, "tty-userns-socket");
     let out = read_until(&master, "tty-marker");
     let owners: Vec<&str> = out
         .split_whitespace()

@@ -269,6 +269,19 @@ impl ImageConfig {
     pub fn history_mut(&mut self) -> &mut Vec<History> {
         self.history.get_or_insert_with(Vec::new)
     }
+
+    /// Stamp a config for the layers it now describes: its creation time, `rootfs.diff_ids`,
+    /// and that time on every history entry that has none (a build's and a commit's last step).
+    pub fn stamp(&mut self, created: &str, diff_ids: Vec<Digest>) {
+        self.created = Some(created.to_owned());
+        self.rootfs.kind = "layers".into();
+        self.rootfs.diff_ids = diff_ids;
+        for entry in self.history_mut() {
+            if entry.created.is_none() {
+                entry.created = Some(created.to_owned());
+            }
+        }
+    }
 }
 
 /// One entry of the image configuration's `history`.

@@ -110,14 +110,7 @@ pub fn commit(
     // 4. The image.
     let created = now_rfc3339();
     let mut config = stage.config;
-    config.created = Some(created.clone());
-    config.rootfs.kind = "layers".into();
-    config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
-    for entry in config.history_mut() {
-        if entry.created.is_none() {
-            entry.created = Some(created.clone());
-        }
-    }
+    config.stamp(&created, layers.iter().map(|l| l.diff_id.clone()).collect());
     config.history_mut().push(crate::oci::History {
         created: Some(created),
         created_by: Some(format!("berth-img commit {}", dir.display())),

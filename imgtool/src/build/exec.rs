@@ -230,14 +230,7 @@ impl<'a> Executor<'a> {
         // 3. The stage's config: layer ids and times.
         let mut config = stage.config.clone();
         let created = created.unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-        config.created = Some(created.clone());
-        config.rootfs.kind = "layers".into();
-        config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.clone()).collect();
-        for entry in config.history_mut() {
-            if entry.created.is_none() {
-                entry.created = Some(created.clone());
-            }
-        }
+        config.stamp(&created, layers.iter().map(|l| l.diff_id.clone()).collect());
         Ok(StageResult {
             layers,
             config,
