@@ -1,12 +1,15 @@
 //! One container of the shim: its rootfs, its init and execs, and the runtime that runs them.
 //! Each verb here is the recipe; `service` maps RPCs onto these and `process` keeps state.
 
+use super::cgroup::{Cgroup, CgroupError};
 use super::options::{self, OptionsError};
 use super::process::{Process, Status};
 use super::runtime::{CommandStdio, Runtime, RuntimeError};
+use super::stats;
 use super::stdio::{self, ContainerEnds, ProcessIo, StdioError, StdioSpec};
 use crate::console::{self, ConsoleSocket};
 use containerd_shim::api::CreateTaskRequest;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +24,8 @@ pub enum ContainerError {
     Console(#[from] console::Error),
     #[error(transparent)]
     Options(#[from] OptionsError),
+    #[error("stats: {0}")]
+    Cgroup(#[from] CgroupError),
     #[error("mount rootfs {target}: {message}")]
     Mount { target: PathBuf, message: String },
     #[error("{step}: {path}: {source}")]
@@ -43,6 +48,8 @@ pub struct Container {
     pub runtime: Runtime,
     pub init: Process,
     pub execs: HashMap<String, Process>,
+    /// Where OOM events and (on pure v2) metrics are read from; found from the init at create.
+    pub cgroup: Option<Cgroup>,
     rootfs_mounted: bool,
 }
 
@@ -108,6 +115,7 @@ impl Container {
             runtime,
             init: Process::new("", stdio, None),
             execs: HashMap::new(),
+            cgroup: None,
             rootfs_mounted: false,
         };
         // From here a failure drops `container` through `abandon`, which undoes each step.
@@ -146,8 +154,10 @@ impl Container {
         }
         args.push(&self.id);
         self.runtime.run("create", &args, command_stdio)?;
-        // 5. Its pid, then the pty master if it has a terminal.
+        // 5. Its pid and the cgroup the runtime put it in, then the pty master if it has a
+        //    terminal.
         self.init.pid = read_pid("create", &pid_file)?;
+        self.cgroup = Cgroup::of_process(self.init.pid);
         self.init.io = Some(finish_wiring(&self.init.stdio, socket, io)?);
         Ok(())
     }
@@ -286,10 +296,14 @@ impl Container {
         Ok(list.as_array().map(|a| a.iter().filter_map(|p| p.as_u64()).map(|p| p as u32).collect()).unwrap_or_default())
     }
 
-    /// One stats sample from the runtime ("data" of `events --stats`).
-    pub fn stats(&self) -> Result<serde_json::Value, ContainerError> {
-        let mut sample = self.runtime.json("stats", &["events", "--stats", &self.id])?;
-        Ok(sample["data"].take())
+    /// One metrics sample: read from the cgroup on pure v2, from the runtime's
+    /// `events --stats` elsewhere.
+    pub fn metrics(&self) -> Result<Any, ContainerError> {
+        if let Some(Cgroup::Unified(dir)) = &self.cgroup {
+            return Ok(stats::pack(stats::v2::TYPE_URL, &stats::v2::metrics(dir)?));
+        }
+        let sample = self.runtime.json("stats", &["events", "--stats", &self.id])?;
+        Ok(stats::pack(stats::v1::TYPE_URL, &stats::v1::metrics(&sample["data"])))
     }
 
     /// Update resources from linux.resources JSON.

@@ -7,8 +7,10 @@
 //! - `shim`: start/delete actions and grouping (one shim per pod);
 //! - `service`: the Task RPCs; `container` and `process`: the recipes and state;
 //! - `runtime`: the berth binary (or BinaryName); `stdio`: fifos, file://, binary://, pty;
-//! - `events`: ordered publishing; `oom`: cgroup v1 OOM events; `stats`: metrics.
+//! - `events`: ordered publishing; `cgroup`: where the container's cgroup is;
+//!   `oom`: OOM events (v1 eventfd, v2 memory.events); `stats`: metrics (v1 and v2).
 
+mod cgroup;
 mod container;
 mod events;
 mod oom;

@@ -8,7 +8,6 @@
 use super::container::{Container, ContainerError};
 use super::events::Events;
 use super::process::{Exit, Status};
-use super::stats;
 use super::stdio::StdioSpec;
 use containerd_shim::api::*;
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
@@ -179,7 +178,7 @@ impl Task for Service {
             },
         );
         // The OOM watcher needs the init's cgroup, which exists from create on.
-        super::oom::watch(&req.id, pid, &self.inner.events);
+        super::oom::watch(&req.id, container.cgroup.as_ref(), &self.inner.events);
         containers.insert(req.id.clone(), container);
         Ok(CreateTaskResponse { pid, ..Default::default() })
     }
@@ -310,9 +309,8 @@ impl Task for Service {
     }
 
     fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
-        let data = self.with_container(&req.id, |c| c.stats())?;
-        let metrics = stats::metrics(&data);
-        Ok(StatsResponse { stats: MessageField::some(stats::pack(&metrics)), ..Default::default() })
+        let metrics = self.with_container(&req.id, |c| c.metrics())?;
+        Ok(StatsResponse { stats: MessageField::some(metrics), ..Default::default() })
     }
 
     fn connect(&self, _ctx: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {

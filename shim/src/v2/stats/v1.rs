@@ -1,15 +1,14 @@
-//! Task metrics: the runtime's `events --stats` sample (runc's JSON shape) as containerd's
-//! cgroup v1 Metrics message, which `ctr task metrics` and the CRI plugin read.
+//! Metrics on cgroup v1 (and hybrid): the runtime's `events --stats` sample (runc's JSON
+//! shape) as containerd's cgroup v1 Metrics message.
 
 use containerd_shim::protos::cgroups::metrics::{
     CPUStat, CPUUsage, MemoryEntry, MemoryStat, Metrics, PidsStat, Throttle,
 };
-use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::protos::protobuf::{Message, MessageField};
+use containerd_shim::protos::protobuf::MessageField;
 use serde_json::Value;
 
 /// The type URL containerd's typeurl registry knows the v1 metrics by.
-const METRICS_TYPE_URL: &str = "io.containerd.cgroups.v1.Metrics";
+pub const TYPE_URL: &str = "io.containerd.cgroups.v1.Metrics";
 
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
@@ -77,15 +76,6 @@ pub fn metrics(data: &Value) -> Metrics {
             limit: n(&data["pids"]["limit"]),
             ..Default::default()
         }),
-        ..Default::default()
-    }
-}
-
-/// Pack metrics as the Any a StatsResponse carries.
-pub fn pack(metrics: &Metrics) -> Any {
-    Any {
-        type_url: METRICS_TYPE_URL.to_owned(),
-        value: metrics.write_to_bytes().unwrap_or_default(),
         ..Default::default()
     }
 }
