@@ -9,6 +9,12 @@
 //! VM's cgroupfs (create, limits, freeze, stats, OOM, the eBPF device program, destroy); and
 //! nothing may be left in /sys/fs/cgroup afterwards.
 //!
+//! containerd runs in the VM too (private socket and root, the busybox image imported into
+//! its native snapshotter), and both containerd-shim-runc-v2 (with runc) and berth's
+//! containerd-shim-berth-v2 go through the same steps: a task over its memory limit exits
+//! 137 with a /tasks/oom event (memory.events on v2), and `ctr task metrics` of a running
+//! task shows cgroup v2 Metrics (`<shim>_shim_oom`, `<shim>_shim_metrics`).
+//!
 //! A second boot runs systemd as the guest's init and checks the systemd driver over D-Bus.
 //!
 //! The runtime under test (`$BERTH_RUNTIME` or the newest built `berth`) goes in as /bin/berth
@@ -24,15 +30,23 @@ use berth_e2e::TempDir;
 const VM_TIMEOUT_SECONDS: &str = "420";
 
 /// The verdicts every run must contain; a test missing from the output is a failure too.
-const REQUIRED_RESULTS: [&str; 7] = [
+const REQUIRED_RESULTS: [&str; 11] = [
     "cgroup2_mounted",
     "runc_limits",
     "runc_lifecycle",
     "runc_behaviour",
+    "containerd_up",
+    "runc_shim_oom",
+    "runc_shim_metrics",
+    "containerd_down",
     "berth_cgroups",
     "cgroupfs",
     "no_cgroups_left",
 ];
+
+/// containerd, ctr and the runc shim from the host, at the guest paths the tests call.
+const CONTAINERD_BINARIES: [(&str, &str); 3] =
+    [("containerd", "/bin/containerd"), ("ctr", "/bin/ctr"), ("containerd-shim-runc-v2", "/bin/containerd-shim-runc-v2")];
 
 #[test]
 fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
@@ -42,11 +56,22 @@ fn cgroup_v2_drivers_and_runc_limits_in_a_pure_v2_vm() {
     //    nested cargo never waits on the outer one's lock.
     let mut binaries: Vec<String> = vec!["/usr/sbin/runc=/bin/runc".into()];
     let mut required: Vec<&str> = REQUIRED_RESULTS.to_vec();
-    // berth itself runs in the VM unless BERTH_VM_WITH_BERTH=0 (to check the harness on runc).
+    for (name, guest) in CONTAINERD_BINARIES {
+        let host = berth_e2e::binaries::on_path(name).unwrap_or_else(|| panic!("{name} is not installed (apt-get install containerd)"));
+        binaries.push(format!("{}={guest}", host.display()));
+    }
+    // The image the shim tests run, made here as tests/containerd_shim.rs makes it.
+    let images = TempDir::new("cgroup-v2-vm-images");
+    let busybox = berth_e2e::images::busybox_docker_archive(images.path());
+    binaries.push(format!("{}=/images/busybox.tar", busybox.display()));
+    // berth itself runs in the VM unless BERTH_VM_WITH_BERTH=0 (to check the harness on runc),
+    // and berth's shim beside it (where the shim looks for berth).
     if std::env::var_os("BERTH_VM_WITH_BERTH").is_none_or(|v| v != "0") {
         let berth = berth_e2e::binaries::runtime_under_test();
         binaries.push(format!("{}=/bin/berth", berth.display()));
-        required.extend(["berth_limits", "berth_lifecycle", "berth_behaviour"]);
+        let shim = berth_e2e::containerd::berth_shim_binary();
+        binaries.push(format!("{}=/bin/containerd-shim-berth-v2", shim.display()));
+        required.extend(["berth_limits", "berth_lifecycle", "berth_behaviour", "berth_shim_oom", "berth_shim_metrics"]);
     }
     for (name, exe) in cgroup_test_executables(workspace) {
         binaries.push(format!("{}=/tests/{name}", exe.display()));

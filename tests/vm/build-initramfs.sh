@@ -25,13 +25,17 @@ rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,tests,etc,proc,sys,dev,tmp,run,newroot,bundles}
 cp "$busybox" "$root/bin/busybox"
 
-# copy_with_libs SRC DEST: the binary and every library the dynamic loader would map.
+# copy_with_libs SRC DEST: the file and, for a dynamic executable, every library the dynamic
+# loader would map (other files, such as an image archive, are copied as they are).
 copy_with_libs() {
-    local src=$1 dest=$2
+    local src=$1 dest=$2 libs lib
     mkdir -p "$root$(dirname "$dest")"
     cp -L "$src" "$root$dest"
     chmod 0755 "$root$dest"
-    ldd "$src" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+    # Debug builds carry ~10x their code in debug info; the guest's RAM holds the image twice.
+    strip --strip-debug "$root$dest" 2>/dev/null || true
+    libs=$(ldd "$src" 2>/dev/null | grep -o '/[^ ]*' || true)
+    for lib in $libs; do
         if [ ! -e "$root$lib" ]; then
             mkdir -p "$root$(dirname "$lib")"
             cp -L "$lib" "$root$lib"

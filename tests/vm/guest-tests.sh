@@ -12,7 +12,7 @@ run() {
     name=$1 seconds=$2
     shift 2
     log=/tmp/$name.log
-    echo "=== $name" > /dev/console
+    echo "=== $name (uptime $(cut -d' ' -f1 /proc/uptime))" > /dev/console
     if timeout -s KILL "$seconds" sh "$self" --call "$@" > "$log" 2>&1; then
         passed=$((passed + 1))
         echo "RESULT $name PASS" > "$results"
@@ -110,6 +110,84 @@ runtime_behaviour() {
     done
 }
 
+# containerd (when put in as /bin/containerd, with ctr and the shims) on a private socket and
+# root, the busybox image imported into the native snapshotter (overlayfs is a module the VM
+# does not load). It keeps running for the shim tests; containerd_down ends it.
+ctd=/run/ctd
+ctr_() { ctr --address "$ctd/containerd.sock" -n vm "$@"; }
+containerd_up() {
+    export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+    mkdir -p "$ctd"
+    printf 'version = 2\nroot = "%s/root"\nstate = "%s/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "%s/containerd.sock"\n' \
+        "$ctd" "$ctd" "$ctd" > "$ctd/config.toml"
+    containerd --config "$ctd/config.toml" > "$ctd/containerd.log" 2>&1 &
+    echo $! > "$ctd/pid"
+    for i in $(seq 120); do ctr_ version > /dev/null 2>&1 && break; sleep 0.5; done
+    ctr_ version > /dev/null || { tail -n 20 "$ctd/containerd.log"; return 1; }
+    ctr_ images import --snapshotter native /images/busybox.tar || return 1
+}
+
+# Wait up to SECONDS for a line of FILE with both words.
+wait_line() {
+    for i in $(seq $(($3 * 5))); do
+        grep "$2" "$1" 2>/dev/null | grep -q "$4" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# shim_oom SHIM: through containerd-shim-SHIM-v2, a task over its memory limit is OOM-killed,
+# exits 137, and containerd gets a /tasks/oom event for it (on v2, from memory.events).
+shim_oom() {
+    shim=$1
+    ctr_ events > "/tmp/$shim-events" 2>&1 &
+    events=$!
+    trap 'kill $events 2>/dev/null' EXIT
+    # One awk doubling a string: past the 32 MiB limit within a few steps.
+    out=$(ctr_ run --rm --snapshotter native --runtime "io.containerd.$shim.v2" --memory-limit 33554432 \
+        busybox:latest "oom-$shim" awk 'BEGIN { s = "x"; while (1) s = s s }' 2>&1)
+    status=$?
+    echo "oom task: exit $status: $out"
+    wait_line "/tmp/$shim-events" /tasks/oom 20 "oom-$shim" || { echo "no /tasks/oom event:"; cat "/tmp/$shim-events"; return 1; }
+    grep "oom-$shim" "/tmp/$shim-events"
+    [ "$status" = 137 ] || { echo "expected exit 137"; return 1; }
+    [ ! -d "/sys/fs/cgroup/vm/oom-$shim" ] || { echo "cgroup oom-$shim left behind"; return 1; }
+}
+
+# shim_metrics SHIM: `ctr task metrics` of a running task is cgroup v2 Metrics (ctr prints
+# memory.usage, memory.usage_limit and cpu.usage_usec only for those), with the task's limit
+# and its one process.
+shim_metrics() {
+    shim=$1
+    id=metrics-$shim
+    ctr_ run -d --snapshotter native --runtime "io.containerd.$shim.v2" --memory-limit 67108864 \
+        busybox:latest "$id" sleep 600 || return 1
+    ctr_ task metrics "$id" > "/tmp/$id" 2>&1
+    status=$?
+    cat "/tmp/$id"
+    ctr_ task kill -s KILL "$id"
+    for i in $(seq 50); do ctr_ task ls | grep "$id" | grep -q STOPPED && break; sleep 0.2; done
+    ctr_ task delete "$id" && ctr_ container rm "$id" || return 1
+    [ "$status" = 0 ] || return 1
+    value() { awk -v k="$1" '$1 == k { print $2 }' "/tmp/$id"; }
+    [ "$(value memory.usage)" -gt 0 ] 2>/dev/null || { echo "no memory.usage above 0"; return 1; }
+    [ "$(value memory.usage_limit)" = 67108864 ] || { echo "memory.usage_limit is not the limit"; return 1; }
+    [ "$(value pids.current)" = 1 ] || { echo "pids.current is not 1"; return 1; }
+    [ -n "$(value cpu.usage_usec)" ] || { echo "no cpu.usage_usec"; return 1; }
+    [ ! -d "/sys/fs/cgroup/vm/$id" ] || { echo "cgroup $id left behind"; return 1; }
+}
+
+# Stop containerd (no shim may be left) and remove the namespace's cgroup.
+containerd_down() {
+    left=$(ctr_ task ls -q)
+    kill "$(cat "$ctd/pid")"
+    for i in $(seq 50); do kill -0 "$(cat "$ctd/pid")" 2>/dev/null || break; sleep 0.2; done
+    rmdir /sys/fs/cgroup/vm 2>/dev/null
+    [ -z "$left" ] || { echo "tasks left: $left"; return 1; }
+    shims=$(ps | grep containerd-shim | grep -v grep)
+    [ -z "$shims" ] || { echo "shims left: $shims"; return 1; }
+}
+
 # Nothing any test made may be left in the hierarchy.
 no_cgroups_left() {
     left=$(find /sys/fs/cgroup -mindepth 1 -type d)
@@ -150,6 +228,15 @@ for rt in runc berth; do
     fi
 done
 rmdir /sys/fs/cgroup/berth-vm 2>/dev/null
+if [ -x /bin/containerd ]; then
+    run containerd_up 120 containerd_up
+    for shim in runc berth; do
+        [ -x "/bin/containerd-shim-$shim-v2" ] || continue
+        run "${shim}_shim_oom" 90 shim_oom "$shim"
+        run "${shim}_shim_metrics" 90 shim_metrics "$shim"
+    done
+    run containerd_down 30 containerd_down
+fi
 for t in /tests/*; do
     [ -x "$t" ] || continue
     run "$(basename "$t")" 240 "$t" --test-threads=2
