@@ -1,11 +1,11 @@
 //! Metrics on pure cgroup v2: containerd's io.containerd.cgroups.v2.Metrics, filled from the
 //! container's cgroup files with the fields containerd-shim-runc-v2 fills (pids, cpu.stat,
-//! memory.stat with usage and limits, memory.events, io.stat, hugetlb per page size). A file
+//! memory.stat with usage and limits, memory.events, io.stat, rdma, hugetlb per page size). A file
 //! whose controller is not enabled leaves its fields zero, as there.
 
 use super::super::cgroup::{self, CgroupError};
 use containerd_shim::protos::cgroups_v2::metrics::{
-    CPUStat, HugeTlbStat, IOEntry, IOStat, MemoryEvents, MemoryStat, Metrics, PidsStat,
+    CPUStat, HugeTlbStat, IOEntry, IOStat, MemoryEvents, MemoryStat, Metrics, PidsStat, RdmaEntry, RdmaStat,
 };
 use containerd_shim::protos::protobuf::MessageField;
 use std::collections::HashMap;
@@ -30,6 +30,11 @@ pub fn metrics(dir: &Path) -> Result<Metrics, CgroupError> {
         memory: MessageField::some(memory(dir)?),
         memory_events: if memory_events.is_empty() { MessageField::none() } else { MessageField::some(events(&memory_events)) },
         io: MessageField::some(IOStat { usage: io(&cgroup::read_optional(dir, "io.stat")?.unwrap_or_default()), ..Default::default() }),
+        rdma: MessageField::some(RdmaStat {
+            current: rdma(&cgroup::read_optional(dir, "rdma.current")?.unwrap_or_default()),
+            limit: rdma(&cgroup::read_optional(dir, "rdma.max")?.unwrap_or_default()),
+            ..Default::default()
+        }),
         hugetlb: hugetlb(dir)?,
         ..Default::default()
     })
@@ -135,6 +140,26 @@ fn io(stat: &str) -> Vec<IOEntry> {
         .collect()
 }
 
+/// rdma.current and rdma.max: "DEVICE hca_handle=N hca_object=N" per device, "max" being
+/// u32::MAX as containerd reports it.
+fn rdma(text: &str) -> Vec<RdmaEntry> {
+    let count = |value: &str| if value == "max" { u32::MAX } else { value.parse().unwrap_or(0) };
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let mut entry = RdmaEntry { device: fields.next()?.to_owned(), ..Default::default() };
+            for (key, value) in fields.filter_map(|kv| kv.split_once('=')) {
+                match key {
+                    "hca_handle" => entry.hca_handles = count(value),
+                    "hca_object" => entry.hca_objects = count(value),
+                    _ => {}
+                }
+            }
+            Some(entry)
+        })
+        .collect()
+}
+
 /// One entry per huge page size the cgroup has files for (hugetlb.2MB.current, ...).
 fn hugetlb(dir: &Path) -> Result<Vec<HugeTlbStat>, CgroupError> {
     let entries = std::fs::read_dir(dir).map_err(|source| CgroupError::Read { path: dir.to_owned(), source })?;
@@ -175,6 +200,14 @@ mod tests {
     }
 
     #[test]
+    fn rdma_lines_become_entries() {
+        let entries = rdma("mlx4_0 hca_handle=2 hca_object=2000\nocrdma1 hca_handle=3 hca_object=max\n");
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[0].device.as_str(), entries[0].hca_handles, entries[0].hca_objects), ("mlx4_0", 2, 2000));
+        assert_eq!(entries[1].hca_objects, u32::MAX);
+    }
+
+    #[test]
     fn a_cgroup_directory_becomes_v2_metrics() {
         let dir = std::env::temp_dir().join(format!("berth-shim-metrics-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -201,6 +234,6 @@ mod tests {
         assert_eq!((m.memory_events.max, m.memory_events.oom, m.memory_events.oom_kill), (5, 2, 1));
         assert_eq!(m.hugetlb.len(), 1);
         assert_eq!((m.hugetlb[0].pagesize.as_str(), m.hugetlb[0].max), ("2MB", u64::MAX));
-        assert!(m.io.usage.is_empty());
+        assert!(m.io.usage.is_empty() && m.rdma.current.is_empty());
     }
 }
