@@ -8,6 +8,8 @@
 
 use berth_e2e::containerd::{berth_shim_binary, Containerd, ShimKind};
 use berth_e2e::poll::until;
+use containerd_shim_protos::protobuf::Message;
+use containerd_shim_protos::{api, ttrpc};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
@@ -343,6 +345,88 @@ fn failed_create_names_the_step_and_leaves_nothing(kind: ShimKind) {
     assert_nothing_left(&ctd, kind);
 }
 
+/// A raw ttrpc call of `service`/`method`: the same request bytes whatever the service name.
+fn call<Resp: Message>(client: &ttrpc::Client, service: &str, method: &str, req: &impl Message) -> Result<Resp, ttrpc::Error> {
+    let request = ttrpc::Request {
+        service: service.to_owned(),
+        method: method.to_owned(),
+        payload: req.write_to_bytes().expect("encode request"),
+        timeout_nano: Duration::from_secs(20).as_nanos() as i64,
+        ..Default::default()
+    };
+    let response = client.request(request)?;
+    Ok(Resp::parse_from_bytes(&response.payload).expect("decode response"))
+}
+
+const TASK_V2: &str = "containerd.task.v2.Task";
+const TASK_V3: &str = "containerd.task.v3.Task";
+
+/// containerd 2 calls the Task service `containerd.task.v3.Task` (same messages): berth's shim
+/// answers Connect, State, Pids, Kill, Wait and Delete under that name exactly as under v2's,
+/// for the same task. containerd 1.6's runc shim knows v2 only and refuses v3.
+fn task_service_answers_as_v3_as_v2(kind: ShimKind) {
+    use api::*;
+    let ctd = start("v3");
+    let out = run(&ctd, kind, &["-d"], "v3-1", &["sleep", "3600"]);
+    assert!(out.status.success(), "ctr run -d: {}", text(&out.stderr));
+    let socket = ctd.shim_socket("v3-1");
+    let client = ttrpc::Client::connect(&format!("unix://{}", socket.display())).expect("connect to the shim's socket");
+    let id = "v3-1".to_owned();
+    let connect = ConnectRequest { id: id.clone(), ..Default::default() };
+    let connected: Result<ConnectResponse, _> = call(&client, TASK_V3, "Connect", &connect);
+    if kind == ShimKind::Runc {
+        eprintln!("deliberate difference: containerd-shim-runc-v2 (1.6) serves only {TASK_V2}");
+        assert!(connected.is_err(), "the runc shim answered v3: {connected:?}");
+    } else {
+        // Connect, State and Pids of the running task: the same answer under both names.
+        let connected = connected.expect("Connect as v3");
+        let v2: ConnectResponse = call(&client, TASK_V2, "Connect", &connect).expect("Connect as v2");
+        assert_eq!((connected.shim_pid, connected.task_pid), (v2.shim_pid, v2.task_pid));
+        assert!(connected.task_pid > 0);
+        let state = StateRequest { id: id.clone(), ..Default::default() };
+        let (v3, v2): (StateResponse, StateResponse) =
+            (call(&client, TASK_V3, "State", &state).unwrap(), call(&client, TASK_V2, "State", &state).unwrap());
+        assert_eq!(v3, v2);
+        assert_eq!((v3.pid, v3.status.enum_value()), (connected.task_pid, Ok(Status::RUNNING)));
+        let pids = PidsRequest { id: id.clone(), ..Default::default() };
+        let (v3, v2): (PidsResponse, PidsResponse) =
+            (call(&client, TASK_V3, "Pids", &pids).unwrap(), call(&client, TASK_V2, "Pids", &pids).unwrap());
+        assert_eq!(v3, v2);
+        assert!(v3.processes.iter().any(|p| p.pid == connected.task_pid), "{v3:?}");
+        // Two identical execs, one deleted under each name: the same answers.
+        let mut deleted = Vec::new();
+        for (exec_id, service) in [("exec-v2", TASK_V2), ("exec-v3", TASK_V3)] {
+            let out = ctd.ctr(&["task", "exec", "-d", "--exec-id", exec_id, "v3-1", "sh", "-c", "exit 3"]);
+            assert!(out.status.success(), "ctr task exec: {}", text(&out.stderr));
+            let wait = WaitRequest { id: id.clone(), exec_id: exec_id.to_owned(), ..Default::default() };
+            let waited: WaitResponse = call(&client, service, "Wait", &wait).unwrap();
+            let delete = DeleteRequest { id: id.clone(), exec_id: exec_id.to_owned(), ..Default::default() };
+            let response: DeleteResponse = call(&client, service, "Delete", &delete).unwrap();
+            assert_eq!((response.exit_status, &response.exited_at), (waited.exit_status, &waited.exited_at));
+            deleted.push(response.exit_status);
+        }
+        assert_eq!(deleted, [3, 3]);
+        // Kill as v3; Wait and State as both.
+        let kill = KillRequest { id: id.clone(), signal: libc::SIGKILL as u32, ..Default::default() };
+        let _: Empty = call(&client, TASK_V3, "Kill", &kill).expect("Kill as v3");
+        let wait = WaitRequest { id: id.clone(), ..Default::default() };
+        let (v3, v2): (WaitResponse, WaitResponse) =
+            (call(&client, TASK_V3, "Wait", &wait).unwrap(), call(&client, TASK_V2, "Wait", &wait).unwrap());
+        assert_eq!(v3, v2);
+        assert_eq!(v3.exit_status, 128 + libc::SIGKILL as u32);
+        let (v3, v2): (StateResponse, StateResponse) =
+            (call(&client, TASK_V3, "State", &state).unwrap(), call(&client, TASK_V2, "State", &state).unwrap());
+        assert_eq!(v3, v2);
+        assert_eq!(v3.status.enum_value(), Ok(Status::STOPPED));
+    }
+    drop(client);
+    let _ = ctd.ctr(&["task", "kill", "-s", "KILL", "v3-1"]);
+    until(Duration::from_secs(10), || (ctd.task_status("v3-1").as_deref() == Some("STOPPED")).then_some(()));
+    assert!(ctd.ctr(&["task", "delete", "v3-1"]).status.success());
+    assert!(ctd.ctr(&["container", "rm", "v3-1"]).status.success());
+    assert_nothing_left(&ctd, kind);
+}
+
 macro_rules! both_shims {
     ($($name:ident),* $(,)?) => {
         mod berth {
@@ -363,6 +447,7 @@ both_shims!(
     tty_resize_read_back_by_stty,
     oom_kill_reports_137_and_the_oom_event,
     failed_create_names_the_step_and_leaves_nothing,
+    task_service_answers_as_v3_as_v2,
 );
 
 /// containerd also takes the shim by absolute path as the runtime name.
