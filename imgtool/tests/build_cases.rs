@@ -103,6 +103,46 @@ fn cache_hits_then_misses_after_a_context_change() {
     assert!(!log.contains("CACHED"), "{log}");
 }
 
+/// The context's content digests are remembered by stat; a file rewritten
+/// with the same size and its mtime put back still differs in ctime, so the
+/// COPY misses and the new content is in the image.
+#[test]
+fn a_rewrite_keeping_size_and_mtime_still_misses_the_cache() {
+    let scratch = with_busybox();
+    let ctx = context(
+        &scratch,
+        "ctx",
+        "FROM busybox\nCOPY d/ /d/\n",
+        &[("d/a.txt", "one\n"), ("d/b.txt", "bbb\n")],
+    );
+    let file = ctx.join("d/a.txt");
+    let mtime = fs::metadata(&file).unwrap().modified().unwrap();
+    // Files changed less than a second before a build are never remembered
+    // (their timestamps may not have ticked yet): let these settle, so the
+    // first build remembers their digests.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let ctx = ctx.to_str().unwrap();
+    build(&scratch, &["-t", "m:1", ctx]);
+    assert!(scratch
+        .store()
+        .join("build-cache/contexts")
+        .read_dir()
+        .is_ok_and(|mut d| d.next().is_some()));
+    assert_eq!(read(&scratch, "m:1", "/d/a.txt").as_deref(), Some("one\n"));
+    // Same size, same mtime, different content.
+    fs::write(&file, "two\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    let (_, log) = build(&scratch, &["-t", "m:2", ctx]);
+    assert!(!log.contains("COPY d/ /d/  CACHED"), "{log}");
+    assert_eq!(read(&scratch, "m:2", "/d/a.txt").as_deref(), Some("two\n"));
+}
+
 #[test]
 fn dockerignore_beside_the_dockerfile_wins() {
     let scratch = with_busybox();

@@ -185,3 +185,57 @@ fn gc_after_a_build_killed_mid_run_leaves_no_mount_or_scratch() {
     );
     assert_blobs_verify(&scratch, "after:1");
 }
+
+/// A build leases what it stands on as well as what it makes: its base
+/// image's layers (found when the plan resolves FROM) and the layers of the
+/// steps it takes from the cache. `rm` of the base and every other name of
+/// its layers, then `gc`, while the build runs, leave the build whole.
+#[test]
+fn rm_and_gc_of_the_base_during_a_build_keep_base_and_cached_layers() {
+    let scratch = with_busybox();
+    // 1. A base of two layers, and a cached step on it that no image names.
+    let base = scratch.path().join("base-ctx");
+    fs::create_dir_all(&base).unwrap();
+    fs::write(
+        base.join("Dockerfile"),
+        "FROM busybox:latest\nRUN echo base > /base\n",
+    )
+    .unwrap();
+    scratch.ok(&["build", "-q", "-t", "racebase:1", base.to_str().unwrap()]);
+    let steps = "FROM racebase:1\nRUN echo one > /one\n";
+    let first = scratch.path().join("first-ctx");
+    fs::create_dir_all(&first).unwrap();
+    fs::write(first.join("Dockerfile"), steps).unwrap();
+    scratch.ok(&["build", "-q", "-t", "cached:1", first.to_str().unwrap()]);
+    scratch.ok(&["rm", "cached:1"]);
+    // 2. The build: the first RUN from the cache, the second sleeps.
+    let tmp = scratch.store().join("tmp");
+    let mut build = spawn_build(
+        &scratch,
+        "ctx",
+        "race:1",
+        &format!("{steps}RUN sleep 2 && echo two > /two\n"),
+    );
+    wait_for("the second RUN's overlay", || {
+        !mounts_below(&tmp).is_empty()
+    });
+    // 3. Nothing names the base's layers or the cached one any more; gc.
+    scratch.ok(&["rm", "racebase:1", "busybox:latest"]);
+    scratch.ok(&["gc"]);
+    let out = build.finish();
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 4. The image is whole: every blob verifies, every layer's files are there.
+    assert_blobs_verify(&scratch, "race:1");
+    let dir = scratch.path().join("bundle");
+    scratch.ok(&["bundle", "--copy", "race:1", dir.to_str().unwrap()]);
+    let rootfs = dir.join("rootfs");
+    assert!(rootfs.join("bin/busybox").is_file());
+    assert_eq!(fs::read_to_string(rootfs.join("base")).unwrap(), "base\n");
+    assert_eq!(fs::read_to_string(rootfs.join("one")).unwrap(), "one\n");
+    assert_eq!(fs::read_to_string(rootfs.join("two")).unwrap(), "two\n");
+    scratch.ok(&["unbundle", dir.to_str().unwrap()]);
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::snapshot::LayerRef;
-use crate::store::Store;
+use crate::store::{BuildLease, Store, StoreError};
 
 /// One cached step.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ impl KeyBuilder {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -71,20 +71,34 @@ impl Cache {
         Cache { dir, enabled }
     }
 
-    /// The record for `key`, if its layer is still stored.
-    pub fn get(&self, store: &Store, key: &str) -> Option<Record> {
+    /// The record for `key`, if its layer is still stored; the layer is
+    /// then leased, checked and leased under the store lock, so a gc
+    /// cannot take it from the build between the two.
+    pub fn get(
+        &self,
+        store: &Store,
+        lease: &BuildLease,
+        key: &str,
+    ) -> Result<Option<Record>, StoreError> {
         if !self.enabled {
-            return None;
+            return Ok(None);
         }
         let path = self.dir.join(key);
-        let record: Record = serde_json::from_slice(&fs::read(&path).ok()?).ok()?;
+        let Some(record) = fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+        else {
+            return Ok(None);
+        };
         if let Some(layer) = &record.layer {
+            let lock = store.lock()?;
             if !store.has_blob(&layer.digest) || !store.layer_path(&layer.digest).is_dir() {
                 let _ = fs::remove_file(&path);
-                return None;
+                return Ok(None);
             }
+            lease.hold(&lock, &layer.digest)?;
         }
-        Some(record)
+        Ok(Some(record))
     }
 
     /// Remember `record` for `key`.

@@ -66,6 +66,7 @@ pub fn commit(
         &df,
         &PlanInputs {
             store,
+            lease: None,
             build_args: &build_args,
             target: None,
             context: None,

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
+use super::digests::ContextDigests;
 use super::ignore::{clean, Ignore};
 use super::BuildError;
 use crate::sys::{self, Errno, OFlag, Resolve};
@@ -199,20 +200,19 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 }
 
 /// Feed a source tree into `hasher`: names, kinds, modes, owners (when kept),
-/// sizes, contents and link targets; not times.
+/// sizes, content digests (remembered in `digests` while a file's stat is
+/// unchanged) and link targets; not times.
 pub fn checksum(
     source: &SourceRoot,
     resolved: &Resolved,
     excludes: &Ignore,
+    digests: &ContextDigests,
     hasher: &mut Sha256,
 ) -> io::Result<()> {
     let meta = fs::metadata(&resolved.path)?;
     let mut entries = vec![(PathBuf::new(), meta)];
     if entries[0].1.is_dir() {
-        for rel in super::snapshot::walk(&resolved.path)? {
-            let meta = fs::symlink_metadata(resolved.path.join(&rel))?;
-            entries.push((rel, meta));
-        }
+        entries.extend(super::snapshot::walk(&resolved.path)?);
     }
     for (rel, meta) in entries {
         let context_rel = format!("{}/{}", resolved.rel, rel.display());
@@ -237,15 +237,7 @@ pub fn checksum(
             hasher.update(fs::read_link(&path)?.as_os_str().as_bytes());
         } else if meta.is_file() {
             hasher.update(meta.len().to_le_bytes());
-            let mut file = File::open(&path)?;
-            let mut buf = vec![0u8; 1 << 16];
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
+            hasher.update(digests.digest(context_rel.as_bytes(), &path, &meta)?);
         }
         hasher.update([0xff]);
     }

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::cache::{Cache, KeyBuilder, Record};
 use super::copy::{self, DestRoot, Owner, SourceRoot, WriteOptions};
+use super::digests::ContextDigests;
 use super::ignore::Ignore;
 use super::plan::{Action, Base, CopyStep, Plan, PlannedStage, PlannedStep, RunStep, Source};
 use super::run::{self, HostMount};
@@ -45,6 +46,8 @@ pub struct Executor<'a> {
     pub ignore: Ignore,
     /// The cache.
     pub cache: Cache,
+    /// Content digests of the context's files.
+    pub digests: &'a ContextDigests,
     /// The runtime binary.
     pub runtime: PathBuf,
     /// `--secret id=...,src=...`.
@@ -70,6 +73,7 @@ impl<'a> Executor<'a> {
         context: PathBuf,
         ignore: Ignore,
         cache: Cache,
+        digests: &'a ContextDigests,
         runtime: PathBuf,
         secrets: BTreeMap<String, PathBuf>,
         progress: ProgressMode,
@@ -84,6 +88,7 @@ impl<'a> Executor<'a> {
             context,
             ignore,
             cache,
+            digests,
             runtime,
             secrets,
             progress,
@@ -190,7 +195,7 @@ impl<'a> Executor<'a> {
             }
             let started = Instant::now();
             let step_key = self.key(&key, step, plan)?;
-            let record = match self.cache.get(self.store, &step_key) {
+            let record = match self.cache.get(self.store, self.lease, &step_key)? {
                 Some(record) => {
                     self.say(&format!(
                         "[{label}] {}:{} {}  CACHED",
@@ -287,8 +292,14 @@ impl<'a> Executor<'a> {
                                 .resolve(&src)
                                 .map_err(|message| BuildError::Source { message })?;
                             for r in &resolved {
-                                copy::checksum(&root, r, &Ignore::default(), key.hasher())
-                                    .map_err(|e| BuildError::io("read", &r.path, e))?;
+                                copy::checksum(
+                                    &root,
+                                    r,
+                                    &Ignore::default(),
+                                    self.digests,
+                                    key.hasher(),
+                                )
+                                .map_err(|e| BuildError::io("read", &r.path, e))?;
                             }
                         }
                         Source::Context => {}
@@ -333,7 +344,7 @@ impl<'a> Executor<'a> {
                             .map_err(|message| BuildError::Source { message })?;
                         for r in &resolved {
                             key.field(&r.rel);
-                            copy::checksum(root, r, &excludes, key.hasher())
+                            copy::checksum(root, r, &excludes, self.digests, key.hasher())
                                 .map_err(|e| BuildError::io("read", &r.path, e))?;
                         }
                     }

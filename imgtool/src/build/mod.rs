@@ -11,6 +11,7 @@ pub mod add;
 pub mod cache;
 pub mod commit;
 pub mod copy;
+pub mod digests;
 pub mod exec;
 pub mod ignore;
 pub mod parse;
@@ -249,23 +250,27 @@ pub fn build(store: &Store, options: &BuildOptions) -> Result<Built, BuildError>
             ),
         });
     }
-    // 3. The plan: stages the target needs, every instruction substituted and checked.
+    // 3. The plan: stages the target needs, every instruction substituted and
+    // checked, under a lease that keeps from gc the images it finds and, as
+    // the stages run, every layer they use or make until the image names them.
+    let lease = store.begin_build()?;
     let context_root = copy::SourceRoot::open(&options.context, false, Some(ignore.clone()))?;
     let inputs = plan::PlanInputs {
         store,
+        lease: Some(&lease),
         build_args: &options.build_args,
         target: options.target.as_deref(),
         context: Some(&context_root),
     };
     let plan = plan::plan(&df, &inputs).map_err(at)?;
-    // 4. The stages, in parallel where they are independent, under a lease
-    // that keeps the layers they make from gc until the image names them.
-    let lease = store.begin_build()?;
+    // 4. The stages, in parallel where they are independent.
+    let digests = digests::ContextDigests::load(store, &options.context, !options.no_cache);
     let executor = exec::Executor::new(
         store,
         options.context.clone(),
         ignore,
         cache::Cache::open(store, !options.no_cache),
+        &digests,
         options.runtime.clone(),
         options.secrets.clone(),
         options.progress,
@@ -273,7 +278,9 @@ pub fn build(store: &Store, options: &BuildOptions) -> Result<Built, BuildError>
         df.stages.len(),
         &lease,
     );
-    let result = executor.execute(&plan)?;
+    let result = executor.execute(&plan);
+    digests.save();
+    let result = result?;
     let executed = result.executed;
     // 5. The image into the store, with every tag, as one transaction.
     let digest = commit_image(store, &result, options.format, &options.tags)?;

@@ -15,7 +15,7 @@ use super::parse::{CommandLine, Copy, Dockerfile, Health, Instruction, Instructi
 use crate::oci::{
     default_shell, host_architecture, ExecConfig, HealthConfig, History, ImageConfig, DEFAULT_PATH,
 };
-use crate::store::{Image, Store};
+use crate::store::{BuildLease, Image, Store};
 
 /// Where a stage starts.
 #[derive(Clone, Debug)]
@@ -164,6 +164,8 @@ pub struct Plan {
 pub struct PlanInputs<'a> {
     /// The store (base images).
     pub store: &'a Store,
+    /// The build's lease: images the plan finds are leased as it finds them.
+    pub lease: Option<&'a BuildLease>,
     /// `--build-arg K=V`.
     pub build_args: &'a BTreeMap<String, String>,
     /// `--target`.
@@ -369,6 +371,14 @@ impl Planner<'_> {
         name.parse::<usize>().ok().filter(|&i| i < before)
     }
 
+    /// A stored image, leased when there is a lease.
+    fn image(&self, name: &str) -> Result<Image, crate::store::StoreError> {
+        match self.inputs.lease {
+            Some(lease) => self.inputs.store.resolve_leased(name, lease),
+            None => self.inputs.store.resolve(name),
+        }
+    }
+
     fn source(&self, step: &Step, name: &str, index: usize) -> PlanResult<Source> {
         if let Some(i) = self.stage_by_name(name, index) {
             return Ok(Source::Stage(i));
@@ -385,9 +395,7 @@ impl Planner<'_> {
             ));
         }
         let image = self
-            .inputs
-            .store
-            .resolve(name)
+            .image(name)
             .map_err(|e| fail(step, format!("{name}: {e}")))?;
         Ok(Source::Image(Box::new(image)))
     }
@@ -422,9 +430,7 @@ impl Planner<'_> {
             (Base::Stage(i), parent.config.clone(), vec![i])
         } else {
             let image = self
-                .inputs
-                .store
-                .resolve(&base_name)
+                .image(&base_name)
                 .map_err(|e| fail(from, format!("{base_name}: {e}")))?;
             let bytes = self
                 .inputs

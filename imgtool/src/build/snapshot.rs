@@ -197,7 +197,7 @@ impl Drop for Overlay {
 
 /// Overlay bookkeeping other than the opaque mark means nothing in a layer.
 fn strip_overlay_xattrs(dir: &Path) -> Result<(), BuildError> {
-    for entry in walk(dir).map_err(io_error("walk", dir))? {
+    for (entry, _) in walk(dir).map_err(io_error("walk", dir))? {
         let path = dir.join(&entry);
         for name in sys::list_xattrs(&path).unwrap_or_default() {
             if name.starts_with(b"trusted.overlay.") && name != OPAQUE {
@@ -208,28 +208,27 @@ fn strip_overlay_xattrs(dir: &Path) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// Relative paths below `root`, parents before children, sorted by name.
-pub fn walk(root: &Path) -> io::Result<Vec<PathBuf>> {
+/// Relative paths below `root` with their lstat, parents before children,
+/// sorted by name. Entries are statted through their directory's fd (no
+/// path lookup per file): the context walk of every build does this.
+pub fn walk(root: &Path) -> io::Result<Vec<(PathBuf, fs::Metadata)>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let mut names: Vec<_> = fs::read_dir(root.join(&rel))?
-            .map(|e| e.map(|e| e.file_name()))
+        let mut entries: Vec<(std::ffi::OsString, fs::Metadata)> = fs::read_dir(root.join(&rel))?
+            .map(|e| e.and_then(|e| Ok((e.file_name(), e.metadata()?))))
             .collect::<Result<_, _>>()?;
-        names.sort();
-        let mut dirs = Vec::new();
-        for name in names {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, meta) in entries {
             let child = rel.join(&name);
-            let meta = fs::symlink_metadata(root.join(&child))?;
-            out.push(child.clone());
             if meta.is_dir() {
-                dirs.push(child);
+                stack.push(child.clone());
             }
+            out.push((child, meta));
         }
-        stack.extend(dirs);
     }
     // Path order: parents before children, siblings by name.
-    out.sort();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
 
@@ -238,9 +237,8 @@ pub fn write_tar(upper: &Path, out: &mut impl Write) -> io::Result<()> {
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Complete);
     let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    for rel in walk(upper)? {
+    for (rel, meta) in walk(upper)? {
         let path = upper.join(&rel);
-        let meta = fs::symlink_metadata(&path)?;
         let name = rel
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use super::{unique_name, Store, StoreError, StoreLock};
+use super::{unique_name, Image, Store, StoreError, StoreLock};
 use crate::oci::Digest;
 use crate::sys;
 
@@ -28,11 +28,23 @@ impl BuildLease {
         &self.area
     }
 
-    /// Record that the build put `digest` into the store (the caller holds
-    /// the store lock, so gc sees the record before it sees the layer).
-    pub fn hold(&self, _lock: &StoreLock, digest: &Digest) -> Result<(), StoreError> {
+    /// Record that the build uses `digest`, a layer it put into the store
+    /// or one it found there (the caller holds the store lock, so gc sees
+    /// the record before it sees a new layer, and cannot have removed a
+    /// found one between the caller's check and this record).
+    pub fn hold(&self, lock: &StoreLock, digest: &Digest) -> Result<(), StoreError> {
+        self.hold_all(lock, [digest])
+    }
+
+    /// [`BuildLease::hold`] for several digests, in one write.
+    pub fn hold_all<'d>(
+        &self,
+        _lock: &StoreLock,
+        digests: impl IntoIterator<Item = &'d Digest>,
+    ) -> Result<(), StoreError> {
+        let lines: String = digests.into_iter().map(|d| format!("{d}\n")).collect();
         (&self.file)
-            .write_all(format!("{}\n", digest).as_bytes())
+            .write_all(lines.as_bytes())
             .map_err(StoreError::io("write", &self.path))
     }
 }
@@ -69,6 +81,30 @@ impl Store {
             path,
             area: self.tmp_path().join(name),
         })
+    }
+
+    /// Find the image `name` names for a build, and lease its layers under
+    /// the store lock: a `rm` and `gc` of the image while the build runs
+    /// leave the layers it stands on in place.
+    pub fn resolve_leased(&self, name: &str, lease: &BuildLease) -> Result<Image, StoreError> {
+        let lock = self.lock()?;
+        let image = self.resolve(name)?;
+        if let Some(layer) = image
+            .manifest
+            .layers
+            .iter()
+            .find(|l| !self.has_blob(&l.digest))
+        {
+            return Err(StoreError::MissingBlob {
+                digest: layer.digest.clone(),
+            });
+        }
+        let layers = image.manifest.layers.iter().map(|l| &l.digest);
+        lease.hold_all(
+            &lock,
+            std::iter::once(&image.descriptor.digest).chain(layers),
+        )?;
+        Ok(image)
     }
 
     /// The layers running builds hold; the leases and scratch directories of

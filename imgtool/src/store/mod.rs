@@ -236,7 +236,14 @@ impl Store {
     /// Open the store at `root`, creating an empty layout if there is none.
     pub fn open(root: &Path) -> Result<Self, StoreError> {
         let root = std::path::absolute(root).map_err(StoreError::io("absolute", root))?;
-        for dir in ["blobs/sha256", "blobs/sha512", "layers", "bundles", "tmp"] {
+        for dir in [
+            "blobs/sha256",
+            "blobs/sha512",
+            "layers",
+            "bundles",
+            "leases",
+            "tmp",
+        ] {
             let path = root.join(dir);
             fs::create_dir_all(&path).map_err(StoreError::io("mkdir", &path))?;
         }
