@@ -774,15 +774,11 @@ impl Planner<'_> {
                 .first()
                 .and_then(|a| super::parse::lines::heredoc_word(a).ok().flatten());
             let first = &command.files[0];
-            let mut data = first.content.clone();
-            if first.chomp {
-                data = data
-                    .lines()
-                    .map(|l| l.trim_start_matches('\t'))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-                    + if data.ends_with('\n') { "\n" } else { "" };
-            }
+            let data = if first.chomp {
+                super::parse::lines::chomp(&first.content)
+            } else {
+                first.content.clone()
+            };
             match only {
                 Some(_) if command.args.len() == 1 && data.starts_with("#!") => {
                     command.args = vec![format!("/dev/pipes/{}", first.name)];
@@ -915,13 +911,11 @@ impl Planner<'_> {
         raw.skip_quotes = true;
         let mut inline = Vec::new();
         for doc in &copy.inline {
-            let mut content = doc.content.clone();
-            if doc.chomp {
-                content = content
-                    .split_inclusive('\n')
-                    .map(|l| l.trim_start_matches('\t'))
-                    .collect();
-            }
+            let mut content = if doc.chomp {
+                super::parse::lines::chomp(&doc.content)
+            } else {
+                doc.content.clone()
+            };
             if doc.expand {
                 content = raw
                     .word(&content, env)

@@ -302,7 +302,9 @@ impl Scan<'_> {
         }
     }
 
-    /// `<<` and the blanks after it stay together, so `<< EOF` is one heredoc word.
+    /// `<<`, a `-` after it and the blanks after those stay together, so
+    /// `<< EOF` and `<<- EOF` are one heredoc word each (BuildKit's
+    /// TestHeredocsFromLine).
     fn possible_heredoc(&mut self) -> String {
         self.pos += 1;
         if self.peek() != Some('<') {
@@ -310,6 +312,10 @@ impl Scan<'_> {
         }
         self.pos += 1;
         let mut out = String::from("<<");
+        if self.peek() == Some('-') {
+            out.push('-');
+            self.pos += 1;
+        }
         while let Some(ch @ (' ' | '\t' | '\r')) = self.peek() {
             out.push(ch);
             self.pos += 1;

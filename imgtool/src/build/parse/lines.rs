@@ -278,7 +278,7 @@ fn can_have_heredocs(instruction: &RawInstruction) -> bool {
 }
 
 /// The heredocs a logical line opens: each word of the form `[n]<<[-]WORD`.
-fn heredoc_words(line: &str) -> Result<Vec<Heredoc>, String> {
+pub(super) fn heredoc_words(line: &str) -> Result<Vec<Heredoc>, String> {
     let mut lexer = Lexer::new('\\');
     lexer.raw_quotes = true;
     lexer.raw_escapes = true;
@@ -291,6 +291,14 @@ fn heredoc_words(line: &str) -> Result<Vec<Heredoc>, String> {
         }
     }
     Ok(docs)
+}
+
+/// A `<<-` body with the tabs that start its lines removed.
+pub fn chomp(content: &str) -> String {
+    content
+        .split_inclusive('\n')
+        .map(|l| l.trim_start_matches('\t'))
+        .collect()
 }
 
 /// A `[n]<<[-]WORD` word as a heredoc (body still empty), or `None`.

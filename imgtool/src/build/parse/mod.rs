@@ -7,6 +7,9 @@ pub mod lex;
 pub mod lines;
 pub mod mount;
 
+#[cfg(test)]
+mod buildkit_heredocs;
+
 pub use instruction::{
     parse_dockerfile, CommandLine, Copy, Dockerfile, Health, Instruction, InstructionError, Run,
     Stage, Step,
