@@ -3,8 +3,10 @@
 //!
 //! 1. Memory: 20 idle `sleep` containers per shim, each with its own shim process; the RSS and
 //!    PSS of every shim (from /proc/PID/smaps_rollup), reported as the mean per shim.
-//! 2. Speed: `ctr run --rm` of a `/bin/true` task, N rounds with the two interleaved so the
-//!    machine's noise hits both alike; median and ratio.
+//! 2. Speed: `ctr run --rm` of a `/bin/true` task, N rounds with the runs interleaved so the
+//!    machine's noise hits all alike; median and ratio. berth's shim runs twice: as shipped
+//!    (berth's verbs that make no process done in the shim through berth's library) and with
+//!    BinaryName naming the same berth (every verb a berth process, as before the library).
 //!
 //! `cargo bench -p berth-e2e --bench shims` (BENCH_N=20 rounds, BENCH_IDLE=20 containers).
 //! The shim measured is the newest built containerd-shim-berth-v2, with the berth beside it:
@@ -69,10 +71,21 @@ fn idle_memory(ctd: &Containerd, kind: ShimKind, count: usize) -> (u64, u64, usi
     (rss / n, pss / n, shims.len())
 }
 
-fn time_run_rm(ctd: &Containerd, kind: ShimKind, n: usize) -> Duration {
-    let id = format!("true-{kind:?}-{n}").to_lowercase();
+/// How a timed `ctr run --rm` reaches its runtime.
+struct Variant {
+    name: &'static str,
+    kind: ShimKind,
+    /// Extra `ctr run` flags (berth's shim with a runtime options file naming BinaryName).
+    flags: Vec<String>,
+}
+
+fn time_run_rm(ctd: &Containerd, variant: &Variant, index: usize, n: usize) -> Duration {
+    let id = format!("true-{index}-{n}");
+    let mut args = vec!["run", "--rm", "--runtime", variant.kind.runtime_type()];
+    args.extend(variant.flags.iter().map(String::as_str));
+    args.extend(["busybox:latest", &id, "/bin/true"]);
     let started = Instant::now();
-    let out = ctd.ctr(&["run", "--rm", "--runtime", kind.runtime_type(), "busybox:latest", &id, "/bin/true"]);
+    let out = ctd.ctr(&args);
     let took = started.elapsed();
     assert!(out.status.success(), "ctr run --rm: {}", String::from_utf8_lossy(&out.stderr));
     took
@@ -86,35 +99,41 @@ fn main() {
     ctd.import_busybox();
 
     // 2 first (nothing else running), interleaved after one warm-up each.
-    let kinds = [ShimKind::Berth, ShimKind::Runc];
-    for kind in kinds {
-        time_run_rm(&ctd, kind, usize::MAX);
+    let options = ctd.dir().join("berth-binary.toml");
+    let berth = berth_shim_binary().with_file_name("berth");
+    std::fs::write(&options, format!("BinaryName = \"{}\"\n", berth.display())).expect("write runtime options");
+    let variants = [
+        Variant { name: "containerd-shim-berth-v2 + berth", kind: ShimKind::Berth, flags: Vec::new() },
+        Variant { name: "containerd-shim-runc-v2 + runc", kind: ShimKind::Runc, flags: Vec::new() },
+        Variant {
+            name: "containerd-shim-berth-v2, berth as BinaryName",
+            kind: ShimKind::Berth,
+            flags: vec!["--runtime-config-path".into(), options.display().to_string()],
+        },
+    ];
+    for (index, variant) in variants.iter().enumerate() {
+        time_run_rm(&ctd, variant, index, usize::MAX);
     }
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(), Vec::new()];
+    let mut times: Vec<Vec<Duration>> = variants.iter().map(|_| Vec::new()).collect();
     for n in 0..rounds {
-        for (i, kind) in kinds.iter().enumerate() {
-            times[i].push(time_run_rm(&ctd, *kind, n));
+        for (index, variant) in variants.iter().enumerate() {
+            times[index].push(time_run_rm(&ctd, variant, index, n));
         }
     }
     let medians: Vec<Duration> = times.into_iter().map(median).collect();
+    let kinds = [ShimKind::Berth, ShimKind::Runc];
 
     let memory: Vec<(u64, u64, usize)> = kinds.iter().map(|kind| idle_memory(&ctd, *kind, idle)).collect();
 
     println!();
     println!("| shim | shims for {idle} idle containers | RSS per shim | PSS per shim | `ctr run --rm` /bin/true median ({rounds} rounds) | vs runc shim |");
     println!("|---|---:|---:|---:|---:|---:|");
-    for (i, kind) in kinds.iter().enumerate() {
-        let name = match kind {
-            ShimKind::Berth => "containerd-shim-berth-v2 + berth",
-            ShimKind::Runc => "containerd-shim-runc-v2 + runc",
-        };
-        let (rss, pss, shims) = memory[i];
+    for (i, variant) in variants.iter().enumerate() {
         let ratio = medians[i].as_secs_f64() / medians[1].as_secs_f64();
-        println!(
-            "| {name} | {shims} | {:.1} MiB | {:.1} MiB | {:.1} ms | {ratio:.2}x |",
-            rss as f64 / 1024.0,
-            pss as f64 / 1024.0,
-            medians[i].as_secs_f64() * 1000.0
-        );
+        let memory = match memory.get(i) {
+            Some((rss, pss, shims)) => format!("{shims} | {:.1} MiB | {:.1} MiB", *rss as f64 / 1024.0, *pss as f64 / 1024.0),
+            None => "- | - | -".to_owned(),
+        };
+        println!("| {} | {memory} | {:.1} ms | {ratio:.2}x |", variant.name, medians[i].as_secs_f64() * 1000.0);
     }
 }

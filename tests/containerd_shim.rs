@@ -8,6 +8,7 @@
 
 use berth_e2e::containerd::{berth_shim_binary, Containerd, ShimKind};
 use berth_e2e::poll::until;
+use berth_e2e::TempDir;
 use containerd_shim_protos::protobuf::Message;
 use containerd_shim_protos::{api, ttrpc};
 use std::io::Read;
@@ -425,6 +426,55 @@ fn task_service_answers_as_v3_as_v2(kind: ShimKind) {
     assert!(ctd.ctr(&["task", "delete", "v3-1"]).status.success());
     assert!(ctd.ctr(&["container", "rm", "v3-1"]).status.success());
     assert_nothing_left(&ctd, kind);
+}
+
+/// With berth itself under it (no BinaryName), the shim does start, pause, resume, ps, stats,
+/// kill and delete in its own process through berth's library: strace, following containerd
+/// and everything it starts, sees berth executed for create and exec only.
+#[test]
+fn berth_verbs_without_a_process_run_inside_the_shim() {
+    let ctd = start("inproc");
+    let trace = TempDir::new("inproc-trace");
+    let (out_file, err_file) = (trace.path().join("execs"), trace.path().join("strace.err"));
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-s", "128", "-e", "trace=execve,execveat", "-e", "signal=none", "-o"])
+        .arg(&out_file)
+        .args(["-p", &ctd.pid().to_string()])
+        .stderr(std::fs::File::create(&err_file).unwrap())
+        .spawn()
+        .expect("strace is installed");
+    let attached = until(Duration::from_secs(10), || std::fs::read_to_string(&err_file).ok().filter(|t| t.contains("attached")));
+    assert!(attached.is_some(), "strace did not attach to containerd");
+    let steps: &[&[&str]] = &[
+        &["run", "-d", "--runtime", ShimKind::Berth.runtime_type(), "busybox:latest", "lib-1", "sleep", "3600"],
+        &["task", "pause", "lib-1"],
+        &["task", "resume", "lib-1"],
+        &["task", "ps", "lib-1"],
+        &["task", "metrics", "lib-1"],
+        &["task", "exec", "--exec-id", "e1", "lib-1", "true"],
+        &["task", "kill", "-s", "KILL", "lib-1"],
+    ];
+    for step in steps {
+        let out = ctd.ctr(step);
+        assert!(out.status.success(), "ctr {step:?}: {}", text(&out.stderr));
+    }
+    until(Duration::from_secs(10), || (ctd.task_status("lib-1").as_deref() == Some("STOPPED")).then_some(()));
+    assert!(ctd.ctr(&["task", "delete", "lib-1"]).status.success());
+    assert!(ctd.ctr(&["container", "rm", "lib-1"]).status.success());
+    berth_e2e::containerd::signal(strace.id() as i32, libc::SIGINT);
+    let _ = strace.wait();
+    // The verb of every berth the trace saw executed (its first argument that is a verb).
+    let berth = format!("\"{}\"", berth_shim_binary().with_file_name("berth").display());
+    let verbs = ["create", "start", "exec", "kill", "delete", "pause", "resume", "ps", "events", "update", "state"];
+    let trace_text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let mut ran: Vec<&str> = trace_text
+        .lines()
+        .filter(|l| l.contains(" = 0") && l.contains("execve") && l.contains(&berth))
+        .filter_map(|l| verbs.iter().copied().find(|v| l.contains(&format!("\"{v}\""))))
+        .collect();
+    ran.dedup();
+    assert_eq!(ran, ["create", "exec"], "berth processes seen:\n{trace_text}");
+    assert_nothing_left(&ctd, ShimKind::Berth);
 }
 
 macro_rules! both_shims {

@@ -79,6 +79,11 @@ impl Containerd {
         assert!(imported.status.success(), "ctr image import: {}", String::from_utf8_lossy(&imported.stderr));
     }
 
+    /// The daemon's pid (to trace what it and its shims run).
+    pub fn pid(&self) -> i32 {
+        self.daemon.id() as i32
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }

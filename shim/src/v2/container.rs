@@ -164,7 +164,7 @@ impl Container {
 
     /// Undo a create that failed part-way: the runtime's container, then the rootfs mount.
     fn abandon(&mut self) {
-        let _ = self.runtime.simple("delete", &["delete", "--force", &self.id]);
+        let _ = self.runtime.delete(&self.id, true);
         self.init.io = None;
         self.unmount_rootfs();
     }
@@ -180,7 +180,7 @@ impl Container {
         if self.init.status != Status::Created {
             return Err(ContainerError::WrongStatus { id: self.id.clone(), verb: "start", status: self.init.status });
         }
-        self.runtime.simple("start", &["start", &self.id])?;
+        self.runtime.start(&self.id)?;
         self.init.status = Status::Running;
         Ok(self.init.pid)
     }
@@ -247,13 +247,7 @@ impl Container {
             return Err(ContainerError::Finished { id: self.id.clone() });
         }
         if exec_id.is_empty() {
-            let signal = signal.to_string();
-            let mut args = vec!["kill"];
-            if all {
-                args.push("--all");
-            }
-            args.extend([self.id.as_str(), signal.as_str()]);
-            return Ok(self.runtime.simple("kill", &args)?);
+            return Ok(self.runtime.kill(&self.id, signal, all)?);
         }
         // An exec not started yet has no pid (0 would signal the shim's own process group).
         if process.pid == 0 {
@@ -269,9 +263,7 @@ impl Container {
         if matches!(self.init.status, Status::Running | Status::Paused) {
             return Err(ContainerError::WrongStatus { id: self.id.clone(), verb: "delete", status: self.init.status });
         }
-        let force = self.init.status == Status::Created;
-        let args: &[&str] = if force { &["delete", "--force", &self.id] } else { &["delete", &self.id] };
-        self.runtime.simple("delete", args)?;
+        self.runtime.delete(&self.id, self.init.status == Status::Created)?;
         self.init.io = None;
         self.execs.clear();
         self.unmount_rootfs();
@@ -279,21 +271,20 @@ impl Container {
     }
 
     pub fn pause(&mut self) -> Result<(), ContainerError> {
-        self.runtime.simple("pause", &["pause", &self.id])?;
+        self.runtime.pause(&self.id)?;
         self.init.status = Status::Paused;
         Ok(())
     }
 
     pub fn resume(&mut self) -> Result<(), ContainerError> {
-        self.runtime.simple("resume", &["resume", &self.id])?;
+        self.runtime.resume(&self.id)?;
         self.init.status = Status::Running;
         Ok(())
     }
 
     /// Pids of every process in the container's cgroup.
     pub fn pids(&self) -> Result<Vec<u32>, ContainerError> {
-        let list = self.runtime.json("ps", &["ps", "--format", "json", &self.id])?;
-        Ok(list.as_array().map(|a| a.iter().filter_map(|p| p.as_u64()).map(|p| p as u32).collect()).unwrap_or_default())
+        Ok(self.runtime.pids(&self.id)?)
     }
 
     /// One metrics sample: read from the cgroup on pure v2, from the runtime's
@@ -302,8 +293,8 @@ impl Container {
         if let Some(Cgroup::Unified(dir)) = &self.cgroup {
             return Ok(stats::pack(stats::v2::TYPE_URL, &stats::v2::metrics(dir)?));
         }
-        let sample = self.runtime.json("stats", &["events", "--stats", &self.id])?;
-        Ok(stats::pack(stats::v1::TYPE_URL, &stats::v1::metrics(&sample["data"])))
+        let sample = self.runtime.stats(&self.id)?;
+        Ok(stats::pack(stats::v1::TYPE_URL, &stats::v1::metrics(&sample)))
     }
 
     /// Update resources from linux.resources JSON.

@@ -1,10 +1,30 @@
-//! The runtime client: runs `berth` (or any runc-compatible binary named by the runtime
-//! options' BinaryName) and turns its JSON error log into typed errors naming the step.
+//! The runtime client: berth, or any runc-compatible binary named by the runtime options'
+//! BinaryName, with its errors typed and naming the step.
 //!
-//! The shim is a subreaper whose SIGCHLD thread (in the containerd-shim crate) reaps every
-//! child with waitpid(-1), so a runtime command is never waited for directly: we subscribe to
-//! the exit fan-out before spawning and pick our pid's exit out of it.
+//! With berth itself (no BinaryName), the verbs that make no process run in this process
+//! through berth's library: start, kill, delete, pause, resume, ps and stats each save the
+//! fork and exec of a second binary. create and exec stay berth processes, for three reasons:
+//! - berth's init (and exec helper) is a clone of the process that creates it. A clone of this
+//!   multi-threaded shim keeps only the calling thread, and any lock another thread held (the
+//!   allocator's, the logger's) stays held forever, while the init runs ordinary Rust until it
+//!   execs the container's program.
+//! - The init's PR_SET_PDEATHSIG handshake ties it to the creating *thread*, and the ttrpc
+//!   server's worker threads come and go.
+//! - The container side must run from a sealed view of berth's binary (CVE-2019-5736, see
+//!   berth_runtime::seal), which takes an exec anyway: a fork from here would save nothing.
+//!
+//! Hooks are processes too: start (poststart hooks) and delete (poststop hooks) of a container
+//! that has such hooks go through the binary, since the library waits for each hook as its
+//! child and the shim's reaper (below) would take the hook's exit first.
+//!
+//! A runtime binary is never waited for directly: the shim is a subreaper whose SIGCHLD thread
+//! (v2/serve.rs) reaps every child with waitpid(-1), so we subscribe to the exit fan-out before
+//! spawning and pick our pid's exit out of it. The library verbs wait for no child of ours:
+//! `delete` of a container whose init still runs kills it and may reap it, but the shim only
+//! force-deletes an init it never started, whose exit it does not report.
 
+use berth_runtime::container;
+use berth_runtime::plan::Stage;
 use containerd_shim::api::Options;
 use containerd_shim::monitor::{monitor_subscribe, wait_pid, Topic};
 use std::io::Read;
@@ -23,6 +43,13 @@ pub enum RuntimeError {
     Failed { step: &'static str, binary: PathBuf, status: i32, message: String },
     #[error("{step}: {binary} printed output that is not the expected JSON: {source}")]
     BadOutput { step: &'static str, binary: PathBuf, source: serde_json::Error },
+    #[error("{step}: berth: {source}")]
+    Library { step: &'static str, source: berth_runtime::container::ContainerError },
+}
+
+/// A library call's error, named by its step.
+fn library<T>(step: &'static str, result: Result<T, berth_runtime::container::ContainerError>) -> Result<T, RuntimeError> {
+    result.map_err(|source| RuntimeError::Library { step, source })
 }
 
 /// How to run the runtime: the binary, its state root and cgroup driver.
@@ -33,6 +60,8 @@ pub struct Runtime {
     pub systemd_cgroup: bool,
     /// Directory for the runtime's per-command JSON logs (the bundle).
     pub log_dir: PathBuf,
+    /// The runtime is berth itself: the verbs that make no process run in this process.
+    pub in_process: bool,
 }
 
 /// What a runtime command should be connected to.
@@ -63,7 +92,8 @@ impl Runtime {
         } else {
             Path::new(&options.root).join(namespace)
         };
-        Runtime { binary, root, systemd_cgroup: options.systemd_cgroup, log_dir: log_dir.to_owned() }
+        let in_process = options.binary_name.is_empty();
+        Runtime { binary, root, systemd_cgroup: options.systemd_cgroup, log_dir: log_dir.to_owned(), in_process }
     }
 
     /// Run one runtime verb with `args`, wired to `stdio`; returns what it printed on stdout
@@ -108,6 +138,81 @@ impl Runtime {
         let stdio = CommandStdio { stdin: Stdio::null(), stdout: Stdio::piped(), stderr: Stdio::null() };
         let out = self.run(step, args, stdio)?;
         serde_json::from_slice(&out).map_err(|source| RuntimeError::BadOutput { step, binary: self.binary.clone(), source })
+    }
+}
+
+/// The verbs that make no process of their own: in this process with berth, else the binary.
+impl Runtime {
+    /// Release a created container's init (and run its poststart hooks).
+    pub fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.in_process_without(Stage::Poststart, id) {
+            return library("start", container::start(&self.root, id));
+        }
+        self.simple("start", &["start", id])
+    }
+
+    /// Signal the init, or with `all` every process of the container's cgroup.
+    pub fn kill(&self, id: &str, signal: u32, all: bool) -> Result<(), RuntimeError> {
+        if self.in_process {
+            return library("kill", container::kill(&self.root, id, signal as i32, all));
+        }
+        let signal = signal.to_string();
+        let mut args = vec!["kill"];
+        if all {
+            args.push("--all");
+        }
+        args.extend([id, signal.as_str()]);
+        self.simple("kill", &args)
+    }
+
+    /// Delete the container (`force`: even a running one, and no error if it is unknown).
+    pub fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        if self.in_process_without(Stage::Poststop, id) {
+            return library("delete", container::delete(&self.root, id, force));
+        }
+        let args: &[&str] = if force { &["delete", "--force", id] } else { &["delete", id] };
+        self.simple("delete", args)
+    }
+
+    pub fn pause(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.in_process {
+            return library("pause", container::pause(&self.root, id));
+        }
+        self.simple("pause", &["pause", id])
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        if self.in_process {
+            return library("resume", container::resume(&self.root, id));
+        }
+        self.simple("resume", &["resume", id])
+    }
+
+    /// Pids of every process in the container's cgroup.
+    pub fn pids(&self, id: &str) -> Result<Vec<u32>, RuntimeError> {
+        if self.in_process {
+            return Ok(library("ps", container::pids(&self.root, id))?.into_iter().map(|pid| pid as u32).collect());
+        }
+        let list = self.json("ps", &["ps", "--format", "json", id])?;
+        Ok(list.as_array().map(|a| a.iter().filter_map(|p| p.as_u64()).map(|p| p as u32).collect()).unwrap_or_default())
+    }
+
+    /// One stats sample of the container's cgroup, as the "data" of `events --stats`.
+    pub fn stats(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
+        if self.in_process {
+            let stats = library("stats", container::stats(&self.root, id))?;
+            return Ok(serde_json::to_value(stats).expect("plain data serializes"));
+        }
+        let mut sample = self.json("stats", &["events", "--stats", id])?;
+        Ok(sample["data"].take())
+    }
+
+    /// Whether berth's library may do a verb that runs the container's `stage` hooks here: only
+    /// if it has none (a hook is a child process the reaper would take from the library).
+    fn in_process_without(&self, stage: Stage, id: &str) -> bool {
+        // A container that cannot be loaded runs no hooks; the library reports why.
+        self.in_process
+            && container::load(&self.root, id).map_or(true, |(state, _, _)| state.hooks.as_ref().is_none_or(|hooks| stage.of(hooks).is_empty()))
     }
 }
 

@@ -52,7 +52,7 @@ impl containerd_shim::Shim for Shim {
         let bundle = std::env::current_dir().map_err(|err| containerd_shim::Error::IoError { context: "bundle".into(), err })?;
         let options = containerd_shim::util::read_options(&bundle).unwrap_or_default();
         let runtime = Runtime::from_options(&options, &self.namespace, &bundle);
-        let _ = runtime.simple("delete", &["delete", "--force", &self.id]);
+        let _ = runtime.delete(&self.id, true);
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         let exit = super::process::Exit { code: 128 + libc::SIGKILL as u32, at: SystemTime::now() };
         Ok(DeleteResponse { exit_status: exit.code, exited_at: exit.timestamp(), ..Default::default() })
