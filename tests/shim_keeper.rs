@@ -490,9 +490,15 @@ fn attach_works_while_the_container_runs() {
     tmux.keys("three", &["echo still-$((1+1)); exit 9", "Enter"]);
     tmux.wait_for("three", "still-2");
     assert_eq!(shim.wait(&id), 9);
-    until(Duration::from_secs(10), || tmux.pane_dead("three").then_some(())).expect("attach ends with the container");
-    let exit = tmux.cmd(&["display-message", "-p", "-t", "three", "#{pane_dead_status}"]);
-    assert_eq!(String::from_utf8_lossy(&exit.stdout).trim(), "9", "attach exits with the container's code");
+    // tmux marks a pane dead when its terminal closes and records the exit
+    // status only once it has reaped the client: wait for the status itself.
+    let status = until(Duration::from_secs(10), || {
+        let out = tmux.cmd(&["display-message", "-p", "-t", "three", "#{pane_dead}:#{pane_dead_status}"]);
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        text.strip_prefix("1:").filter(|code| !code.is_empty()).map(str::to_string)
+    })
+    .expect("attach ends with the container");
+    assert_eq!(status, "9", "attach exits with the container's code");
 }
 
 impl Shim {
