@@ -5,8 +5,8 @@
 //! The points, each on a fresh container:
 //! - fractions (1/10 .. 9/10) of the time a create takes here;
 //! - berth only: at each syscall of its parent's recipe (every mkdir, the exec fifo's mknod,
-//!   the clone3, the cgroup.procs, device-rule and sync-socket writes, the state.json
-//!   rename), by `strace -e inject=SYSCALL:signal=KILL:when=N` on the parent alone; the
+//!   the clone3, the cgroup.procs, device-rule and sync-socket writes, each write of
+//!   state.json), by `strace -e inject=SYSCALL:signal=KILL:when=N` on the parent alone; the
 //!   points come from a traced dry run, so they follow the recipe as it changes;
 //! - while a createRuntime and a createContainer hook runs;
 //! - with the init held (strace `delay_enter`) at a mount, at pivot_root and at its last chdir.
@@ -445,7 +445,7 @@ fn killed_at_each_step_of_the_parent() {
     // the init into its cgroup, set device rules or talk to the init; sync-socket sends.
     // A dry run cut short (a loaded machine) would test fewer points: take one that got
     // past the clone.
-    let syscalls = "mkdir,mkdirat,mknodat,clone3,openat,write,sendto,sendmsg,rename,renameat2";
+    let syscalls = "mkdir,mkdirat,mknodat,clone3,openat,write,pwrite64,sendto,sendmsg,rename,renameat2";
     let calls = (0..3)
         .map(|_| traced_create(syscalls, false))
         .find(|calls| calls.iter().any(|(_, name, _)| name == "clone3"))
@@ -467,10 +467,14 @@ fn killed_at_each_step_of_the_parent() {
                 }
                 false
             }
-            "write" => {
+            "write" | "pwrite64" => {
                 let fd = args.split(',').next().unwrap_or_default().trim().to_owned();
                 let path = open_paths.get(&fd).cloned().unwrap_or_default();
-                path.ends_with("cgroup.procs") || path.ends_with("devices.deny") || path.ends_with(".tmp") || path.is_empty()
+                path.ends_with("cgroup.procs")
+                    || path.ends_with("devices.deny")
+                    || path.ends_with(".tmp")
+                    || path.ends_with("state.json")
+                    || path.is_empty()
             }
             _ => true,
         };

@@ -1,5 +1,14 @@
 //! The state directory: one directory per container under `--root`, holding state.json
-//! (written atomically) and the exec fifo that holds a created container's init until start.
+//! and the exec fifo that holds a created container's init until start.
+//!
+//! state.json is rewritten in place, not through a temporary file and a rename: a create
+//! writes it four times, and on a disk filesystem (a /run that is not tmpfs) every rename
+//! allocated an inode and freed another, which cost more than the rest of the record's work.
+//! A record of at most one page is written by one pwrite at offset 0, which a kill cannot
+//! split (the kernel copies a page or nothing); a shorter record is padded with spaces,
+//! which JSON ignores. Writers hold an exclusive flock, readers a shared one, so no reader
+//! sees a record half-written. A larger record (many annotations) still goes through a
+//! temporary file and a rename.
 //!
 //! state.json is first written as an intent record, before `create` makes anything else: the
 //! bundle, the cgroup directories it is about to make, and who is creating it; the init's pid
@@ -143,6 +152,8 @@ pub struct StateDir {
 
 const STATE_FILE: &str = "state.json";
 const EXEC_FIFO: &str = "exec.fifo";
+/// The largest record rewritten in place: one page, which one write copies whole or not at all.
+const IN_PLACE_MAX: usize = 4096;
 
 impl StateDir {
     /// Claim `id` for a new container: make its directory and write `intent` (the record of
@@ -194,12 +205,35 @@ impl StateDir {
         Ok(fifo)
     }
 
-    /// Write state.json atomically (temporary file, fsync-free rename: the state root is tmpfs).
+    /// Write state.json so that a reader or a kill sees the old record or the new one, never
+    /// a mix (see the module comment).
     pub fn save(&self, state: &State) -> Result<(), StateError> {
+        let dest = self.path.join(STATE_FILE);
+        let mut json = serde_json::to_vec(state).map_err(|source| StateError::Corrupt { path: dest.clone(), source })?;
+        if json.len() > IN_PLACE_MAX {
+            return self.replace(&json);
+        }
+        let file = fs::OpenOptions::new().write(true).create(true).truncate(false).open(&dest).map_err(io_error("open", &dest))?;
+        file.lock().map_err(io_error("flock", &dest))?;
+        let previous = file.metadata().map_err(io_error("fstat", &dest))?.len() as usize;
+        if previous > IN_PLACE_MAX {
+            // An earlier record was too large to rewrite in place; replace this one too.
+            return self.replace(&json);
+        }
+        json.resize(json.len().max(previous), b' ');
+        use std::os::unix::fs::FileExt;
+        let written = file.write_at(&json, 0).map_err(io_error("write", &dest))?;
+        if written != json.len() {
+            return Err(io_error("write", &dest)(io::Error::from(io::ErrorKind::WriteZero)));
+        }
+        Ok(())
+    }
+
+    /// Write a record through a temporary file and a rename.
+    fn replace(&self, json: &[u8]) -> Result<(), StateError> {
         let tmp = self.path.join(".state.json.tmp");
-        let json = serde_json::to_vec(state).map_err(|source| StateError::Corrupt { path: tmp.clone(), source })?;
         let mut file = fs::File::create(&tmp).map_err(io_error("create", &tmp))?;
-        file.write_all(&json).map_err(io_error("write", &tmp))?;
+        file.write_all(json).map_err(io_error("write", &tmp))?;
         let dest = self.path.join(STATE_FILE);
         fs::rename(&tmp, &dest).map_err(io_error("rename", &dest))
     }
@@ -207,17 +241,24 @@ impl StateDir {
     /// Read state.json.
     pub fn load(&self) -> Result<State, StateError> {
         let path = self.path.join(STATE_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        let id = || self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut file = match fs::File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let id = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if self.path.is_dir() {
-                    return Ok(State::claimed_only(id));
+                    return Ok(State::claimed_only(id()));
                 }
-                return Err(StateError::NotFound(id));
+                return Err(StateError::NotFound(id()));
             }
-            Err(e) => return Err(io_error("read", &path)(e)),
+            Err(e) => return Err(io_error("open", &path)(e)),
         };
+        file.lock_shared().map_err(io_error("flock", &path))?;
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut file, &mut bytes).map_err(io_error("read", &path))?;
+        // A create killed between making the file and its first write left it empty.
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(State::claimed_only(id()));
+        }
         serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt { path, source })
     }
 
@@ -379,6 +420,56 @@ mod tests {
         for good in ["a", "my-container_1.2+x", "..."] {
             assert!(validate_id(good).is_ok(), "{good:?} refused");
         }
+    }
+
+    fn record(id: &str, annotations: usize, value_len: usize) -> State {
+        let mut state = State::claimed_only(id.to_owned());
+        state.annotations = (0..annotations).map(|i| (format!("k{i}"), "v".repeat(value_len))).collect();
+        state
+    }
+
+    fn scratch_root(tag: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("berth-state-test-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        root
+    }
+
+    #[test]
+    fn a_shorter_record_rewritten_in_place_reads_back_whole() {
+        let root = scratch_root("shorter");
+        let dir = StateDir::claim(&root, "c1", &record("c1", 8, 100)).unwrap();
+        let long = fs::metadata(dir.path().join(STATE_FILE)).unwrap().len();
+        dir.save(&record("c1", 1, 1)).unwrap();
+        // The file keeps its length (padded with spaces), and the record is the new one.
+        assert_eq!(fs::metadata(dir.path().join(STATE_FILE)).unwrap().len(), long);
+        assert_eq!(dir.load().unwrap().annotations.len(), 1);
+        dir.remove().unwrap();
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn records_larger_than_a_page_are_replaced_and_read_back() {
+        let root = scratch_root("large");
+        let dir = StateDir::claim(&root, "c2", &record("c2", 1, 1)).unwrap();
+        dir.save(&record("c2", 40, 200)).unwrap();
+        assert!(fs::metadata(dir.path().join(STATE_FILE)).unwrap().len() as usize > IN_PLACE_MAX);
+        assert_eq!(dir.load().unwrap().annotations.len(), 40);
+        // Back to a small record: still read back whole.
+        dir.save(&record("c2", 2, 1)).unwrap();
+        assert_eq!(dir.load().unwrap().annotations.len(), 2);
+        dir.remove().unwrap();
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn an_empty_record_is_a_claimed_container() {
+        let root = scratch_root("empty");
+        let dir = StateDir::claim(&root, "c3", &record("c3", 0, 0)).unwrap();
+        fs::write(dir.path().join(STATE_FILE), b"").unwrap();
+        let state = dir.load().unwrap();
+        assert_eq!((state.id.as_str(), state.pid), ("c3", 0));
+        dir.remove().unwrap();
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -169,6 +169,7 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
     let exec_fifo = dir.make_exec_fifo()?;
     // 4. The cgroup, recorded with the levels it made, and its limits, before any process is in it.
     let cgroup = undo.cgroup.insert(cgroup);
+    let intended = state.cgroup.clone();
     match cgroup.create() {
         Ok(()) => state.cgroup = Some(cgroup.state()),
         // An unprivileged caller without a delegated cgroup runs the container in its own
@@ -183,7 +184,10 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         }
         Err(e) => return Err(e.into()),
     }
-    dir.save(&state)?;
+    // Usually it made exactly the levels the intent record names; rewrite only if not.
+    if !same_levels(state.cgroup.as_ref(), intended.as_ref()) {
+        dir.save(&state)?;
+    }
     let cgroup = &**cgroup;
     if state.cgroup.is_some() {
         // A cgroup someone froze would freeze the init mid-setup and hang create: refuse
@@ -232,6 +236,21 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
     init.outlive_creator()?;
     undo.defuse();
     Ok(Created { state, dir, terminal: plan.process.terminal })
+}
+
+/// Do two records name the same cgroup directories, created ones included (in any order:
+/// both orders list a parent before its children)?
+fn same_levels(made: Option<&berth_cgroups::CgroupState>, intended: Option<&berth_cgroups::CgroupState>) -> bool {
+    let sorted = |state: &berth_cgroups::CgroupState| {
+        let mut created = state.created.clone();
+        created.sort();
+        (state.layout, state.paths.clone(), created, state.systemd_unit.clone())
+    };
+    match (made, intended) {
+        (Some(made), Some(intended)) => sorted(made) == sorted(intended),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// An init that died during setup in a cgroup whose OOM killer struck was killed for the

@@ -148,10 +148,17 @@ impl CapsPlan {
     }
 }
 
+/// The capabilities this kernel knows. Probing takes one prctl per capability, so it is done
+/// once, not once per set.
+fn known_capabilities() -> &'static CapsHashSet {
+    static KNOWN: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(caps::runtime::thread_all_supported)
+}
+
 /// Map the spec's capability names onto the caps crate's. A name this kernel does not know
 /// is left out, as runc does, and said so in the log (a name no kernel knows does not parse).
 fn cap_set(set_name: &str, set: &Option<Capabilities>) -> CapsHashSet {
-    let known = caps::runtime::thread_all_supported();
+    let known = known_capabilities();
     let mut out = CapsHashSet::new();
     for cap in set.iter().flatten() {
         let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
