@@ -231,6 +231,20 @@ pub fn umask() -> u32 {
         .unwrap_or(0o777)
 }
 
+/// The width in columns of the terminal `fd` is, if it is one.
+pub fn terminal_columns(fd: BorrowedFd<'_>) -> Option<u16> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which outlives the
+    // call; the fd is borrowed, so it is open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut size) };
+    (rc == 0 && size.ws_col > 0).then_some(size.ws_col)
+}
+
 /// The effective uid is 0: ownership and device nodes can be applied.
 pub fn is_root() -> bool {
     unistd::geteuid().is_root()

@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
-use std::time::Instant;
 
 use super::cache::{Cache, KeyBuilder, Record};
 use super::copy::{self, DestRoot, Owner, SourceRoot, WriteOptions};
 use super::digests::ContextDigests;
+use super::display::Display;
 use super::ignore::Ignore;
 use super::plan::{Action, Base, CopyStep, Plan, PlannedStage, PlannedStep, RunStep, Source};
 use super::run::{self, HostMount};
@@ -52,8 +51,8 @@ pub struct Executor<'a> {
     pub runtime: PathBuf,
     /// `--secret id=...,src=...`.
     pub secrets: BTreeMap<String, PathBuf>,
-    /// How progress is shown.
-    pub progress: ProgressMode,
+    /// How steps are shown.
+    display: Display,
     /// The Dockerfile's name, for messages.
     pub file: String,
     /// Scratch area for this build.
@@ -62,7 +61,6 @@ pub struct Executor<'a> {
     lease: &'a BuildLease,
     results: Mutex<Vec<Option<Result<StageResult, ()>>>>,
     done: Condvar,
-    log: Mutex<()>,
 }
 
 impl<'a> Executor<'a> {
@@ -91,20 +89,11 @@ impl<'a> Executor<'a> {
             digests,
             runtime,
             secrets,
-            progress,
+            display: Display::new(progress),
             file,
             results: Mutex::new(vec![None; stages]),
             done: Condvar::new(),
-            log: Mutex::new(()),
         }
-    }
-
-    fn say(&self, line: &str) {
-        if self.progress == ProgressMode::Quiet {
-            return;
-        }
-        let _guard = self.log.lock();
-        let _ = writeln!(std::io::stderr(), "{line}");
     }
 
     /// Build every stage of `plan`; the target's result.
@@ -128,6 +117,7 @@ impl<'a> Executor<'a> {
                 });
             }
         });
+        self.display.end();
         let _ = crate::layer::remove_path(&self.area);
         if let Some(error) = errors.into_inner().expect("errors lock").into_iter().next() {
             return Err(error);
@@ -193,36 +183,33 @@ impl<'a> Executor<'a> {
             if self.any_failed() {
                 return Err(BuildError::Aborted);
             }
-            let started = Instant::now();
             let step_key = self.key(&key, step, plan)?;
+            let at = format!("[{label}] {}:{}", self.file, step.line);
+            let text = format!("{at} {}", step.created_by);
             let record = match self.cache.get(self.store, self.lease, &step_key)? {
                 Some(record) => {
-                    self.say(&format!(
-                        "[{label}] {}:{} {}  CACHED",
-                        self.file, step.line, step.created_by
-                    ));
+                    self.display.cached(&text);
                     record
                 }
                 None => {
-                    self.say(&format!(
-                        "[{label}] {}:{} {}",
-                        self.file, step.line, step.created_by
-                    ));
-                    let layer = self
-                        .perform(step, &layers, plan)
-                        .map_err(|e| self.at(step, e))?;
+                    let running = self.display.start(&at, &text);
+                    let layer = match self.perform(step, &layers, plan) {
+                        Ok(layer) => layer,
+                        Err(error) => {
+                            self.display.finish(running, false);
+                            if let BuildError::RunFailed { output, .. } = &error {
+                                self.display.failed_output(output);
+                            }
+                            return Err(self.at(step, error));
+                        }
+                    };
                     executed += 1;
                     let record = Record {
                         layer,
                         created: now_rfc3339(),
                     };
                     self.cache.put(&step_key, &record);
-                    self.say(&format!(
-                        "[{label}] {}:{} DONE {:.1}s",
-                        self.file,
-                        step.line,
-                        started.elapsed().as_secs_f64()
-                    ));
+                    self.display.finish(running, true);
                     record
                 }
             };
@@ -579,10 +566,10 @@ impl<'a> Executor<'a> {
             });
         }
         let _ = plan;
-        let output = if self.progress == ProgressMode::Quiet {
-            run::Output::OnFailure
-        } else {
+        let output = if self.display.shows_run_output() {
             run::Output::Show
+        } else {
+            run::Output::OnFailure
         };
         let root = overlay.root().to_path_buf();
         let upper = overlay.upper().expect("writable").to_path_buf();

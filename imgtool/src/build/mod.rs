@@ -12,6 +12,7 @@ pub mod cache;
 pub mod commit;
 pub mod copy;
 pub mod digests;
+pub mod display;
 pub mod exec;
 pub mod ignore;
 pub mod parse;
@@ -81,6 +82,9 @@ pub enum BuildError {
         command: String,
         /// Its exit code.
         code: i32,
+        /// Its output, when it was kept rather than shown (the build's
+        /// display prints it).
+        output: Vec<u8>,
     },
     /// A RUN could not be set up.
     #[error("RUN: {message}")]
@@ -142,7 +146,8 @@ impl BuildError {
 pub enum ProgressMode {
     /// One line per step (and RUN output).
     Plain,
-    /// The same on a terminal.
+    /// A line per step redrawn in place on a terminal: cached, or running
+    /// and for how long; RUN output only when it fails.
     Tty,
     /// Nothing but errors.
     Quiet,

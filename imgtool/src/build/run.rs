@@ -208,13 +208,10 @@ pub fn run(
         remove_stub(upper, stub);
     }
     if !status.success() {
-        if !captured.is_empty() {
-            eprint!("{}", String::from_utf8_lossy(&captured));
-        }
-        let code = status.code().unwrap_or(-1);
         return Err(BuildError::RunFailed {
             command: step.args.join(" "),
-            code,
+            code: status.code().unwrap_or(-1),
+            output: captured,
         });
     }
     Ok(())

@@ -130,9 +130,11 @@ pub fn run(store: &Store, args: BuildArgs) -> super::Result {
     let progress = match (args.quiet, args.progress) {
         (true, _) | (_, ProgressArg::Quiet) => ProgressMode::Quiet,
         (_, ProgressArg::Plain) => ProgressMode::Plain,
-        (_, ProgressArg::Tty) => ProgressMode::Tty,
-        (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => ProgressMode::Tty,
-        (_, ProgressArg::Auto) => ProgressMode::Plain,
+        // Lines redrawn in place need a terminal: without one, plain lines.
+        (_, ProgressArg::Tty | ProgressArg::Auto) if std::io::stderr().is_terminal() => {
+            ProgressMode::Tty
+        }
+        (_, ProgressArg::Tty | ProgressArg::Auto) => ProgressMode::Plain,
     };
     let options = BuildOptions {
         context: args.context,
