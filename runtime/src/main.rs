@@ -8,6 +8,17 @@ use cli::{Cli, LogFormat};
 
 fn main() {
     berth_runtime::restore_default_sigpipe();
+    // The verbs that clone processes into the container run them from a sealed view of this
+    // binary (see berth_runtime::seal): re-execute berth from it before anything else, the
+    // command line parse included, which would otherwise run twice. Those verbs are words
+    // of the command line; a container merely named like one costs a needless re-exec, no
+    // more.
+    if std::env::args_os().skip(1).any(|arg| cli::CLONING_VERBS.iter().any(|verb| arg == *verb)) {
+        if let Err(e) = berth_runtime::seal::reexec_sealed() {
+            Log::stderr_only().fatal(&e.to_string());
+            std::process::exit(1);
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -16,14 +27,6 @@ fn main() {
             std::process::exit(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    // The verbs that clone processes into the container run them from a sealed view of this
-    // binary (see berth_runtime::seal); this re-executes berth unless it already is one.
-    if cli.command.clones_into_container() {
-        if let Err(e) = berth_runtime::seal::reexec_sealed() {
-            Log::stderr_only().fatal(&e.to_string());
-            std::process::exit(1);
-        }
-    }
     let log = match Log::open(cli.log.as_deref(), cli.log_format == LogFormat::Json, cli.debug) {
         Ok(log) => log.install(),
         Err(e) => {

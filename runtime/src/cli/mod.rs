@@ -106,12 +106,9 @@ pub struct Globals {
     pub systemd_cgroup: bool,
 }
 
-impl Command {
-    /// Does this verb clone processes into the container (the init, the exec helper)?
-    pub fn clones_into_container(&self) -> bool {
-        matches!(self, Command::Create(_) | Command::Run(_) | Command::Exec(_))
-    }
-}
+/// The verbs that clone processes into the container (the init, the exec helper), as they
+/// are written on the command line.
+pub const CLONING_VERBS: [&str; 3] = ["create", "run", "exec"];
 
 /// Run the verb; the result is the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32, Error> {
@@ -136,5 +133,20 @@ pub fn dispatch(cli: Cli) -> Result<i32, Error> {
         Command::Events(args) => args.run(&globals),
         Command::Update(args) => args.run(&globals),
         Command::Features(args) => args.run(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cloning_verbs_are_the_subcommands_that_clone() {
+        let cli = Cli::command();
+        for verb in CLONING_VERBS {
+            let found = cli.find_subcommand(verb).unwrap_or_else(|| panic!("{verb} is not a subcommand"));
+            assert!(found.get_all_aliases().next().is_none(), "{verb} has an alias main would not see");
+        }
     }
 }
