@@ -239,3 +239,40 @@ fn rm_and_gc_of_the_base_during_a_build_keep_base_and_cached_layers() {
     assert_eq!(fs::read_to_string(rootfs.join("two")).unwrap(), "two\n");
     scratch.ok(&["unbundle", dir.to_str().unwrap()]);
 }
+
+/// `commit` moves its new layer into the store before the image that names it is recorded:
+/// strace holds it right after that move (every rename is held a second on its way out)
+/// while gc runs again and again; the committed image must still be whole.
+#[test]
+fn gc_during_a_commit_keeps_its_new_layer() {
+    let scratch = with_busybox();
+    let bundle = scratch.path().join("bundle");
+    scratch.ok(&["bundle", "busybox:latest", bundle.to_str().unwrap()]);
+    fs::write(bundle.join("rootfs/new"), "new\n").unwrap();
+    let store = scratch.store();
+    let renames = "rename,renameat,renameat2";
+    let child = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+        .arg(format!("trace={renames}"))
+        .arg("-e")
+        .arg(format!("inject={renames}:delay_exit=1000000"))
+        .arg(berth_img())
+        .args(["--store", store.to_str().unwrap(), "commit"])
+        .arg(&bundle)
+        .arg("committed:1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut commit = KillOnDrop(Some(child));
+    let started = Instant::now();
+    while commit.0.as_mut().unwrap().try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(120), "commit did not finish");
+        scratch.ok(&["gc"]);
+        sleep(Duration::from_millis(100));
+    }
+    let output = commit.finish();
+    assert!(output.status.success(), "commit: {}", String::from_utf8_lossy(&output.stderr));
+    assert_blobs_verify(&scratch, "committed:1");
+    scratch.ok(&["unbundle", bundle.to_str().unwrap()]);
+}

@@ -61,12 +61,15 @@ pub fn commit(
             });
         }
     }
+    // A lease, as a build takes: gc keeps the base image's layers and the new layer from
+    // the moment they are leased until the image that names them is recorded.
+    let lease = store.begin_build()?;
     let build_args = Default::default();
     let planned = plan::plan(
         &df,
         &PlanInputs {
             store,
-            lease: None,
+            lease: Some(&lease),
             build_args: &build_args,
             target: None,
             context: None,
@@ -79,7 +82,7 @@ pub fn commit(
         .flatten()
         .last()
         .expect("one stage");
-    let image = store.resolve(&found.image.to_string())?;
+    let image = store.resolve_leased(&found.image.to_string(), &lease)?;
     let mut layers = LayerRef::of_image(&image);
     // 3. The upper directory as a layer blob (unpacked again when a bundle needs it).
     let staging = store.tmp_path().join(unique_name("commit"));
@@ -96,12 +99,15 @@ pub fn commit(
             .into_inner()
             .map_err(|e| BuildError::io("write", &staging, e.into_error()))?,
     );
+    let lock = store.lock()?;
+    lease.hold(&lock, &digest)?;
     let blob = store.blob_path(&digest);
     if blob.exists() {
         let _ = fs::remove_file(&staging);
     } else {
         fs::rename(&staging, &blob).map_err(|e| BuildError::io("rename", &blob, e))?;
     }
+    drop(lock);
     layers.push(LayerRef {
         digest: digest.clone(),
         diff_id: digest,
