@@ -12,8 +12,8 @@
 //! BENCH_OTHER_SHIM=PATH adds another build of berth's shim, by absolute path, e.g. an older
 //! commit's next to the same berth).
 //! The shim measured is the newest built containerd-shim-berth-v2, with the berth beside it:
-//! build both release binaries first (`cargo containerd-shim-static`, `cargo build --release -p
-//! berth-runtime`).
+//! build both first (`cargo containerd-shim-static` and `cargo berth-static`, both into
+//! target/berth-release/).
 
 use berth_e2e::containerd::{berth_shim_binary, Containerd, ShimKind};
 use std::time::{Duration, Instant};

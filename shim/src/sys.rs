@@ -137,3 +137,14 @@ fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     check(unsafe { libc::dup2(fd.as_raw_fd(), target) } as libc::c_long)?;
     Ok(())
 }
+
+/// mallopt(M_ARENA_MAX, 1): every thread allocates from the main arena. glibc otherwise
+/// gives each new thread an arena of its own (up to eight per core), each touching pages of
+/// its own; the shim's threads mostly wait and allocate little, so the pages are the cost.
+pub fn one_malloc_arena() {
+    // SAFETY: mallopt takes two integers and changes only the allocator's tuning; called
+    // before the threads it concerns exist.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}

@@ -69,6 +69,8 @@ pub fn serve(runtime_id: &str, flags: Flags) -> Result<(), ServeError> {
     // 1. Signals before any thread or child exists: SIGCHLD drives the reaper, and a SIGPIPE
     //    from a reader that went away must not end the shim.
     let signals = Signals::new([SIGTERM, SIGINT, SIGPIPE, SIGCHLD]).map_err(ServeError::Signals)?;
+    // One malloc arena for the threads to come: an idle shim per container is mostly pages.
+    crate::sys::one_malloc_arena();
     // 2. Adopt the containers' inits, which the runtime forks and leaves.
     crate::reaper::become_subreaper().map_err(ServeError::Subreaper)?;
     let mut config = Config::default();
@@ -83,7 +85,13 @@ pub fn serve(runtime_id: &str, flags: Flags) -> Result<(), ServeError> {
         return release_stdout();
     };
     let server_error = |source| ServeError::Server { path: socket.clone(), source };
-    let mut server = ttrpc::Server::new().add_listener(listener.into_raw_fd()).map_err(server_error)?.register_service(task_methods(service));
+    // Two waiting threads per connection instead of ttrpc's three (the pool still grows to
+    // five for calls that block, such as Wait): each idle thread is stack pages.
+    let mut server = ttrpc::Server::new()
+        .set_thread_count_default(2)
+        .add_listener(listener.into_raw_fd())
+        .map_err(server_error)?
+        .register_service(task_methods(service));
     server.start().map_err(server_error)?;
     // 4. Tell `start` we are up (it reads our stdout until it closes), then reap until told to stop.
     release_stdout()?;
