@@ -60,7 +60,16 @@ bash "$repo/bundles/make-busybox-image.sh" --docker-archive "$work/busybox.tar" 
 # berth-img.
 store=$work/berth-store
 berth() { "$berth_img" --store "$store" "$@"; }
-berth_fresh() { rm -rf "$store"; berth import "$work/busybox-oci" busybox:latest >/dev/null; }
+# A fresh store per round, in a new directory: deleting the last one right before the timed
+# cold build would make it pay for the deletion (on an ext4 without a journal, as here, new
+# inodes are then found by scanning past the recently deleted ones). buildah and docker keep
+# their stores and use --no-cache, so nothing is deleted before theirs either.
+rounds_made=0
+berth_fresh() {
+    rounds_made=$((rounds_made + 1))
+    store=$work/berth-store-$rounds_made
+    berth import "$work/busybox-oci" busybox:latest >/dev/null
+}
 
 # buildah, private storage.
 bh() { buildah --root "$work/buildah/root" --runroot "$work/buildah/run" --storage-driver vfs "$@"; }
@@ -75,8 +84,9 @@ for _ in $(seq 1 120); do dk info >/dev/null 2>&1 && break; sleep 0.5; done
 dk load -q -i "$work/busybox.tar" >/dev/null
 
 now() { date +%s.%N; }
-# time_one CMD...: seconds of one run, output discarded.
-time_one() { local s; s=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $s" | bc; }
+# time_one CMD...: seconds of one run, output discarded. The previous builds' writes are
+# flushed first (the work directory is on disk), so no build pays for another's writeback.
+time_one() { local s; sync; s=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $s" | bc; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A results
