@@ -148,3 +148,46 @@ pub fn one_malloc_arena() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// Drop from this process's page tables the pages of its own binary's code and constants
+/// (the loadable segments that are neither writable nor written by relocation at start-up,
+/// PT_GNU_RELRO). Those pages are clean and backed by the file, so MADV_DONTNEED only unmaps
+/// them here (the page cache keeps them) and the next use is a minor fault; a keeper per
+/// container that mostly waits then holds only what its waiting touches. Writable segments
+/// and RELRO are left alone: dropping a page written since the file was mapped would lose it.
+pub fn release_clean_text_pages() {
+    extern "C" fn each(info: *mut libc::dl_phdr_info, _size: libc::size_t, _data: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: dl_iterate_phdr passes a valid dl_phdr_info for the duration of the call.
+        let info = unsafe { &*info };
+        if info.dlpi_phdr.is_null() {
+            return 1;
+        }
+        // SAFETY: dlpi_phdr points at dlpi_phnum program headers of the loaded object.
+        let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
+        let page = 4096usize;
+        let base = info.dlpi_addr as usize;
+        let span = |h: &libc::Elf64_Phdr| (base + h.p_vaddr as usize, base + (h.p_vaddr + h.p_memsz) as usize);
+        let relro: Vec<(usize, usize)> = headers.iter().filter(|h| h.p_type == libc::PT_GNU_RELRO).map(span).collect();
+        for header in headers.iter().filter(|h| h.p_type == libc::PT_LOAD && h.p_flags & libc::PF_W == 0) {
+            let (start, end) = span(header);
+            // Whole pages inside the segment only: a page shared with a neighbour stays.
+            let (start, end) = (start.div_ceil(page) * page, end / page * page);
+            if end <= start || relro.iter().any(|&(r_start, r_end)| r_start < end && start < r_end) {
+                continue;
+            }
+            // SAFETY: [start, end) lies inside a read-only, never-written file mapping of this
+            // binary (checked above); MADV_DONTNEED there only unmaps clean page-cache pages,
+            // which refault unchanged on their next use.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+        // The first object is the executable itself; nothing else is mapped in a static binary
+        // that we would want to touch.
+        1
+    }
+    // SAFETY: `each` matches dl_iterate_phdr's callback type and keeps no pointer past its call.
+    unsafe {
+        libc::dl_iterate_phdr(Some(each), std::ptr::null_mut());
+    }
+}

@@ -96,6 +96,8 @@ pub fn serve(runtime_id: &str, flags: Flags) -> Result<(), ServeError> {
     // 4. Tell `start` we are up (it reads our stdout until it closes), then reap until told to stop.
     release_stdout()?;
     std::thread::spawn(move || reap_on_sigchld(signals));
+    // Start-up code is not needed again: let its pages go (see sys::release_clean_text_pages).
+    crate::sys::release_clean_text_pages();
     shim.wait();
     // 5. Stop serving and remove the socket.
     server.shutdown();

@@ -200,6 +200,8 @@ impl Task for Service {
                 Ok(pid)
             }
         })?;
+        // A started task mostly waits from here: drop the code pages its start faulted in.
+        crate::sys::release_clean_text_pages();
         Ok(StartResponse { pid, ..Default::default() })
     }
 
