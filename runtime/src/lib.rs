@@ -30,6 +30,12 @@ mod userns;
 
 pub use sys::restore_default_sigpipe;
 
+/// mountinfo's fields as the kernel escapes them (`\040` for a space): the one decoder, which
+/// berth-img's gc uses too.
+pub mod mountinfo {
+    pub use berth_cgroups::unescape_mountinfo as unescape;
+}
+
 /// openat2(2) with its RESOLVE_* flags, retrying EAGAIN: the one wrapper, which berth-img's
 /// safe unpacking uses too.
 pub mod openat2 {

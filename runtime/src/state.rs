@@ -376,7 +376,13 @@ pub struct PublicState<'a> {
 
 /// The current time as RFC 3339 with nanoseconds, UTC (what runc writes in "created").
 pub fn rfc3339_now() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `time` as RFC 3339 in UTC with nine fraction digits: `2026-12-06T00:17:09.669794202Z`
+/// (runc's "created", and the CRI log format's time stamps).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let now = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days as i64);

@@ -212,20 +212,8 @@ pub fn files_oldest_first(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// `time` as RFC 3339 in UTC with nine fraction digits: `2026-12-06T00:17:09.669794202Z`.
-pub fn rfc3339_nano(time: SystemTime) -> String {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = since.as_secs();
-    let (days, day_secs) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
-        day_secs / 3600,
-        day_secs / 60 % 60,
-        day_secs % 60,
-        since.subsec_nanos()
-    )
-}
+/// `time` as RFC 3339 in UTC with nine fraction digits, as the runtime writes "created".
+pub use berth_runtime::state::rfc3339 as rfc3339_nano;
 
 /// Parses an RFC 3339 time (any fraction length, `Z` or a `±hh:mm` offset).
 pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
@@ -265,20 +253,7 @@ pub fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
-/// Year, month, day of the `days`th day since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// Days since 1970-01-01 of a civil date (the inverse of [`civil_from_days`]).
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);

@@ -241,13 +241,18 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
 /// Do two records name the same cgroup directories, created ones included (in any order:
 /// both orders list a parent before its children)?
 fn same_levels(made: Option<&berth_cgroups::CgroupState>, intended: Option<&berth_cgroups::CgroupState>) -> bool {
-    let sorted = |state: &berth_cgroups::CgroupState| {
-        let mut created = state.created.clone();
+    let sorted = |created: &[PathBuf]| {
+        let mut created = created.to_vec();
         created.sort();
-        (state.layout, state.paths.clone(), created, state.systemd_unit.clone())
+        created
     };
     match (made, intended) {
-        (Some(made), Some(intended)) => sorted(made) == sorted(intended),
+        (Some(made), Some(intended)) => {
+            made.layout == intended.layout
+                && made.paths == intended.paths
+                && made.systemd_unit == intended.systemd_unit
+                && sorted(&made.created) == sorted(&intended.created)
+        }
         (None, None) => true,
         _ => false,
     }
