@@ -85,6 +85,23 @@ fn the_waiting_init_exe_is_not_the_host_binary_even_with_cap_sys_ptrace() {
     assert!(!writable_host_binary(line, &host), "the container holds the host's runtime binary ({host}), writable, through /proc/1/exe:\n{outcome}");
 }
 
+/// CVE-2019-5736 seen from the host: the waiting init runs from a read-only view of the
+/// runtime's binary (root may use the mount API, which costs less than a copy), and the file
+/// behind that view is the host's binary itself, so the view is what protects it.
+#[test]
+fn the_waiting_init_runs_from_a_read_only_view_of_the_runtime_binary() {
+    let (runtime, _bundle, container) = sleeper("brk-init-view");
+    container.create(&[]).success();
+    let exe = berth_e2e::inspect::exe_protection(container.pid());
+    assert!(exe.is_sealed(), "the init runs from a writable binary: {exe:?}");
+    if !deliberate_difference("runc 1.1 copies its binary into a sealed memfd") {
+        assert!(exe.read_only_mount && !exe.link.starts_with("/memfd:"), "not a read-only view: {exe:?}");
+        let init_exe = std::fs::metadata(format!("/proc/{}/exe", container.pid())).expect("stat the init's exe");
+        let host = std::fs::metadata(host_binary(&runtime)).expect("stat the runtime binary");
+        assert_eq!((init_exe.dev(), init_exe.ino()), (host.dev(), host.ino()), "the view is of another file");
+    }
+}
+
 /// CVE-2019-5736 through the exec helper and `#!/proc/self/exe`, and the helper's own
 /// environment, root and cwd: a CAP_SYS_PTRACE process polls every pid of the container while
 /// the host runs `exec` (from a directory, and with a variable, only the host knows).

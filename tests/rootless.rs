@@ -98,3 +98,36 @@ fn mappings_beyond_the_users_ranges_are_refused_by_newuidmap() {
         assert!(!user.xdg_runtime_dir().join("berth/rootless-badmap").exists(), "a refused container left its state");
     }
 }
+
+/// Deletes a container of the user's when dropped, also when the test failed.
+struct Deleted<'a> {
+    user: &'a TestUser,
+    id: &'a str,
+    cwd: &'a std::path::Path,
+}
+
+impl Drop for Deleted<'_> {
+    fn drop(&mut self) {
+        let _ = self.user.berth(&["delete", "--force", self.id], self.cwd);
+    }
+}
+
+/// CVE-2019-5736 for an unprivileged caller, to whom the mount API (the read-only view of
+/// berth's binary) is refused: the waiting init runs from a write-sealed memfd copy instead.
+#[test]
+fn an_unprivileged_users_init_runs_from_a_sealed_copy_of_the_runtime() {
+    let user = TestUser::new("e");
+    let bundle = user.bundle("rootless-sealed", "true");
+    let id = "rootless-sealed";
+    let _delete = Deleted { user: &user, id, cwd: bundle.path() };
+    user.berth(&["create", "--bundle", &bundle.path().display().to_string(), id], bundle.path()).success();
+    let state = user.berth(&["state", id], bundle.path());
+    state.success();
+    let state: serde_json::Value = serde_json::from_str(&state.stdout).expect("state prints JSON");
+    let pid = state["pid"].as_i64().expect("state has the init's pid") as i32;
+    let exe = berth_e2e::inspect::exe_protection(pid);
+    assert!(exe.is_sealed(), "the init runs from a writable binary: {exe:?}");
+    if !deliberate_difference("runc 1.1 copies its binary whoever runs it") {
+        assert!(exe.write_sealed && exe.link.starts_with("/memfd:"), "not the sealed copy: {exe:?}");
+    }
+}

@@ -19,6 +19,13 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
+/// The kernel's `struct mount_attr`, for berth's entry point, which makes the same view with
+/// raw system calls before libc starts.
+pub use crate::sys::MountAttr;
+
+/// The read-only view's mount attributes: read-only, and neither setuid nor devices.
+pub const VIEW_ATTRIBUTES: u64 = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
+
 /// Why berth could not re-execute itself from a sealed view.
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -62,8 +69,7 @@ fn is_sealed(exe: std::os::fd::BorrowedFd<'_>) -> Result<bool, SealError> {
 /// A read-only bind mount of the running binary, attached nowhere.
 fn read_only_view() -> Result<OwnedFd, SealError> {
     let view = sys::clone_file_mount(c"/proc/self/exe").map_err(failed("open_tree /proc/self/exe"))?;
-    let attributes = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV;
-    sys::set_mount_attributes(view.as_fd(), attributes).map_err(failed("mount_setattr read-only"))?;
+    sys::set_mount_attributes(view.as_fd(), VIEW_ATTRIBUTES).map_err(failed("mount_setattr read-only"))?;
     Ok(view)
 }
 

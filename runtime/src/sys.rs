@@ -144,11 +144,11 @@ fn openat2_once(dirfd: BorrowedFd<'_>, path: &Path, flags: i32, mode: u32, resol
 
 /// `struct mount_attr` for mount_setattr(2).
 #[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
 }
 
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;

@@ -153,6 +153,42 @@ pub fn is_gone_or_zombie(pid: i32) -> bool {
     }
 }
 
+/// How the binary a process runs (`/proc/<pid>/exe`) is protected against being written
+/// through that link (CVE-2019-5736).
+#[derive(Debug)]
+pub struct ExeProtection {
+    /// The link's text: "/memfd:NAME (deleted)" for a memfd copy.
+    pub link: String,
+    /// It sits on a read-only mount.
+    pub read_only_mount: bool,
+    /// It is a memfd sealed against writes.
+    pub write_sealed: bool,
+}
+
+impl ExeProtection {
+    /// Whether nothing can write the file through this link.
+    pub fn is_sealed(&self) -> bool {
+        self.read_only_mount || self.write_sealed
+    }
+}
+
+/// Open `/proc/<pid>/exe` (as root, from the host) and see what protects it.
+pub fn exe_protection(pid: i32) -> ExeProtection {
+    use std::os::fd::AsRawFd;
+    let path = format!("/proc/{pid}/exe");
+    let link = std::fs::read_link(&path).unwrap_or_else(|e| panic!("readlink {path}: {e}")).display().to_string();
+    let exe = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `stat` is writable storage for one statvfs, which the kernel fills on success.
+    let ret = unsafe { libc::fstatvfs(exe.as_raw_fd(), stat.as_mut_ptr()) };
+    assert_eq!(ret, 0, "fstatvfs {path}: {}", std::io::Error::last_os_error());
+    // SAFETY: fstatvfs returned 0, so it initialised `stat`.
+    let read_only_mount = unsafe { stat.assume_init() }.f_flag & libc::ST_RDONLY != 0;
+    // SAFETY: F_GET_SEALS on a descriptor this function owns; it only reads the seals.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    ExeProtection { link, read_only_mount, write_sealed: seals >= 0 && seals & libc::F_SEAL_WRITE != 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
