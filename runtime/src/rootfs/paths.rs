@@ -28,25 +28,30 @@ pub fn proc_fd_path(fd: &impl AsRawFd) -> PathBuf {
 }
 
 /// Create the directory `path` and its missing parents inside `root`; return it opened O_PATH.
+/// `.` and `..` components are dropped, as if `path` were written without them.
 pub fn mkdir_all(root: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<OwnedFd> {
-    let mut prefix = PathBuf::from("/");
-    let mut current = sys::openat2(root, &prefix, libc::O_PATH | libc::O_DIRECTORY, 0, RESOLVE)?;
-    for component in path.components() {
-        let Component::Normal(name) = component else { continue };
-        prefix.push(name);
-        current = match sys::openat2(root, &prefix, libc::O_PATH | libc::O_DIRECTORY, 0, RESOLVE) {
-            Ok(fd) => fd,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                match nix::sys::stat::mkdirat(current.as_fd(), name, nix::sys::stat::Mode::from_bits_truncate(mode)) {
-                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                    Err(e) => return Err(e.into()),
-                }
-                sys::openat2(root, &prefix, libc::O_PATH | libc::O_DIRECTORY, 0, RESOLVE)?
-            }
-            Err(e) => return Err(e),
-        };
+    let mut normal = PathBuf::from("/");
+    normal.extend(path.components().filter(|c| matches!(c, Component::Normal(_))));
+    mkdir_normal(root, &normal, mode)
+}
+
+/// [`mkdir_all`] of a path made only of normal components. Most directories (and the parents
+/// of the rest) already exist, so the whole path is tried first: one lookup instead of one
+/// per component, and only the missing tail is walked and made.
+fn mkdir_normal(root: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<OwnedFd> {
+    match sys::openat2(root, path, libc::O_PATH | libc::O_DIRECTORY, 0, RESOLVE) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        found => return found,
     }
-    Ok(current)
+    let (parent, name) = split(path)?;
+    let parent = mkdir_normal(root, parent, mode)?;
+    match nix::sys::stat::mkdirat(parent.as_fd(), name, nix::sys::stat::Mode::from_bits_truncate(mode)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Looked up again through the root: whatever is there now, even if something raced the
+    // mkdir, is resolved inside it.
+    sys::openat2(root, path, libc::O_PATH | libc::O_DIRECTORY, 0, RESOLVE)
 }
 
 /// Split an absolute container path into its parent and final name.
