@@ -23,6 +23,23 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str, field: &'static str) ->
     })
 }
 
+/// Write each of `values` to `dir/file`, one write(2) apiece on one open file: cgroupfs takes
+/// each write as a record of its own (a devices.allow rule), so a list needs no reopening.
+pub(crate) fn write_each<I>(dir: &Path, file: &str, values: I, field: &'static str) -> Result<()>
+where
+    I: IntoIterator<Item = String>,
+{
+    let path = dir.join(file);
+    let mut values = values.into_iter().peekable();
+    let Some(first) = values.peek() else { return Ok(()) };
+    let failed = |value: &str, source| Error::Write { path: path.clone(), value: value.to_owned(), field, source };
+    let mut opened = fs::OpenOptions::new().write(true).open(&path).map_err(|e| failed(first, e))?;
+    for value in values {
+        opened.write_all(value.as_bytes()).map_err(|e| failed(&value, e))?;
+    }
+    Ok(())
+}
+
 /// Read `dir/file` as a trimmed string.
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     let path = dir.join(file);
@@ -159,16 +176,24 @@ pub(crate) fn mkdir_all(base: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
 /// rmdir one cgroup directory and its child cgroups (deepest first), retrying EBUSY for a
 /// short while because a killed process leaves its cgroup only once it has been reaped.
 /// A directory that is already gone is fine.
+///
+/// The directory itself is tried first: a container's cgroup rarely has child cgroups, and
+/// listing it costs more than the rmdir. The kernel refuses a cgroup that still has children
+/// or processes with EBUSY; then the children go first and the rmdir is tried again.
 pub(crate) fn rmdir_tree(dir: &Path) -> Result<()> {
-    for child in subdirectories(dir) {
-        rmdir_tree(&child)?;
-    }
     let deadline = Instant::now() + Duration::from_millis(2000);
     let mut delay = Duration::from_millis(1);
+    let mut children_removed = false;
     loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && !children_removed => {
+                for child in subdirectories(dir) {
+                    rmdir_tree(&child)?;
+                }
+                children_removed = true;
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_millis(50));

@@ -196,7 +196,9 @@ fn create_with_relay(root: &Path, opts: &CreateOptions, relay: Option<&OwnedFd>)
         if cgroup.is_frozen()? {
             return Err(ContainerError::CgroupFrozen(cgroup_display(cgroup)));
         }
-        let present = cgroup.pids().map(|pids| pids.len()).unwrap_or(0);
+        // A cgroup this create made itself (every directory of it) holds no process yet.
+        let made_here = state.cgroup.as_ref().is_some_and(|c| c.paths.values().all(|dir| c.created.contains(dir)));
+        let present = if made_here { 0 } else { cgroup.pids().map(|pids| pids.len()).unwrap_or(0) };
         if present > 0 {
             log::warn!("container's cgroup is not empty: {present} process(es) found in {}", cgroup_display(cgroup));
             undo.kill_remaining = false;

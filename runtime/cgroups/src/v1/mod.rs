@@ -156,6 +156,11 @@ impl V1Manager {
     /// SIGKILL every process, freezing first so nothing forks between reading the list and
     /// killing it, then thaw so the kills are delivered, and wait until the cgroup is empty.
     fn kill_all(&self) -> Result<()> {
+        // An empty cgroup (the usual case: the init has exited) has nothing to kill, and
+        // nothing in it that could fork: no need to freeze it.
+        if self.pids()?.is_empty() {
+            return Ok(());
+        }
         let frozen = self.dir_of("freezer").is_some() && self.freeze().is_ok();
         for pid in self.pids()? {
             crate::sys::kill(pid).map_err(|source| Error::Syscall {
@@ -185,15 +190,18 @@ fn init_cpuset(made: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Give `dir`'s `file` its parent's value if it is empty, filling the parent first.
-fn fill_cpuset(dir: &Path, file: &str) -> Result<()> {
-    if !files::read(dir, file)?.is_empty() {
-        return Ok(());
+/// Give `dir`'s `file` its parent's value if it is empty, filling the parent first; returns
+/// the value it ends with, or None above the hierarchy's root (no such file there).
+fn fill_cpuset(dir: &Path, file: &str) -> Result<Option<String>> {
+    let Some(value) = files::read_optional(dir, file)? else { return Ok(None) };
+    if !value.is_empty() {
+        return Ok(Some(value));
     }
-    let Some(parent) = dir.parent().filter(|p| files::exists(p, file)) else { return Ok(()) };
-    fill_cpuset(parent, file)?;
-    let value = files::read(parent, file)?;
-    files::write(dir, file, &value, "create (cpuset inherits its parent's cpus and mems)")
+    let Some(inherited) = dir.parent().map(|parent| fill_cpuset(parent, file)).transpose()?.flatten() else {
+        return Ok(Some(value));
+    };
+    files::write(dir, file, &inherited, "create (cpuset inherits its parent's cpus and mems)")?;
+    Ok(Some(inherited))
 }
 
 impl Manager for V1Manager {
@@ -315,7 +323,9 @@ impl Manager for V1Manager {
                 first_error.get_or_insert(e);
             }
         }
-        files::remove_dirs(&self.created);
+        // The levels made above the container's own directories (those are gone already).
+        let above: Vec<PathBuf> = self.created.iter().filter(|made| !self.all_dirs().any(|h| &h.dir == *made)).cloned().collect();
+        files::remove_dirs(&above);
         first_error.map_or(Ok(()), Err)
     }
 }

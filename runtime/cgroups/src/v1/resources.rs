@@ -298,8 +298,10 @@ fn apply_devices(m: &V1Manager, rules: &DeviceRules) -> Result<()> {
     let dir = m.require("devices", field)?;
     if !rules.default_allow {
         if let Some(current) = current_whitelist(dir)? {
-            for (file, exception) in whitelist_changes(&current, &rules.exceptions) {
-                files::write(dir, file, &exception.v1_line(), field)?;
+            let changes = whitelist_changes(&current, &rules.exceptions);
+            for file in ["devices.deny", "devices.allow"] {
+                let lines = changes.iter().filter(|(to, _)| *to == file).map(|(_, exception)| exception.v1_line());
+                files::write_each(dir, file, lines, field)?;
             }
             return Ok(());
         }
@@ -310,10 +312,7 @@ fn apply_devices(m: &V1Manager, rules: &DeviceRules) -> Result<()> {
         ("devices.deny", "devices.allow")
     };
     files::write(dir, reset, "a", field)?;
-    for exception in &rules.exceptions {
-        files::write(dir, exception_file, &exception.v1_line(), field)?;
-    }
-    Ok(())
+    files::write_each(dir, exception_file, rules.exceptions.iter().map(Exception::v1_line), field)
 }
 
 /// The exceptions of a deny-by-default cgroup, from devices.list; None when it allows all
