@@ -210,7 +210,7 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
 pub fn set_rlimit(resource: libc::c_int, soft: u64, hard: u64) -> io::Result<()> {
     let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: `limit` is a valid rlimit alive for the call; the resource is checked by the kernel.
-    let ret = unsafe { libc::setrlimit(resource as libc::__rlimit_resource_t, &limit) };
+    let ret = unsafe { libc::setrlimit(resource as _, &limit) };
     check(ret.into()).map(drop)
 }
 
@@ -497,7 +497,10 @@ pub fn filesystem_magic(fd: BorrowedFd<'_>) -> io::Result<i64> {
     let ret = unsafe { libc::fstatfs(fd.as_raw_fd(), buf.as_mut_ptr()) };
     check(ret.into())?;
     // SAFETY: fstatfs returned 0, so it initialised `buf`.
-    Ok(unsafe { buf.assume_init() }.f_type)
+    let magic = unsafe { buf.assume_init() }.f_type;
+    // glibc declares f_type signed, musl unsigned; the magic numbers fit either.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(magic as i64)
 }
 
 /// Make the child that `command` spawns die (SIGKILL) with this process: the parent-death
