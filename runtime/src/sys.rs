@@ -206,6 +206,55 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
     check(ret.into()).map(drop)
 }
 
+/// The highest capability number this kernel knows. Capabilities are numbered without gaps
+/// and PR_CAPBSET_READ answers EINVAL past the last, so a binary search over 0..64 finds it
+/// in six calls instead of one per capability.
+pub fn last_capability() -> u8 {
+    let known = |cap: u8| {
+        // SAFETY: PR_CAPBSET_READ only reads the calling thread's bounding set.
+        unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(cap), 0, 0, 0) >= 0 }
+    };
+    // Capability 0 (CAP_CHOWN) is known to every kernel; 64 to none.
+    let (mut known_up_to, mut unknown_from) = (0u8, 64u8);
+    while unknown_from - known_up_to > 1 {
+        let middle = known_up_to + (unknown_from - known_up_to) / 2;
+        if known(middle) {
+            known_up_to = middle;
+        } else {
+            unknown_from = middle;
+        }
+    }
+    known_up_to
+}
+
+/// Drop from the calling thread's bounding set each capability up to `last` that `keep`
+/// refuses: one PR_CAPBSET_DROP apiece, with no read before it (dropping a capability that
+/// is not there is no error).
+pub fn drop_bounding(last: u8, keep: impl Fn(u8) -> bool) -> io::Result<()> {
+    for cap in (0..=last).filter(|&cap| !keep(cap)) {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number and changes only this thread's
+        // bounding set.
+        let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+        check(ret.into())?;
+    }
+    Ok(())
+}
+
+/// Make the calling thread's ambient set exactly `raise`: clear it in one call, then raise
+/// each (the kernel keeps one only if it is permitted and inheritable).
+pub fn set_ambient(raise: impl IntoIterator<Item = u8>) -> io::Result<()> {
+    let ambient = |op: libc::c_int, cap: u8| {
+        // SAFETY: PR_CAP_AMBIENT changes only this thread's ambient set.
+        let ret = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, op as libc::c_ulong, libc::c_ulong::from(cap), 0, 0) };
+        check(ret.into()).map(drop)
+    };
+    ambient(libc::PR_CAP_AMBIENT_CLEAR_ALL, 0)?;
+    for cap in raise {
+        ambient(libc::PR_CAP_AMBIENT_RAISE, cap)?;
+    }
+    Ok(())
+}
+
 /// setrlimit(2) with the raw resource number from the spec's RLIMIT_* name.
 pub fn set_rlimit(resource: libc::c_int, soft: u64, hard: u64) -> io::Result<()> {
     let limit = libc::rlimit { rlim_cur: soft, rlim_max: hard };
@@ -633,4 +682,13 @@ pub fn pty_peer(master: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<OwnedF
     let fd = check(ret.into())? as RawFd;
     // SAFETY: the ioctl just returned this new descriptor; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_last_capability_is_the_kernels() {
+        let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").expect("read cap_last_cap");
+        assert_eq!(super::last_capability().to_string(), text.trim());
+    }
 }

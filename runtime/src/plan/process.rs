@@ -148,11 +148,13 @@ impl CapsPlan {
     }
 }
 
-/// The capabilities this kernel knows. Probing takes one prctl per capability, so it is done
-/// once, not once per set.
+/// The capabilities this kernel knows (found once per process, not once per set).
 fn known_capabilities() -> &'static CapsHashSet {
     static KNOWN: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
-    KNOWN.get_or_init(caps::runtime::thread_all_supported)
+    KNOWN.get_or_init(|| {
+        let last = crate::sys::last_capability();
+        caps::all().into_iter().filter(|cap| cap.index() <= last).collect()
+    })
 }
 
 /// Map the spec's capability names onto the caps crate's. A name this kernel does not know

@@ -41,12 +41,9 @@ pub fn apply_rlimits(limits: &[Rlimit]) -> Result<(), SecurityError> {
 /// Shrink the bounding set to what the config allows; needs CAP_SETPCAP, so it comes first.
 pub fn limit_bounding_set(process: &ProcessPlan) -> Result<(), SecurityError> {
     let wanted = &process.capabilities.bounding;
-    for cap in caps::runtime::thread_all_supported() {
-        if !wanted.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|source| SecurityError::Caps { set: "bounding", source })?;
-        }
-    }
-    Ok(())
+    sys::drop_bounding(sys::last_capability(), |cap| wanted.iter().any(|c| c.index() == cap)).map_err(|source| {
+        SecurityError::Syscall { field: "process.capabilities.bounding", syscall: "prctl(PR_CAPBSET_DROP)", source }
+    })
 }
 
 /// Become process.user, keeping the permitted capabilities across the uid change so that
@@ -80,18 +77,20 @@ pub fn apply_capabilities(process: &ProcessPlan) -> Result<(), SecurityError> {
     // The kernel holds an ambient capability only while it is both permitted and inheritable;
     // like runc, raise those and leave the rest out rather than fail (`runc spec` lists ambient
     // capabilities without inheritable ones).
-    let ambient: caps::CapsHashSet =
+    let ambient: Vec<caps::Capability> =
         c.ambient.iter().filter(|cap| c.inheritable.contains(cap) && c.permitted.contains(cap)).copied().collect();
     let steps = [
         (CapSet::Inheritable, "inheritable", &c.inheritable),
         (CapSet::Effective, "effective", &c.effective),
         (CapSet::Permitted, "permitted", &c.permitted),
-        (CapSet::Ambient, "ambient", &ambient),
     ];
     for (which, name, value) in steps {
         caps::set(None, which, value).map_err(|source| SecurityError::Caps { set: name, source })?;
     }
-    Ok(())
+    // One call to clear and one per raised capability (the caps crate spends one per
+    // capability the kernel knows).
+    sys::set_ambient(ambient.iter().map(|cap| cap.index()))
+        .map_err(|source| SecurityError::Syscall { field: "process.capabilities.ambient", syscall: "prctl(PR_CAP_AMBIENT)", source })
 }
 
 /// process.noNewPrivileges: from here on, exec cannot gain privileges (setuid bits, file caps).
