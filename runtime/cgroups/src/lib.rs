@@ -39,6 +39,7 @@ mod devices;
 mod error;
 mod files;
 mod hierarchy;
+mod join;
 pub mod oom;
 mod path;
 mod stats;
@@ -55,6 +56,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use error::Error;
+pub use join::SelfJoin;
 pub use hierarchy::{mount_points_of_type, unescape_octal as unescape_mountinfo, Layout};
 pub use systemd::dbus::DbusError;
 pub use stats::{Blkio, BlkioEntry, Cpu, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling};
@@ -127,6 +129,12 @@ pub trait Manager: Send {
     fn clone_into_fd(&self) -> Option<BorrowedFd<'_>>;
     /// Move a process (all its threads) into the cgroup in every hierarchy.
     fn add_task(&self, pid: i32) -> Result<(), Error>;
+    /// After create, where the layout allows it (v1 and hybrid): what a new, single-threaded
+    /// process needs to join the cgroup by itself, without the global lock and RCU wait of
+    /// [`Manager::add_task`] (see [`SelfJoin`]). None: use `clone_into_fd` or `add_task`.
+    fn self_join(&self) -> Result<Option<SelfJoin>, Error> {
+        Ok(None)
+    }
     /// `exec --cgroup SPEC`: move a process into an existing sub-cgroup of the container's
     /// cgroup (`path`, or on v1 `controller[,controller...]:path` for some hierarchies, the
     /// others getting the container's cgroup).

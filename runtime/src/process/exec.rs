@@ -18,7 +18,7 @@ use super::sync::{channel_pair, Channel, SyncError, ToChild, ToParent};
 use crate::plan::ProcessPlan;
 use crate::sys::{self, Forked};
 use crate::{security, tty};
-use berth_cgroups::Manager;
+use berth_cgroups::{Manager, SelfJoin};
 use nix::sched::{setns, CloneFlags};
 use std::fs::File;
 use std::os::fd::AsFd;
@@ -69,15 +69,20 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     // clone3 can only place the process in the container's own cgroup.
     let cgroup_fd = if opts.sub_cgroup.is_none() { opts.cgroup.clone_into_fd() } else { None };
     let in_cgroup_at_clone = cgroup_fd.is_some();
+    // On v1 and hybrid the process puts itself in the container's cgroup (SelfJoin), as the
+    // init does; a sub-cgroup (--cgroup) is still written from here.
+    let self_join = if in_cgroup_at_clone || opts.sub_cgroup.is_some() { None } else { opts.cgroup.self_join()? };
+    let joins_itself = self_join.is_some();
     // 1. The helper: joins the namespaces, clones the process, says its pid, exits.
     let forked = sys::clone_process(0, None).map_err(|source| SpawnError::Syscall { op: "clone3", what: "exec helper".into(), source })?;
     let helper_pid = match forked {
         Forked::Child => {
             drop(parent_end);
-            helper(opts, child_end, &joins, cgroup_fd, console_socket)
+            helper(opts, child_end, &joins, ExecCgroup { whole: cgroup_fd, self_join }, console_socket)
         }
         Forked::Parent(pid) => pid,
     };
+    drop(self_join);
     drop(child_end);
     let helper_reaper = KillOnDrop::new(helper_pid);
     let pid = match parent_end.recv::<ToParent>()? {
@@ -92,23 +97,38 @@ pub fn spawn_exec(opts: &ExecSpawn<'_>) -> Result<i32, SpawnError> {
     if let Some(spec) = opts.sub_cgroup {
         opts.cgroup.add_task_to_sub(pid, spec)?;
     }
-    let add_task = !in_cgroup_at_clone && opts.sub_cgroup.is_none();
+    let add_task = !in_cgroup_at_clone && opts.sub_cgroup.is_none() && !joins_itself;
     place_and_await(pid, opts.cgroup, add_task, &parent_end, Success::SocketClosed, None)?;
     reaper.defuse();
     Ok(pid)
 }
 
+/// How the exec'd process gets into the container's cgroup, where the parent does not put it.
+struct ExecCgroup<'a> {
+    /// Pure v2: cloned into the whole cgroup.
+    whole: Option<std::os::fd::BorrowedFd<'a>>,
+    /// v1 and hybrid: joins the v1 hierarchies itself, first thing (and on hybrid is cloned
+    /// into the cgroup2 part).
+    self_join: Option<SelfJoin>,
+}
+
+impl ExecCgroup<'_> {
+    fn clone_into(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.whole.or_else(|| self.self_join.as_ref().and_then(SelfJoin::clone_into_fd))
+    }
+}
+
 /// The helper: out of the container's sight, become part of it, then clone the process into
 /// its pid namespace. Never returns.
-fn helper(opts: &ExecSpawn<'_>, channel: Channel, joins: &[(CloneFlags, &str, File)], cgroup_fd: Option<std::os::fd::BorrowedFd<'_>>, console: Option<tty::ConsoleSocket>) -> ! {
-    let Err((step_name, error)) = join_and_clone(opts, &channel, joins, cgroup_fd, console);
+fn helper(opts: &ExecSpawn<'_>, channel: Channel, joins: &[(CloneFlags, &str, File)], cgroup: ExecCgroup<'_>, console: Option<tty::ConsoleSocket>) -> ! {
+    let Err((step_name, error)) = join_and_clone(opts, &channel, joins, cgroup, console);
     let _ = channel.send(&ToParent::Failed { step: step_name.to_owned(), message: error.to_string() });
     // Wait for the parent to read the report and hang up (see init::run).
     while channel.recv::<ToChild>().is_ok() {}
     sys::exit_immediately(1)
 }
 
-fn join_and_clone(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], cgroup_fd: Option<std::os::fd::BorrowedFd<'_>>, console: Option<tty::ConsoleSocket>) -> Step<std::convert::Infallible> {
+fn join_and_clone(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags, &str, File)], cgroup: ExecCgroup<'_>, console: Option<tty::ConsoleSocket>) -> Step<std::convert::Infallible> {
     // A copy of the host's berth: nothing of the host's environment goes further, and nothing
     // may reach it through /proc (CVE-2019-5736).
     sys::scrub_environment();
@@ -118,9 +138,9 @@ fn join_and_clone(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
         step("join namespaces", setns(file.as_fd(), *flag).map_err(syscall("setns", format!("{name} namespace"))))?;
     }
     let flags = libc::CLONE_PARENT as u64;
-    let forked = step("clone the process", sys::clone_process(flags, cgroup_fd).map_err(|source| InitError::Syscall { op: "clone3", what: "exec process".into(), source }))?;
+    let forked = step("clone the process", sys::clone_process(flags, cgroup.clone_into()).map_err(|source| InitError::Syscall { op: "clone3", what: "exec process".into(), source }))?;
     match forked {
-        Forked::Child => child(opts, channel, console),
+        Forked::Child => child(opts, channel, cgroup.self_join, console),
         Forked::Parent(pid) => {
             step("report the process", channel.send(&ToParent::Spawned { pid }))?;
             sys::exit_immediately(0)
@@ -128,9 +148,10 @@ fn join_and_clone(opts: &ExecSpawn<'_>, channel: &Channel, joins: &[(CloneFlags,
     }
 }
 
-/// The process, inside the container: exec. Never returns.
-fn child(opts: &ExecSpawn<'_>, channel: &Channel, console: Option<tty::ConsoleSocket>) -> ! {
-    let Err((step_name, error)) = enter_and_exec(opts, channel, console);
+/// The process, inside the container: into its cgroup, then exec. Never returns.
+fn child(opts: &ExecSpawn<'_>, channel: &Channel, self_join: Option<SelfJoin>, console: Option<tty::ConsoleSocket>) -> ! {
+    let joined = self_join.map_or(Ok(()), |cgroup| step("join cgroup", cgroup.join()));
+    let Err((step_name, error)) = joined.and_then(|()| enter_and_exec(opts, channel, console));
     let _ = channel.send(&ToParent::Failed { step: step_name.to_owned(), message: error.to_string() });
     // Wait for the parent to read the report and hang up (see init::run).
     while channel.recv::<ToChild>().is_ok() {}

@@ -39,6 +39,9 @@ pub struct InitContext<'a> {
     pub joined_before_clone: bool,
     /// Idmapped trees the parent made, to attach at their destinations (crate::idmap).
     pub detached: &'a crate::idmap::DetachedMounts,
+    /// On v1 and hybrid: the cgroup files through which the init joins its cgroup itself,
+    /// before anything else (closed once used).
+    pub self_join: Option<berth_cgroups::SelfJoin>,
 }
 
 /// Why setup failed inside the container.
@@ -60,6 +63,8 @@ pub enum InitError {
     UserNamespace(#[from] crate::userns::UserNamespaceError),
     #[error(transparent)]
     Procfs(#[from] ProcfsError),
+    #[error(transparent)]
+    Cgroup(#[from] berth_cgroups::Error),
     /// process.cwd resolved to a directory outside the container's root (through an
     /// inherited descriptor, /proc/self/fd/N: CVE-2024-21626).
     #[error("process.cwd {0}: outside the container's root")]
@@ -81,8 +86,10 @@ pub(super) fn syscall(op: &'static str, what: impl Into<String>) -> impl FnOnce(
 }
 
 /// Run the init. Never returns.
-pub fn run(ctx: InitContext<'_>) -> ! {
-    let (step, error) = match setup(&ctx) {
+pub fn run(mut ctx: InitContext<'_>) -> ! {
+    // Into the cgroup before anything is done or allocated for the container.
+    let joined = ctx.self_join.take().map_or(Ok(()), |cgroup| step("join cgroup", cgroup.join()));
+    let (step, error) = match joined.and_then(|()| setup(&ctx)) {
         Ok((program, hook_state, own_fds)) => match wait_for_start_and_exec(&ctx, program, hook_state, own_fds) {
             // Setup was reported fine; there is no one to report to any more but stderr.
             Err((step, error)) => {

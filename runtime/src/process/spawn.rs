@@ -11,7 +11,7 @@ use crate::state::process_start_time;
 use crate::tty::ConsoleSocket;
 use crate::sys::{self, Forked};
 use crate::userns;
-use berth_cgroups::Manager;
+use berth_cgroups::{Manager, SelfJoin};
 use nix::fcntl::OFlag;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -123,6 +123,11 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     let cgroup_fd = opts.cgroup.clone_into_fd();
     let in_cgroup_at_clone = cgroup_fd.is_some();
     let flags = plan.namespaces.clone_flags(in_cgroup_at_clone);
+    // On v1 and hybrid the init puts itself in its cgroup first thing (SelfJoin): no
+    // cgroup.procs write from here, whose global lock can wait out an RCU grace period.
+    let mut self_join = if in_cgroup_at_clone { None } else { opts.cgroup.self_join()? };
+    let joins_itself = self_join.is_some();
+    let clone_fd = cgroup_fd.or_else(|| self_join.as_ref().and_then(SelfJoin::clone_into_fd));
 
     // Idmapped mounts are made here, on the host, as detached trees the init attaches.
     let detached = crate::idmap::prepare(plan)?;
@@ -131,9 +136,9 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     let joiner = userns::needs_joiner(plan.user.as_ref(), &plan.namespaces.joins);
     let children_namespaces = plan.namespaces.enter_for_children(!joiner)?;
     let forked = if joiner {
-        userns::clone_through_joiner(&plan.namespaces.joins, flags, cgroup_fd)?
+        userns::clone_through_joiner(&plan.namespaces.joins, flags, clone_fd)?
     } else {
-        sys::clone_process(flags, cgroup_fd)
+        sys::clone_process(flags, clone_fd)
             .map_err(|source| SpawnError::Syscall { op: "clone3", what: "container init".into(), source })?
     };
     let pid = match forked {
@@ -150,6 +155,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
                 cgroup_dirs: opts.cgroup.state().paths.into_values().collect(),
                 joined_before_clone: joiner,
                 detached: &detached,
+                self_join: self_join.take(),
             })
         }
         Forked::Parent(pid) => pid,
@@ -157,6 +163,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     drop(children_namespaces);
     drop(child_end);
     drop(detached);
+    drop(self_join);
     let reaper = KillOnDrop::new(pid);
     // Record the init before anything else, so a kill from here on leaves it findable (it
     // also dies with us until the creator has recorded it as created).
@@ -172,7 +179,7 @@ pub fn spawn(opts: &SpawnOptions<'_>) -> Result<Init, SpawnError> {
     let no_hooks = Hooks::default();
     let listener = plan.process.seccomp.as_ref().is_some_and(|s| s.notify.is_some());
     let hooks = (plan.hooks.is_some() || listener).then(|| (plan.hooks.as_ref().unwrap_or(&no_hooks), (opts.hook_state)(pid)));
-    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone, &parent_end, Success::Ready, hooks)?;
+    place_and_await(pid, opts.cgroup, !in_cgroup_at_clone && !joins_itself, &parent_end, Success::Ready, hooks)?;
     Ok(Init { pid, start_time, channel: parent_end, reaper })
 }
 
@@ -184,10 +191,10 @@ pub(super) enum Success {
     SocketClosed,
 }
 
-/// Parent side after any clone: put `pid` in its cgroup unless clone3 already did, tell the
-/// child, and wait for its verdict.
+/// Parent side after any clone: put `pid` in its cgroup unless clone3 already did or the
+/// child joins it itself, tell the child, and wait for its verdict.
 ///
-/// On v1 the cgroup write waits for an RCU grace period; the child is busy with its own setup
+/// A cgroup.procs write can wait for an RCU grace period; the child is busy with its own setup
 /// meanwhile, so the two overlap instead of adding up.
 /// `hooks` are the container's hooks and their state JSON, when it has any.
 pub(super) fn place_and_await(

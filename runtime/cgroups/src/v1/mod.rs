@@ -7,6 +7,7 @@ mod stats;
 
 use std::collections::BTreeMap;
 use std::os::fd::BorrowedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::files;
 use crate::hierarchy::{Host, Layout};
 use crate::path::{CgroupPath, SubCgroup};
-use crate::{CgroupState, Manager, Stats, UNIFIED_KEY};
+use crate::{CgroupState, Manager, SelfJoin, Stats, UNIFIED_KEY};
 
 /// How long freeze and thaw may take before it is an error.
 // Generous: the kernel takes long to freeze on a loaded machine, and the wait ends as soon
@@ -259,6 +260,18 @@ impl Manager for V1Manager {
             files::write(&h.dir, "cgroup.procs", &pid, "add_task (cgroup.procs)")?;
         }
         Ok(())
+    }
+
+    fn self_join(&self) -> Result<Option<SelfJoin>> {
+        let mut tasks = Vec::new();
+        for h in &self.hierarchies {
+            let path = h.dir.join("tasks");
+            let file = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(&path);
+            let file = file.map_err(|source| Error::Write { path: path.clone(), value: "0".into(), field: "add_task (tasks)", source })?;
+            tasks.push((path, file));
+        }
+        let unified = self.unified.as_ref().map(|u| crate::v2::open_dir_path(&u.dir)).transpose()?;
+        Ok(Some(SelfJoin { tasks, unified }))
     }
 
     fn add_task_to_sub(&self, pid: i32, spec: &str) -> Result<()> {
