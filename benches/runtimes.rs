@@ -7,7 +7,8 @@
 //! (ru_maxrss from wait4, which covers the children it reaped, such as its
 //! container init).
 //!
-//! It also times `exec` of /bin/true into a running container, and `run` with limits.
+//! It also times `exec` of /bin/true into a running container, `run` with limits, and `run`
+//! and `exec` each after a pause (as commands that do not follow one another closely run).
 //!
 //! `cargo bench -p berth-e2e --bench runtimes` (BENCH_N=50 for more rounds;
 //! BENCH_ONLY=runc,crun to pick runtimes; BERTH_BASELINE=/path/to/an/older/berth adds it
@@ -47,7 +48,16 @@ struct Contender {
     event_stats: Vec<Sample>,
     /// `exec` of /bin/true into a running container.
     execs: Vec<Sample>,
+    /// `run` and `exec` after a pause (see [`COLD_PAUSE`]).
+    cold_runs: Vec<Sample>,
+    cold_execs: Vec<Sample>,
 }
+
+/// How long each "cold" measurement waits first: long enough for the kernel's rcu_sync behind
+/// the global cgroup_threadgroup_rwsem to go idle again, so that a runtime writing a pid to
+/// cgroup.procs waits for a whole RCU grace period, as a `run` or `exec` that does not
+/// closely follow another does in real use (the back-to-back rounds above keep it warm).
+const COLD_PAUSE: Duration = Duration::from_millis(250);
 
 /// One finished process: wall time and peak resident set.
 #[derive(Clone, Copy)]
@@ -147,8 +157,25 @@ fn main() {
             contender.execs.push(sample);
         }
     }
+    // The same `exec`, then `run`, each after a pause: fewer rounds, they take a while.
+    let cold_rounds = rounds.min(15);
+    for _ in 0..cold_rounds {
+        for contender in &mut contenders {
+            std::thread::sleep(COLD_PAUSE);
+            let sample = measure(&contender.runtime, &["exec", "bench-exec", "/bin/true"], contender.name);
+            contender.cold_execs.push(sample);
+        }
+    }
     for contender in &contenders {
         measure(&contender.runtime, &["delete", "--force", "bench-exec"], contender.name);
+    }
+    for round in 0..cold_rounds {
+        for contender in &mut contenders {
+            std::thread::sleep(COLD_PAUSE);
+            let id = format!("bench-cold-{round}");
+            let args = ["run", "--bundle", bundle.path().to_str().unwrap(), &id];
+            contender.cold_runs.push(measure(&contender.runtime, &args, contender.name));
+        }
     }
 
     // `state` of a created container.
@@ -235,6 +262,8 @@ fn contender(name: &'static str, runtime: Runtime) -> Contender {
         states: Vec::new(),
         event_stats: Vec::new(),
         execs: Vec::new(),
+        cold_runs: Vec::new(),
+        cold_execs: Vec::new(),
     }
 }
 
@@ -349,6 +378,16 @@ fn report(contenders: &[Contender]) {
         let rss_mib = median(&c.execs, |s| s.max_rss_kib as f64) / 1024.0;
         println!("{:<10} {:>9.2} ms {:>9} {:>10.1} MiB", c.name, exec, ratio(exec, base_exec), rss_mib);
     }
+    let base_cold_run = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.cold_runs, millis));
+    let base_cold_exec = contenders.iter().find(|c| c.name == "berth").map(|c| median(&c.cold_execs, millis));
+    println!();
+    println!("after a {} ms pause each:", COLD_PAUSE.as_millis());
+    println!("{:<10} {:>12} {:>9} {:>12} {:>9}", "runtime", "cold run", "vs berth", "cold exec", "vs berth");
+    for c in contenders {
+        let run = median(&c.cold_runs, millis);
+        let exec = median(&c.cold_execs, millis);
+        println!("{:<10} {:>9.2} ms {:>9} {:>9.2} ms {:>9}", c.name, run, ratio(run, base_cold_run), exec, ratio(exec, base_cold_exec));
+    }
     let crun = contenders.iter().find(|c| c.name == "crun");
     let wrapper = contenders.iter().find(|c| c.name == WRAPPER);
     if let (Some(crun), Some(wrapper)) = (crun, wrapper) {
@@ -363,6 +402,13 @@ fn report(contenders: &[Contender]) {
             ratio(run, base_run),
             ratio(state, base_state),
             ratio(exec, base_exec)
+        );
+        let cold_run = median(&crun.cold_runs, millis) - median(&wrapper.cold_runs, millis);
+        let cold_exec = median(&crun.cold_execs, millis) - median(&wrapper.cold_execs, millis);
+        println!(
+            "crun less the {WRAPPER} after a pause: run {cold_run:.2} ms ({}), exec {cold_exec:.2} ms ({})",
+            ratio(cold_run, base_cold_run),
+            ratio(cold_exec, base_cold_exec)
         );
     }
 }
