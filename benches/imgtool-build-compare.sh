@@ -23,8 +23,17 @@ export BERTH_RUNTIME=$CARGO_TARGET_DIR/release/berth
 
 work=$(mktemp -d /var/tmp/berth-build-bench.XXXXXX)
 dockerd_pid=
+# dockerd (with BuildKit) makes docker/buildkit cgroups in every hierarchy and never removes
+# them: remember which were absent, and remove those (if empty) when done.
+absent_cgroups=
+for root in $(awk '{ for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' /proc/self/mountinfo); do
+    for rel in docker docker/buildkit; do
+        [ -d "$root/$rel" ] || absent_cgroups="$root/$rel $absent_cgroups"
+    done
+done
 cleanup() {
     if [ -n "$dockerd_pid" ]; then kill -TERM "$dockerd_pid" 2>/dev/null || true; wait "$dockerd_pid" 2>/dev/null || true; fi
+    for dir in $absent_cgroups; do rmdir "$dir" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -10,11 +10,14 @@ use std::process::{Command, Output, Stdio};
 
 struct Podman {
     dir: TempDir,
+    /// podman's libpod_parent/conmon cgroups, gone again after the last test of this file.
+    _cgroups: berth_e2e::leftovers::ManagerCgroups,
 }
 
 impl Podman {
     fn new(tag: &str) -> Podman {
-        let me = Podman { dir: TempDir::new(tag) };
+        let _cgroups = berth_e2e::leftovers::ManagerCgroups::hold(&PODMAN_CGROUPS);
+        let me = Podman { dir: TempDir::new(tag), _cgroups };
         let archive = berth_e2e::images::busybox_docker_archive(me.dir.path());
         let loaded = me.podman(&["load", "-i", archive.to_str().unwrap()]);
         assert!(loaded.status.success(), "podman load: {}", String::from_utf8_lossy(&loaded.stderr));
@@ -46,6 +49,9 @@ impl Podman {
         self.podman(&args)
     }
 }
+
+/// The parent cgroups podman's cgroupfs manager makes for conmon, in every hierarchy.
+const PODMAN_CGROUPS: [&str; 2] = ["libpod_parent", "libpod_parent/conmon"];
 
 impl Drop for Podman {
     fn drop(&mut self) {

@@ -89,6 +89,8 @@ const RUN_FLAGS: [&str; 6] = ["--network", "none", "--ulimit", "nofile=1024:1024
 
 #[test]
 fn podman_run_with_uidmap_as_root() {
+    // podman as root makes libpod_parent/conmon cgroups; gone again when this test ends.
+    let _cgroups = berth_e2e::leftovers::ManagerCgroups::hold(&["libpod_parent", "libpod_parent/conmon"]);
     let dir = storage("podman-uidmap", "podman", None);
     let _cleanup = Cleanup { dir: dir.path(), user: None };
     let mut args = vec!["run", "--rm", "--uidmap", "0:100000:65536", "--gidmap", "0:100000:65536"];

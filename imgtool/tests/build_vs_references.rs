@@ -140,10 +140,13 @@ fn config(scratch: &Scratch, image: &str) -> BTreeMap<String, Value> {
 struct Dockerd {
     child: Child,
     socket: PathBuf,
+    /// dockerd's docker/buildkit cgroups, removed again once it has stopped.
+    _cgroups: berth_e2e::leftovers::ManagerCgroups,
 }
 
 impl Dockerd {
     fn start(dir: &Path) -> Dockerd {
+        let _cgroups = berth_e2e::leftovers::ManagerCgroups::hold(&["docker", "docker/buildkit"]);
         fs::create_dir_all(dir).unwrap();
         let socket = dir.join("docker.sock");
         let log = fs::File::create(dir.join("dockerd.log")).unwrap();
@@ -161,7 +164,7 @@ impl Dockerd {
             .stderr(log)
             .spawn()
             .expect("start dockerd");
-        let dockerd = Dockerd { child, socket };
+        let dockerd = Dockerd { child, socket, _cgroups };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !dockerd
             .docker()

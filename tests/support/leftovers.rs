@@ -82,3 +82,48 @@ pub fn detach(mount_point: &Path) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// Parent cgroups a container manager makes the first time it starts something and never
+/// removes (podman's `libpod_parent/conmon`, dockerd's `docker/buildkit`), in every cgroup
+/// hierarchy. Hold one while the manager runs: when the last holder in this test process
+/// lets go, the directories that were not there before the first holder are removed again
+/// (rmdir, so one still in use stays). A holder taken while the last one is being let go
+/// waits for the removal, so no manager of ours is starting meanwhile.
+pub struct ManagerCgroups(());
+
+/// Holders alive, and the directories that were absent when the first of them was taken.
+static MANAGER_CGROUPS: std::sync::Mutex<(usize, Vec<PathBuf>)> = std::sync::Mutex::new((0, Vec::new()));
+
+impl ManagerCgroups {
+    /// Take a holder for the directories at `relative` (outermost first) below each hierarchy.
+    pub fn hold(relative: &[&str]) -> ManagerCgroups {
+        let mut held = MANAGER_CGROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let roots: Vec<PathBuf> = crate::inspect::host_mounts()
+            .into_iter()
+            .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+            .map(|m| PathBuf::from(m.mount_point))
+            .collect();
+        for root in &roots {
+            for dir in relative.iter().map(|rel| root.join(rel)) {
+                // Absent now: ours to remove at the end (listed once).
+                if !dir.exists() && !held.1.contains(&dir) {
+                    held.1.push(dir);
+                }
+            }
+        }
+        held.0 += 1;
+        ManagerCgroups(())
+    }
+}
+
+impl Drop for ManagerCgroups {
+    fn drop(&mut self) {
+        let mut held = MANAGER_CGROUPS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        held.0 -= 1;
+        if held.0 == 0 {
+            for dir in held.1.drain(..).rev() {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+    }
+}
