@@ -10,23 +10,10 @@ mod support;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use support::{listing, with_busybox, Scratch};
-
-/// A context directory with `files` (path, content) and a Dockerfile.
-fn context(scratch: &Scratch, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
-    let dir = scratch.path().join(name);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    for (path, content) in files {
-        let path = dir.join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, content).unwrap();
-    }
-    dir
-}
 
 /// Build; (image digest, stderr).
 fn build(scratch: &Scratch, args: &[&str]) -> (String, String) {
@@ -68,8 +55,7 @@ fn config(scratch: &Scratch, image: &str) -> serde_json::Value {
 #[test]
 fn cache_hits_then_misses_after_a_context_change() {
     let scratch = with_busybox();
-    let ctx = context(
-        &scratch,
+    let ctx = scratch.context(
         "ctx",
         "FROM busybox\nRUN echo first > /first\nCOPY a.txt /a.txt\nRUN cat /a.txt > /copy\n",
         &[("a.txt", "one\n")],
@@ -109,8 +95,7 @@ fn cache_hits_then_misses_after_a_context_change() {
 #[test]
 fn a_rewrite_keeping_size_and_mtime_still_misses_the_cache() {
     let scratch = with_busybox();
-    let ctx = context(
-        &scratch,
+    let ctx = scratch.context(
         "ctx",
         "FROM busybox\nCOPY d/ /d/\n",
         &[("d/a.txt", "one\n"), ("d/b.txt", "bbb\n")],
@@ -146,8 +131,7 @@ fn a_rewrite_keeping_size_and_mtime_still_misses_the_cache() {
 #[test]
 fn dockerignore_beside_the_dockerfile_wins() {
     let scratch = with_busybox();
-    let ctx = context(
-        &scratch,
+    let ctx = scratch.context(
         "ctx",
         "FROM busybox\nCOPY . /c/\n",
         &[
@@ -172,7 +156,7 @@ fn dockerignore_beside_the_dockerfile_wins() {
 fn heredocs() {
     let scratch = with_busybox();
     let dockerfile = "FROM busybox\nENV NAME=berth\nRUN <<EOF\necho \"script $NAME\" > /script\necho second >> /script\nEOF\nRUN <<EOF\n#!/bin/sh\necho \"shebang $0\" > /shebang\nEOF\nCOPY <<EOF /expanded\nhello $NAME\nEOF\nCOPY <<'EOF' /literal\nhello $NAME\nEOF\nRUN cat <<A > /two && cat <<B >> /two\nfrom a\nA\nfrom b\nB\n";
-    let ctx = context(&scratch, "ctx", dockerfile, &[]);
+    let ctx = scratch.context("ctx", dockerfile, &[]);
     build(&scratch, &["-t", "h:1", ctx.to_str().unwrap()]);
     assert_eq!(
         read(&scratch, "h:1", "/script").as_deref(),
@@ -210,7 +194,7 @@ RUN --mount=type=bind,source=data,target=/mnt cat /mnt/file > /bound\n\
 RUN --mount=type=bind,from=other,source=/made,target=/m cat /m > /from-stage\n\
 RUN --mount=type=tmpfs,target=/scratchpad echo t > /scratchpad/t && ls /scratchpad > /tmpfs-list\n\
 RUN --mount=type=secret,id=token cat /run/secrets/token > /secret-copy\n";
-    let ctx = context(&scratch, "ctx", dockerfile, &[("data/file", "bound\n")]);
+    let ctx = scratch.context("ctx", dockerfile, &[("data/file", "bound\n")]);
     let secret_arg = format!("id=token,src={}", secret.display());
     build(
         &scratch,
@@ -259,7 +243,7 @@ RUN --mount=type=secret,id=token cat /run/secrets/token > /secret-copy\n";
 fn run_network_host_by_default_none_on_request() {
     let scratch = with_busybox();
     let dockerfile = "FROM busybox\nRUN ls /sys/class/net > /host-net\nRUN --network=none ls /sys/class/net > /no-net\n";
-    let ctx = context(&scratch, "ctx", dockerfile, &[]);
+    let ctx = scratch.context("ctx", dockerfile, &[]);
     build(&scratch, &["-t", "n:1", ctx.to_str().unwrap()]);
     assert_eq!(read(&scratch, "n:1", "/no-net").as_deref(), Some("lo\n"));
     let host = fs::read_dir("/sys/class/net").unwrap().count();
@@ -270,8 +254,7 @@ fn run_network_host_by_default_none_on_request() {
 #[test]
 fn failing_run_reports_its_code_and_makes_no_image() {
     let scratch = with_busybox();
-    let ctx = context(
-        &scratch,
+    let ctx = scratch.context(
         "ctx",
         "FROM busybox\nRUN echo ok > /ok\nRUN exit 3\n",
         &[],
@@ -295,9 +278,7 @@ fn failing_run_reports_its_code_and_makes_no_image() {
 #[test]
 fn onbuild_triggers_run_in_the_child() {
     let scratch = with_busybox();
-    let parent = context(
-        &scratch,
-        "parent",
+    let parent = scratch.context("parent",
         "FROM busybox\nONBUILD RUN echo triggered > /trigger\nONBUILD COPY f /f\n",
         &[],
     );
@@ -307,9 +288,7 @@ fn onbuild_triggers_run_in_the_child() {
         serde_json::json!(["RUN echo triggered > /trigger", "COPY f /f"])
     );
     assert_eq!(read(&scratch, "parent:1", "/trigger"), None);
-    let child = context(
-        &scratch,
-        "child",
+    let child = scratch.context("child",
         "FROM parent:1\nRUN cat /trigger /f > /both\n",
         &[("f", "file\n")],
     );
@@ -347,8 +326,7 @@ fn add_extracts_a_tar_and_downloads_a_url() {
     let dockerfile = format!(
         "FROM busybox\nADD bundle.tar.gz /x/\nADD {url} /dl/\nCOPY bundle.tar.gz /copied/\n"
     );
-    let ctx = context(
-        &scratch,
+    let ctx = scratch.context(
         "ctx",
         &dockerfile,
         &[("tree/inner/f", "in tar\n")],
@@ -386,7 +364,7 @@ fn add_extracts_a_tar_and_downloads_a_url() {
 fn target_builds_only_the_stages_it_needs_and_outputs() {
     let scratch = with_busybox();
     let dockerfile = "FROM busybox AS broken\nRUN exit 1\nFROM busybox AS base\nRUN echo base > /base\nFROM base AS app\nCMD [\"cat\", \"/base\"]\n";
-    let ctx = context(&scratch, "ctx", dockerfile, &[]);
+    let ctx = scratch.context("ctx", dockerfile, &[]);
     let bundle = scratch.path().join("bundle");
     let archive = scratch.path().join("app.tar");
     let output = format!("type=oci,dest={}", archive.display());
@@ -470,7 +448,7 @@ fn bad_dockerfiles_fail_on_one_line_and_leave_nothing() {
     ];
     let before = listing(&scratch.store());
     for (i, (dockerfile, expected)) in cases.iter().enumerate() {
-        let ctx = context(&scratch, &format!("bad{i}"), dockerfile, &[]);
+        let ctx = scratch.context(&format!("bad{i}"), dockerfile, &[]);
         let error = scratch.fails(&["build", "-q", "-t", "bad:1", ctx.to_str().unwrap()]);
         assert!(
             error.contains(expected),
@@ -478,7 +456,7 @@ fn bad_dockerfiles_fail_on_one_line_and_leave_nothing() {
         );
     }
     assert_eq!(listing(&scratch.store()), before, "the store changed");
-    let ctx = context(&scratch, "t", "FROM busybox\n", &[]);
+    let ctx = scratch.context("t", "FROM busybox\n", &[]);
     let error = scratch.fails(&["build", "-q", "--target", "nope", ctx.to_str().unwrap()]);
     assert!(
         error.contains("target stage \"nope\" could not be found"),

@@ -15,9 +15,7 @@ use support::{berth_img, sha256_hex, with_busybox, Scratch};
 
 /// Start `build -t TAG` of a context holding `dockerfile`, in the background.
 fn spawn_build(scratch: &Scratch, name: &str, tag: &str, dockerfile: &str) -> KillOnDrop {
-    let ctx = scratch.path().join(name);
-    fs::create_dir_all(&ctx).unwrap();
-    fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let ctx = scratch.context(name, dockerfile, &[]);
     let store = scratch.store();
     let child = Command::new(berth_img())
         .args(["--store", store.to_str().unwrap(), "build", "-q", "-t", tag])
@@ -194,18 +192,10 @@ fn gc_after_a_build_killed_mid_run_leaves_no_mount_or_scratch() {
 fn rm_and_gc_of_the_base_during_a_build_keep_base_and_cached_layers() {
     let scratch = with_busybox();
     // 1. A base of two layers, and a cached step on it that no image names.
-    let base = scratch.path().join("base-ctx");
-    fs::create_dir_all(&base).unwrap();
-    fs::write(
-        base.join("Dockerfile"),
-        "FROM busybox:latest\nRUN echo base > /base\n",
-    )
-    .unwrap();
+    let base = scratch.context("base-ctx", "FROM busybox:latest\nRUN echo base > /base\n", &[]);
     scratch.ok(&["build", "-q", "-t", "racebase:1", base.to_str().unwrap()]);
     let steps = "FROM racebase:1\nRUN echo one > /one\n";
-    let first = scratch.path().join("first-ctx");
-    fs::create_dir_all(&first).unwrap();
-    fs::write(first.join("Dockerfile"), steps).unwrap();
+    let first = scratch.context("first-ctx", steps, &[]);
     scratch.ok(&["build", "-q", "-t", "cached:1", first.to_str().unwrap()]);
     scratch.ok(&["rm", "cached:1"]);
     // 2. The build: the first RUN from the cache, the second sleeps.

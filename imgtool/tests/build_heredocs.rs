@@ -15,11 +15,7 @@ use support::{with_busybox, Scratch};
 /// Build `dockerfile` as `tag` and compare the files of its root filesystem
 /// with `expected` (path, content).
 fn assert_builds(scratch: &Scratch, tag: &str, dockerfile: &str, expected: &[(&str, &str)]) {
-    let ctx = scratch
-        .path()
-        .join(format!("ctx-{}", tag.replace(':', "-")));
-    fs::create_dir_all(&ctx).unwrap();
-    fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let ctx = scratch.context(&format!("ctx-{}", tag.replace(':', "-")), dockerfile, &[]);
     let out = scratch.run(&[
         "build",
         "--progress",
@@ -390,13 +386,11 @@ COPY --from=build /dest /
 #[test]
 fn test_on_build_heredoc() {
     let scratch = with_busybox();
-    let base = scratch.path().join("base");
-    fs::create_dir_all(&base).unwrap();
-    fs::write(
-        base.join("Dockerfile"),
+    let base = scratch.context(
+        "base",
         "\nFROM busybox\nONBUILD RUN <<EOF\necho \"hello world\" >> /dest\nEOF\n",
-    )
-    .unwrap();
+        &[],
+    );
     scratch.ok(&[
         "build",
         "-q",

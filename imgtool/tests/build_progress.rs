@@ -104,13 +104,7 @@ fn build_command(scratch: &Scratch, ctx: &Path, extra: &str) -> String {
 
 /// A context whose first RUN is already cached, then `rest`.
 fn context(scratch: &Scratch, rest: &str) -> PathBuf {
-    let ctx = scratch.path().join("ctx");
-    fs::create_dir_all(&ctx).unwrap();
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM busybox\nRUN echo one > /one\n",
-    )
-    .unwrap();
+    let ctx = scratch.context("ctx", "FROM busybox\nRUN echo one > /one\n", &[]);
     scratch.ok(&["build", "-q", ctx.to_str().unwrap()]);
     fs::write(
         ctx.join("Dockerfile"),

@@ -42,6 +42,20 @@ impl Scratch {
         self.path().join("store")
     }
 
+    /// A build context `name` in this scratch directory: `dockerfile` as its Dockerfile and
+    /// `files` (path, content) beside it.
+    pub fn context(&self, name: &str, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.path().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+        for (path, content) in files {
+            let path = dir.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, content).unwrap();
+        }
+        dir
+    }
+
     /// Run berth-img with this scratch's store.
     pub fn run(&self, args: &[&str]) -> Output {
         let store = self.store();
